@@ -1,0 +1,37 @@
+# Cellpose Web. `make run` and `make test` each set up .venv from nothing.
+PY     ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test test-engine model bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py bootstrap
+	$(BIN)/daphne -b $(HOST) -p $(PORT) cellposeweb.asgi:application
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-engine: $(STAMP)
+	$(BIN)/python -m pytest -q tests/engine
+
+# Train the embedded default model from synthetic data (see docs/models.md).
+model: $(STAMP)
+	$(BIN)/python -m inference.engine train-default --out inference/engine/weights/default.pt
+
+bench: $(STAMP)
+	bash benchmarks/run_all.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache

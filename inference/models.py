@@ -1,0 +1,1 @@
+"""Database models (see the web issue)."""
