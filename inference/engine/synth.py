@@ -1,0 +1,792 @@
+"""Seeded synthetic microscopy images with exact instance labels.
+
+The embedded default model is trained only on these images, so the generator aims for variety:
+cell shapes (round, elliptical, elongated, irregular, branched), sizes, packing (sparse to confluent,
+touching cells everywhere), textures, uneven illumination, blur, Poisson and Gaussian noise, and
+several renderings (see ``STYLES``). Everything is drawn from one ``numpy.random.Generator`` seeded
+by the caller, so the same seed always gives the same sample.
+
+Geometry: every object is a star-shaped radius table r(theta) around a centre (an ellipse times
+low-frequency Fourier noise) plus optional tapered processes. A pixel goes to the object with the
+smallest normalised radius rho / r(theta) below 1, so overlapping objects meet along a curved
+boundary, like cells pressed together. Fragments cut off by a neighbour are removed, so every label is
+one 4-connected piece.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "STYLES",
+    "STYLE_WEIGHTS",
+    "SynthSample",
+    "synthesize",
+    "synthesize_sample",
+    "make_dataset",
+    "iter_dataset",
+    "median_diameter",
+]
+
+STYLES = ("nuclei", "cyto", "cyto_only", "epithelium", "inverted", "brightfield", "phase", "he")
+"""Names of the renderings; ``docs/synth.md`` describes each."""
+
+STYLE_WEIGHTS = {
+    "nuclei": 0.30, "cyto": 0.14, "cyto_only": 0.08, "epithelium": 0.09,
+    "inverted": 0.10, "brightfield": 0.08, "phase": 0.07, "he": 0.14,
+}
+"""How often ``synthesize(style=None)`` picks each style."""
+
+# Target mean diameter range (pixels) per style, drawn log-uniformly when diameter is None.
+_DIAMETER_RANGE = {
+    "nuclei": (10.0, 50.0), "cyto": (20.0, 60.0), "cyto_only": (20.0, 60.0),
+    "epithelium": (15.0, 50.0), "inverted": (10.0, 50.0), "brightfield": (15.0, 60.0),
+    "phase": (15.0, 60.0), "he": (10.0, 35.0),
+}
+_NA = 64  # angles per radius table
+_ANGLES = -np.pi + np.arange(_NA) * (2 * np.pi / _NA)
+_HARMONICS = np.arange(2.0, 9.0)  # Fourier orders of the shape noise
+_COS, _SIN = np.cos(np.outer(_HARMONICS, _ANGLES)), np.sin(np.outer(_HARMONICS, _ANGLES))
+
+SeedLike = int | Sequence[int] | np.random.SeedSequence
+
+
+@dataclass(frozen=True)
+class SynthSample:
+    """One synthetic sample.
+
+    image : ndarray of float32, shape (2, Ly, Lx)
+        Channel 0: cytoplasm, or the only channel; channel 1: nucleus stain, or zeros.
+    masks : ndarray of int32, shape (Ly, Lx)
+        0 = background, 1..N = objects (cells, or nuclei in nucleus-only styles).
+    nuclei : ndarray of int32, shape (Ly, Lx)
+        The nucleus of cell k carries label k (a cell may have none); equals ``masks`` in
+        nucleus-only styles.
+    style : str
+        One of ``STYLES``.
+    diameter : float
+        The target mean diameter in pixels (see ``median_diameter`` for the labels' own).
+    rgb : ndarray of float32, shape (Ly, Lx, 3), or None
+        The simulated colour image for the ``he`` style (values in 0..1), else None.
+    """
+
+    image: np.ndarray
+    masks: np.ndarray
+    nuclei: np.ndarray
+    style: str
+    diameter: float
+    rgb: np.ndarray | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+
+
+def synthesize(seed: SeedLike, *, shape: tuple[int, int] = (256, 256), style: str | None = None,
+               diameter: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic image and its instance labels.
+
+    Parameters
+    ----------
+    seed : int, sequence of int, or numpy.random.SeedSequence
+        The same seed (and arguments) always gives the same output.
+    shape : (Ly, Lx)
+        Image size, each side at least 16.
+    style : str or None
+        One of ``STYLES``; None picks one at random with ``STYLE_WEIGHTS``.
+    diameter : float or None
+        Target mean object diameter in pixels; None draws one from the style's range.
+
+    Returns
+    -------
+    image : ndarray of float32, shape (2, Ly, Lx)
+        Channel 0 = cytoplasm or the only channel, channel 1 = nucleus or zeros. Arbitrary scale.
+    masks : ndarray of int32, shape (Ly, Lx)
+        0 = background, 1..N consecutive; each label is one 4-connected region.
+    """
+    s = synthesize_sample(seed, shape=shape, style=style, diameter=diameter)
+    return s.image, s.masks
+
+
+def synthesize_sample(seed: SeedLike, *, shape: tuple[int, int] = (256, 256),
+                      style: str | None = None, diameter: float | None = None) -> SynthSample:
+    """Like ``synthesize`` but returns a ``SynthSample`` with the nuclei, style and diameter."""
+    shape = _check_shape(shape)
+    if style is not None and style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES} or None, got {style!r}")
+    if diameter is not None and not (math.isfinite(diameter) and 4.0 <= diameter <= 4 * max(shape)):
+        raise ValueError(f"diameter must be a number of pixels in [4, {4 * max(shape)}], got {diameter!r}")
+    rng = np.random.default_rng(seed)
+    if style is None:
+        p = np.array([STYLE_WEIGHTS[s] for s in STYLES])
+        style = STYLES[rng.choice(len(STYLES), p=p / p.sum())]
+    if diameter is None:
+        lo, hi = _DIAMETER_RANGE[style]
+        diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    return _RENDERERS[style](rng, shape, float(diameter))
+
+
+def iter_dataset(seed: int, *, shape: tuple[int, int] = (256, 256),
+                 styles: Sequence[str] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """An endless stream of ``(image, masks)``; sample i is ``synthesize((seed, i), style=...)``.
+
+    The style of each sample is drawn with ``STYLE_WEIGHTS`` among ``styles`` (None = all).
+    """
+    shape = _check_shape(shape)
+    styles = STYLES if styles is None else tuple(styles)
+    if not styles or any(s not in STYLES for s in styles):
+        raise ValueError(f"styles must be a non-empty subset of {STYLES}, got {styles!r}")
+    p = np.array([STYLE_WEIGHTS[s] for s in styles])
+    return _stream(int(seed), shape, styles, p / p.sum())  # arguments checked now, not at next()
+
+
+def _stream(seed, shape, styles, p):
+    i = 0
+    while True:
+        style = styles[int(np.random.default_rng((seed, i, 1)).choice(len(styles), p=p))]
+        yield synthesize((seed, i), shape=shape, style=style)
+        i += 1
+
+
+def make_dataset(n: int, seed: int, *, shape: tuple[int, int] = (256, 256),
+                 styles: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``n`` samples of ``iter_dataset(seed, shape=shape, styles=styles)``."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    it = iter_dataset(seed, shape=shape, styles=styles)
+    return [next(it) for _ in range(n)]
+
+
+def median_diameter(masks: np.ndarray) -> float:
+    """Median equivalent-circle diameter of the labels in ``masks`` (int, shape (Ly, Lx)); 0 if none."""
+    counts = np.bincount(np.asarray(masks).ravel().astype(np.int64))[1:]
+    counts = counts[counts > 0]
+    if counts.size == 0:
+        return 0.0
+    return float(2.0 * np.sqrt(np.median(counts) / np.pi))
+
+
+def _check_shape(shape) -> tuple[int, int]:
+    try:
+        ly, lx = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be (Ly, Lx), got {shape!r}") from None
+    if ly < 16 or lx < 16:
+        raise ValueError(f"shape must be (Ly, Lx) with each side >= 16, got {shape!r}")
+    return ly, lx
+
+
+# ----------------------------------------------------------------------------------------------
+# numba kernels
+
+
+@nb.njit(nb.int64[:](nb.float64[::1], nb.float64[::1], nb.float64[::1], nb.float64, nb.int64),
+         nogil=True, cache=True)
+def _dart_throw(y, x, r, overlap, n_max):
+    """Indices of the candidates kept, in order: each is kept if it lies at least
+    overlap * (r_i + r_j) from every candidate kept before it (a spatial hash finds neighbours)."""
+    nc = y.shape[0]
+    keep = np.empty(nc, np.int64)
+    if nc == 0:
+        return keep
+    cell = max(1e-3, 2.0 * overlap * r.max())  # the largest exclusion distance
+    y0, x0 = y.min(), x.min()
+    gy, gx = int((y.max() - y0) / cell) + 1, int((x.max() - x0) / cell) + 1
+    head = np.full(gy * gx, -1, np.int64)
+    nxt = np.full(nc, -1, np.int64)
+    n = 0
+    for i in range(nc):
+        iy, ix = int((y[i] - y0) / cell), int((x[i] - x0) / cell)
+        ok = True
+        for jy in range(max(0, iy - 1), min(gy, iy + 2)):
+            for jx in range(max(0, ix - 1), min(gx, ix + 2)):
+                j = head[jy * gx + jx]
+                while ok and j >= 0:
+                    m = overlap * (r[i] + r[j])
+                    ok = (y[i] - y[j]) ** 2 + (x[i] - x[j]) ** 2 >= m * m
+                    j = nxt[j]
+        if ok:
+            keep[n] = i
+            n += 1
+            nxt[i] = head[iy * gx + ix]
+            head[iy * gx + ix] = i
+            if n >= n_max:
+                break
+    return keep[:n]
+
+
+@nb.njit(nb.types.Tuple((nb.int32[:, ::1], nb.float32[:, ::1]))(
+    nb.int64, nb.int64, nb.float64[::1], nb.float64[::1], nb.float32[:, ::1], nb.float64[:, ::1]),
+    nogil=True, cache=True)
+def _rasterize(ly, lx, cy, cx, rtab, segs):
+    """Label map (object index + 1) and normalised radius of the winning object (1 = background).
+
+    segs rows: (object, y0, x0, y1, x1, halfwidth0, halfwidth1), a tapered process; its pixels get
+    normalised radius 0.5..1 so the core of a neighbour beats a process crossing it.
+    """
+    lab = np.zeros((ly, lx), np.int32)
+    fmap = np.ones((ly, lx), np.float32)
+    na = rtab.shape[1]
+    scale = na / (2.0 * np.pi)
+    for i in range(rtab.shape[0]):
+        rmax = 0.0
+        for j in range(na):
+            rmax = max(rmax, rtab[i, j])
+        y0, y1 = max(0, int(cy[i] - rmax) - 1), min(ly, int(cy[i] + rmax) + 2)
+        x0, x1 = max(0, int(cx[i] - rmax) - 1), min(lx, int(cx[i] + rmax) + 2)
+        for y in range(y0, y1):
+            dy = y - cy[i]
+            for x in range(x0, x1):
+                dx = x - cx[i]
+                rho2 = dy * dy + dx * dx
+                if rho2 >= (rmax * fmap[y, x]) ** 2:  # cannot beat the current winner
+                    continue
+                t = (math.atan2(dy, dx) + np.pi) * scale
+                j = int(t)
+                w = t - j
+                j = j % na
+                r = rtab[i, j] * (1.0 - w) + rtab[i, (j + 1) % na] * w
+                f = math.sqrt(rho2) / r
+                if f < fmap[y, x]:
+                    fmap[y, x] = f
+                    lab[y, x] = i + 1
+    for s in range(segs.shape[0]):
+        i = int(segs[s, 0])
+        ay, ax, by, bx, h0, h1 = segs[s, 1], segs[s, 2], segs[s, 3], segs[s, 4], segs[s, 5], segs[s, 6]
+        hm = max(h0, h1)
+        y0, y1 = max(0, int(min(ay, by) - hm) - 1), min(ly, int(max(ay, by) + hm) + 2)
+        x0, x1 = max(0, int(min(ax, bx) - hm) - 1), min(lx, int(max(ax, bx) + hm) + 2)
+        vy, vx = by - ay, bx - ax
+        vv = max(vy * vy + vx * vx, 1e-9)
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                t = min(1.0, max(0.0, ((y - ay) * vy + (x - ax) * vx) / vv))
+                d = math.sqrt((y - ay - t * vy) ** 2 + (x - ax - t * vx) ** 2)
+                f = 0.5 + 0.5 * d / (h0 + t * (h1 - h0))
+                if f < fmap[y, x]:
+                    fmap[y, x] = f
+                    lab[y, x] = i + 1
+    return lab, fmap
+
+
+@nb.njit(nb.int32[:, ::1](nb.int32[:, ::1], nb.int64, nb.int64), nogil=True, cache=True)
+def _keep_largest_piece(lab, nlab, min_size):
+    """Each label keeps only its largest 4-connected piece, and only if it has >= min_size pixels."""
+    ly, lx = lab.shape
+    comp = np.full((ly, lx), -1, np.int32)
+    stack = np.empty(ly * lx, np.int64)
+    size = np.zeros(ly * lx, np.int64)
+    best = np.full(nlab + 1, -1, np.int64)
+    best_size = np.zeros(nlab + 1, np.int64)
+    nc = 0
+    for y0 in range(ly):
+        for x0 in range(lx):
+            v = lab[y0, x0]
+            if v == 0 or comp[y0, x0] >= 0:
+                continue
+            comp[y0, x0] = nc
+            stack[0] = y0 * lx + x0
+            top, n = 1, 0
+            while top > 0:
+                top -= 1
+                p = stack[top]
+                y, x = p // lx, p % lx
+                n += 1
+                for yy, xx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                    if 0 <= yy < ly and 0 <= xx < lx and comp[yy, xx] < 0 and lab[yy, xx] == v:
+                        comp[yy, xx] = nc
+                        stack[top] = yy * lx + xx
+                        top += 1
+            size[nc] = n
+            if n > best_size[v]:
+                best_size[v] = n
+                best[v] = nc
+            nc += 1
+    out = np.zeros((ly, lx), np.int32)
+    for y in range(ly):
+        for x in range(lx):
+            v = lab[y, x]
+            if v > 0 and comp[y, x] == best[v] and best_size[v] >= min_size:
+                out[y, x] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# geometry
+
+
+@dataclass
+class _Objects:
+    """Star-shaped objects: centres (n,), radius tables (n, _NA), processes (m, 7), nominal radius."""
+
+    cy: np.ndarray
+    cx: np.ndarray
+    rtab: np.ndarray
+    segs: np.ndarray
+    r: np.ndarray
+    phi: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.cy.shape[0]
+
+
+def _loguniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _radius_tables(rng, r, aspect, irregularity, phi):
+    """Ellipses of equal area pi r^2 and the given aspect ratio, times exp(Fourier noise)."""
+    n = r.shape[0]
+    a, b = r * np.sqrt(aspect), r / np.sqrt(aspect)
+    t = _ANGLES[None, :] - phi[:, None]
+    rad = (a * b)[:, None] / np.sqrt((b[:, None] * np.cos(t)) ** 2 + (a[:, None] * np.sin(t)) ** 2)
+    amp = irregularity[:, None] * rng.standard_normal((n, _HARMONICS.size)) / _HARMONICS ** 1.3
+    phase = rng.uniform(0, 2 * np.pi, (n, _HARMONICS.size))
+    pert = (amp * np.cos(phase)) @ _COS - (amp * np.sin(phase)) @ _SIN  # sum_k amp cos(k theta + phase)
+    return (rad * np.exp(np.clip(pert, -1.2, 1.0))).astype(np.float32)
+
+
+def _processes(rng, o: _Objects, p_branch):
+    """Tapered processes (1-4 per branched cell, some with a kink) as segment rows."""
+    idx = np.flatnonzero(rng.random(o.n) < p_branch)
+    if idx.size == 0:
+        return np.zeros((0, 7))
+    idx = np.repeat(idx, rng.integers(1, 5, idx.size))
+    m = idx.size
+    r = o.r[idx]
+    ang = rng.uniform(-np.pi, np.pi, m)
+    length = r * rng.uniform(1.0, 3.0, m)
+    h0, h1 = r * rng.uniform(0.15, 0.35, m), rng.uniform(0.8, 2.0, m)
+    ey, ex = o.cy[idx] + length * np.sin(ang), o.cx[idx] + length * np.cos(ang)
+    first = np.stack([idx, o.cy[idx], o.cx[idx], ey, ex, h0, h1], 1)
+    k = rng.random(m) < 0.5
+    ang2 = ang[k] + rng.normal(0, 0.7, k.sum())
+    l2 = r[k] * rng.uniform(0.5, 1.5, k.sum())
+    second = np.stack([idx[k], ey[k], ex[k], ey[k] + l2 * np.sin(ang2), ex[k] + l2 * np.cos(ang2),
+                       h1[k], np.full(k.sum(), 0.7)], 1)
+    return np.concatenate([first, second])
+
+
+def _place(rng, shape, diameter, *, area_frac, overlap, size_sd, aspect, irregularity, cluster,
+           p_branch=0.0, align=0.0) -> _Objects:
+    """Objects placed by dart throwing (optionally clustered), centres up to one radius off-frame."""
+    ly, lx = shape
+    r0 = diameter / 2
+    m = r0
+    area = (ly + 2 * m) * (lx + 2 * m)
+    n_target = max(1, round(area_frac * area / (np.pi * r0 * r0)))
+    nc = 8 * n_target + 200
+    if cluster > 0:  # candidates thinned by a smooth density, drawn in proportion
+        field = _smooth_field(rng, (ly, lx), 5)
+        density = np.exp(cluster * (field - field.max()) / (field.std() + 1e-6)) + 0.03
+        nc = int(min(200_000, nc / float(density.mean() / density.max())))
+    y = rng.uniform(-m, ly + m, nc)
+    x = rng.uniform(-m, lx + m, nc)
+    r = r0 * np.exp(np.clip(size_sd * rng.standard_normal(nc), -1.0, 0.8))
+    if cluster > 0:
+        v = density[np.clip(y, 0, ly - 1).astype(int), np.clip(x, 0, lx - 1).astype(int)]
+        keep = rng.random(nc) < v / v.max()
+        y, x, r = y[keep], x[keep], r[keep]
+    idx = _dart_throw(y, x, r, float(overlap), n_target)
+    y, x, r = y[idx], x[idx], r[idx]
+    n = idx.size
+    asp = np.asarray(aspect(n) if callable(aspect) else np.full(n, aspect), dtype=np.float64)
+    irr = np.asarray(irregularity(n) if callable(irregularity) else np.full(n, irregularity), dtype=np.float64)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    if align > 0:
+        phi = rng.uniform(-np.pi, np.pi) + rng.normal(0, np.pi * (1 - align), n)
+    o = _Objects(y, x, _radius_tables(rng, r, asp, irr, phi), np.zeros((0, 7)), r, phi)
+    if p_branch > 0:
+        o.segs = _processes(rng, o, p_branch)
+    return o
+
+
+def _labels(shape, o: _Objects, min_size):
+    """Rasterise, drop fragments; labels stay as object index + 1 (not yet consecutive)."""
+    lab, fmap = _rasterize(shape[0], shape[1], o.cy, o.cx, np.ascontiguousarray(o.rtab), o.segs)
+    lab = _keep_largest_piece(lab, o.n, int(min_size))
+    fmap[lab == 0] = 1.0
+    return lab, fmap
+
+
+def _consecutive(lab, *others):
+    """Renumber ``lab`` to 1..N consecutively; apply the same renumbering to ``others``, whose
+    labels must be a subset of ``lab``'s."""
+    present = np.bincount(lab.ravel()) > 0
+    present[0] = False
+    lut = np.zeros(present.size, np.int32)
+    lut[present] = np.arange(1, present.sum() + 1, dtype=np.int32)
+    return (lut[lab],) + tuple(lut[a] for a in others)
+
+
+def _nuclei_in_cells(rng, shape, o: _Objects, lab, p_missing=0.05):
+    """One ellipse nucleus per cell, kept where it lies inside its own cell (1.5 px from the edge)."""
+    r = o.r * rng.uniform(0.3, 0.5, o.n)
+    phi = o.phi + rng.normal(0, 0.4, o.n)
+    nuc = _Objects(o.cy + rng.normal(0, 0.12, o.n) * o.r, o.cx + rng.normal(0, 0.12, o.n) * o.r,
+                   _radius_tables(rng, r, rng.uniform(1.0, 1.7, o.n), np.full(o.n, 0.15), phi),
+                   np.zeros((0, 7)), r, phi)
+    nlab, nf = _rasterize(shape[0], shape[1], nuc.cy, nuc.cx, nuc.rtab, nuc.segs)
+    dist = cv2.distanceTransform((~_edges(lab)[0]).astype(np.uint8), cv2.DIST_L2, 3)
+    keep = (nlab == lab) & (dist >= 1.5)
+    missing = np.concatenate([[True], rng.random(o.n) < p_missing])
+    keep &= ~missing[nlab]
+    nlab = np.where(keep, nlab, 0).astype(np.int32)
+    return nlab, np.where(keep, nf, 1.0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# rendering helpers
+
+
+def _smooth_field(rng, shape, cycles, waves=8):
+    """A smooth random field, about unit standard deviation: a sum of plane waves with up to
+    ``cycles`` periods across the image (no interpolation seams)."""
+    ly, lx = shape
+    k = rng.uniform(0.3, cycles, waves) * 2 * np.pi / max(ly, lx)
+    ang = rng.uniform(0, 2 * np.pi, waves)
+    ph = rng.uniform(0, 2 * np.pi, waves)
+    ay = np.outer(k * np.sin(ang), np.arange(ly)) + ph[:, None]  # (waves, ly)
+    ax = np.outer(k * np.cos(ang), np.arange(lx))  # (waves, lx)
+    f = np.cos(ay).T @ np.cos(ax) - np.sin(ay).T @ np.sin(ax)  # sum of cos(ay + ax)
+    return (f * np.sqrt(2.0 / waves)).astype(np.float32)
+
+
+def _texture(rng, shape, sigma):
+    """Gaussian noise low-passed at ``sigma`` pixels, unit standard deviation."""
+    if sigma > 2.5:  # draw at a lower resolution, then upsample
+        f = sigma / 1.5
+        small = (max(4, int(shape[0] / f) + 1), max(4, int(shape[1] / f) + 1))
+        t = cv2.GaussianBlur(rng.standard_normal(small, dtype=np.float32), (0, 0), 1.5)
+        t = cv2.resize(t, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    else:
+        t = cv2.GaussianBlur(rng.standard_normal(shape, dtype=np.float32), (0, 0), sigma)
+    return t / (t.std() + 1e-6)
+
+
+def _fibres(rng, shape, length, angle):
+    """Oriented fibrous texture: noise stretched along ``angle``, unit standard deviation."""
+    t = cv2.GaussianBlur(rng.standard_normal(shape, dtype=np.float32), (0, 0), sigmaX=length, sigmaY=0.8)
+    rot = cv2.getRotationMatrix2D((shape[1] / 2, shape[0] / 2), np.degrees(angle), 1.0)
+    t = cv2.warpAffine(t, rot, (shape[1], shape[0]), borderMode=cv2.BORDER_REFLECT)
+    return t / (t.std() + 1e-6)
+
+
+def _blur(img, sigma):
+    return cv2.GaussianBlur(img, (0, 0), sigma) if sigma > 0.3 else img
+
+
+def _edges(lab):
+    """Boolean maps of pixels next to a label change (edge) and between two cells (contact)."""
+    edge = np.zeros(lab.shape, bool)
+    contact = np.zeros(lab.shape, bool)
+    for a, b, sa, sb in ((lab[1:], lab[:-1], np.s_[1:], np.s_[:-1]),
+                         (lab[:, 1:], lab[:, :-1], np.s_[:, 1:], np.s_[:, :-1])):
+        d = a != b
+        c = d & (a > 0) & (b > 0)
+        edge[sa] |= d
+        edge[sb] |= d
+        contact[sa] |= c
+        contact[sb] |= c
+    return edge, contact
+
+
+def _distances(lab):
+    """(distance inside objects to the background, distance to the nearest cell-cell contact)."""
+    _, contact = _edges(lab)
+    d_bg = cv2.distanceTransform((lab > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    d_ct = cv2.distanceTransform((~contact).astype(np.uint8), cv2.DIST_L2, 3)
+    return d_bg, d_ct
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _per_object(values, lab):
+    """Gather per-object values (n,) at each pixel of ``lab``; 0 on the background."""
+    return np.concatenate([[0.0], values]).astype(np.float32)[lab]
+
+
+def _illumination(rng, shape, strength):
+    """Multiplicative uneven illumination: smooth field plus vignetting, mean ~1, positive."""
+    ly, lx = shape
+    field = 1 + strength * rng.uniform(0, 1) * _smooth_field(rng, shape, rng.uniform(0.6, 2.0))
+    yy, xx = np.ogrid[:ly, :lx]
+    cy, cx = rng.uniform(0, ly), rng.uniform(0, lx)
+    v = ((yy - cy) ** 2 + (xx - cx) ** 2) / (ly * ly + lx * lx)
+    field = field * (1 - strength * rng.uniform(0, 1) * v)
+    return np.maximum(field, 0.2).astype(np.float32)
+
+
+def _acquire(rng, img, *, peak_range=(10.0, 4000.0)):
+    """Camera: Poisson photon noise at a random exposure, Gaussian read noise and an offset."""
+    peak = _loguniform(rng, *peak_range)
+    lam = np.maximum(img, 0) * np.float32(peak)
+    counts = lam + np.sqrt(lam) * rng.standard_normal(lam.shape, dtype=np.float32)
+    low = lam < 15  # exact Poisson where the normal approximation is poor
+    counts[low] = rng.poisson(lam[low])
+    counts += rng.uniform(0, 2) * np.sqrt(peak) * 0.3 * rng.standard_normal(img.shape, dtype=np.float32)
+    return counts + np.float32(rng.uniform(0, 100))
+
+
+def _fluor_objects(rng, lab, fmap, bright, r_mean):
+    """Fluorescent objects: per-object brightness, a dome profile, soft outer edges, dimmed
+    cell-cell contacts and chromatin-like speckle; 0 on the background."""
+    d_bg, d_ct = _distances(lab)
+    dome = 1 - rng.uniform(0, 0.6) * np.minimum(fmap, 1) ** 2
+    edge = _smoothstep(d_bg / rng.uniform(0.8, max(1.0, 0.25 * r_mean)))
+    gap = rng.uniform(0.15, 1.0)  # 1 = contacts invisible
+    contact = gap + (1 - gap) * _smoothstep(d_ct / rng.uniform(1.0, 3.0))
+    img = _per_object(bright, lab) * dome * edge * contact
+    tex = _texture(rng, lab.shape, rng.uniform(0.6, max(0.7, min(3.0, 0.12 * r_mean))))
+    img *= np.maximum(1 + rng.uniform(0, 0.35) * tex, 0.1)
+    if rng.random() < 0.5:  # bright chromocentres
+        spots = (rng.random(lab.shape) < rng.uniform(0.002, 0.02)).astype(np.float32)
+        img += rng.uniform(0.5, 3.0) * _blur(spots, 1.0) * 6 * img
+    return img.astype(np.float32)
+
+
+def _finish(image0, image1, lab, nuclei, style, diameter, rgb=None):
+    masks, nuclei = _consecutive(lab, nuclei)
+    ch1 = np.zeros_like(image0) if image1 is None else image1
+    image = np.stack([image0, ch1]).astype(np.float32)
+    return SynthSample(image, masks.astype(np.int32), nuclei.astype(np.int32), style, diameter, rgb)
+
+
+# ----------------------------------------------------------------------------------------------
+# styles
+
+
+def _nuclei_layout(rng, shape, diameter):
+    """Nuclei: mostly ellipses, some irregular, a few small bright elongated (mitotic) ones, often
+    in pairs; sparse to crowded, sometimes clustered. Returns objects, labels, fmap, brightness."""
+    def aspect(n):
+        return np.exp(np.abs(rng.normal(0, rng.uniform(0.15, 0.5), n))) * 1.05
+
+    def irregularity(n):
+        return rng.uniform(0, 0.35, n) * (rng.random(n) < rng.uniform(0.3, 1.0))
+
+    o = _place(rng, shape, diameter, area_frac=rng.uniform(0.08, 0.75), overlap=rng.uniform(0.6, 1.15),
+               size_sd=rng.uniform(0.05, 0.3), aspect=aspect, irregularity=irregularity,
+               cluster=rng.choice([0.0, rng.uniform(0.5, 2.0)]), align=rng.choice([0.0, rng.uniform(0, 0.7)]))
+    bright = np.exp(rng.uniform(0.1, 0.6) * rng.standard_normal(o.n))
+    dim = rng.random(o.n) < rng.uniform(0, 0.15)
+    bright[dim] *= rng.uniform(0.2, 0.5, dim.sum())
+    mit = np.flatnonzero(rng.random(o.n) < rng.choice([0.0, rng.uniform(0.01, 0.1)]))
+    if mit.size:  # shrink, elongate, brighten; half of them get a daughter alongside
+        o.r[mit] *= rng.uniform(0.45, 0.75, mit.size)
+        o.rtab[mit] = _radius_tables(rng, o.r[mit], rng.uniform(1.2, 2.2, mit.size),
+                                     np.full(mit.size, 0.1), o.phi[mit])
+        bright[mit] = rng.uniform(2.0, 6.0, mit.size)
+        pair = mit[rng.random(mit.size) < 0.5]
+        if pair.size:
+            d = o.r[pair] * rng.uniform(1.6, 2.6, pair.size)
+            py = o.cy[pair] + d * np.cos(o.phi[pair])  # across the long axis
+            px = o.cx[pair] - d * np.sin(o.phi[pair])
+            rtab = o.rtab[pair] * rng.uniform(0.85, 1.15, (pair.size, 1)).astype(np.float32)
+            o = _Objects(np.concatenate([o.cy, py]), np.concatenate([o.cx, px]), np.concatenate([o.rtab, rtab]),
+                         o.segs, np.concatenate([o.r, o.r[pair]]), np.concatenate([o.phi, o.phi[pair]]))
+            bright = np.concatenate([bright, bright[pair] * rng.uniform(0.7, 1.3, pair.size)])
+    lab, fmap = _labels(shape, o, max(6, int(0.06 * diameter ** 2)))
+    return o, lab, fmap, bright
+
+
+def _fluor_nuclei_image(rng, shape, diameter):
+    o, lab, fmap, bright = _nuclei_layout(rng, shape, diameter)
+    bg_level = rng.uniform(0.0, 0.25)
+    bright = np.maximum(bright, max(0.25, bg_level))  # labelled nuclei stay visible
+    img = _fluor_objects(rng, lab, fmap, bright, diameter / 2)
+    oof = np.concatenate([[False], rng.random(o.n) < rng.choice([0.0, rng.uniform(0, 0.25)])])[lab]
+    psf = rng.uniform(0.4, 1.8)
+    img = _blur(np.where(oof, 0, img), psf) + _blur(np.where(oof, img, 0), psf + rng.uniform(1.0, 3.0))
+    bg = bg_level * (1 + 0.5 * rng.uniform(0, 1) * _smooth_field(rng, shape, 2))
+    return o, lab, fmap, (img + np.maximum(bg, 0)) * _illumination(rng, shape, 0.5)
+
+
+def _style_nuclei(rng, shape, diameter):
+    _, lab, _, img = _fluor_nuclei_image(rng, shape, diameter)
+    return _finish(_acquire(rng, img, peak_range=(20.0, 4000.0)), None, lab, lab, "nuclei", diameter)
+
+
+def _cell_layout(rng, shape, diameter, *, confluent=None):
+    """Cells: round to elongated, irregular, some branched; sparse to confluent (grown into each
+    other so neighbours meet along shared boundaries)."""
+    if confluent is None:
+        confluent = rng.random() < 0.4
+
+    def aspect(n):
+        return np.exp(np.abs(rng.normal(0, rng.uniform(0.1, 0.7), n)))
+
+    def irregularity(n):
+        return rng.uniform(0.1, 0.9, n)
+
+    o = _place(rng, shape, diameter, area_frac=rng.uniform(0.5, 1.0) if confluent else rng.uniform(0.1, 0.6),
+               overlap=rng.uniform(0.45, 0.85) if confluent else rng.uniform(0.6, 1.2),
+               size_sd=rng.uniform(0.1, 0.35), aspect=aspect, irregularity=irregularity,
+               cluster=rng.choice([0.0, rng.uniform(0.3, 2.0)]),
+               p_branch=0.0 if confluent else rng.choice([0.0, rng.uniform(0.1, 0.6)]),
+               align=rng.choice([0.0, rng.uniform(0, 0.8)]))
+    if confluent:
+        o.rtab *= np.float32(rng.uniform(1.1, 1.8))
+    lab, fmap = _labels(shape, o, max(10, int(0.05 * diameter ** 2)))
+    return o, lab, fmap
+
+
+def _style_cyto(rng, shape, diameter, style="cyto"):
+    o, lab, fmap = _cell_layout(rng, shape, diameter)
+    nlab, nf = _nuclei_in_cells(rng, shape, o, lab)
+    bright = np.exp(rng.uniform(0.15, 0.6) * rng.standard_normal(o.n))
+    cyt = _fluor_objects(rng, lab, fmap, bright, diameter / 2)
+    # cytoplasm is thicker around the nucleus; the nucleus itself may be dimmer or brighter
+    cyt *= 1 + rng.uniform(0.0, 1.5) * (1 - np.minimum(fmap, 1)) ** 2
+    cyt *= np.where(nlab > 0, rng.uniform(0.3, 1.6), 1.0).astype(np.float32)
+    if rng.random() < 0.3:  # brighter cell cortex
+        d_bg, _ = _distances(lab)
+        cyt += rng.uniform(0.2, 1.0) * np.exp(-(d_bg / 1.5) ** 2) * (lab > 0) * _per_object(bright, lab)
+    psf = rng.uniform(0.5, 2.0)
+    illum = _illumination(rng, shape, 0.5)
+    img0 = (_blur(cyt.astype(np.float32), psf) + rng.uniform(0, 0.2)) * illum
+    img1 = None
+    if style == "cyto":
+        nuc = _fluor_objects(rng, nlab, nf, np.exp(rng.uniform(0.1, 0.5) * rng.standard_normal(o.n)), diameter / 5)
+        img1 = _acquire(rng, (_blur(nuc, psf) + rng.uniform(0, 0.15)) * illum)
+    return _finish(_acquire(rng, img0), img1, lab, nlab, style, diameter)
+
+
+def _style_cyto_only(rng, shape, diameter):
+    return _style_cyto(rng, shape, diameter, "cyto_only")
+
+
+def _style_epithelium(rng, shape, diameter):
+    """Confluent sheet with a membrane stain: bright cell outlines, dim interiors, nuclei in ch 1."""
+    o = _place(rng, shape, diameter, area_frac=1.2, overlap=rng.uniform(0.42, 0.5),
+               size_sd=rng.uniform(0.05, 0.25), aspect=lambda n: rng.uniform(1.0, 1.5, n),
+               irregularity=lambda n: rng.uniform(0.0, 0.3, n), cluster=0.0)
+    o.rtab *= np.float32(rng.uniform(1.6, 2.2))
+    lab, fmap = _labels(shape, o, max(10, int(0.05 * diameter ** 2)))
+    holes = np.concatenate([[False], rng.random(o.n) < rng.uniform(0, 0.06)])  # a few gaps
+    lab = np.where(holes[lab], 0, lab).astype(np.int32)
+    edge, _ = _edges(lab)
+    d_edge = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3)
+    width = rng.uniform(0.6, 2.0)
+    bright = np.exp(rng.uniform(0.1, 0.5) * rng.standard_normal(o.n))
+    memb = np.exp(-(d_edge / width) ** 2) * (1 + 0.4 * _texture(rng, shape, 2.0)).clip(0.2)
+    memb *= np.maximum(_per_object(bright, lab), (lab == 0) * 0.6)
+    inner = rng.uniform(0.0, 0.35) * _per_object(bright, lab) * (1 + 0.3 * _texture(rng, shape, 1.5))
+    illum = _illumination(rng, shape, 0.5)
+    psf = rng.uniform(0.5, 1.8)
+    img0 = (_blur((memb + inner).astype(np.float32), psf) + rng.uniform(0, 0.2)) * illum
+    nlab, nf = _nuclei_in_cells(rng, shape, o, lab, p_missing=0.1)
+    img1 = None
+    if rng.random() < 0.75:
+        nuc = _fluor_objects(rng, nlab, nf, np.exp(0.3 * rng.standard_normal(o.n)), diameter / 5)
+        img1 = _acquire(rng, (_blur(nuc, psf) + rng.uniform(0, 0.15)) * illum)
+    return _finish(_acquire(rng, img0), img1, lab, nlab, "epithelium", diameter)
+
+
+def _style_inverted(rng, shape, diameter):
+    """Absorbing stain: dark nuclei or cells on a bright background (Beer-Lambert)."""
+    if rng.random() < 0.6:
+        _, lab, _, dens = _fluor_nuclei_image(rng, shape, diameter)
+        nlab = lab
+    else:
+        o, lab, fmap = _cell_layout(rng, shape, diameter)
+        nlab, _ = _nuclei_in_cells(rng, shape, o, lab)
+        dens = _blur(_fluor_objects(rng, lab, fmap, np.exp(0.4 * rng.standard_normal(o.n)), diameter / 2),
+                     rng.uniform(0.5, 1.8)) * _illumination(rng, shape, 0.3)
+    dens = dens / (np.percentile(dens[lab > 0], 50) + 1e-6) if (lab > 0).any() else dens
+    img = _illumination(rng, shape, 0.4) * np.exp(-rng.uniform(0.2, 1.5) * dens)
+    return _finish(_acquire(rng, img, peak_range=(30.0, 4000.0)), None, lab, nlab, "inverted", diameter)
+
+
+def _transmitted(rng, shape, diameter, style):
+    """Brightfield or phase contrast of cells (optionally with a fluorescent nucleus channel)."""
+    o, lab, fmap = _cell_layout(rng, shape, diameter)
+    nlab, nf = _nuclei_in_cells(rng, shape, o, lab)
+    inside = (lab > 0).astype(np.float32)
+    edge, contact = _edges(lab)
+    d_edge = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3)
+    thick = inside * (1 - 0.7 * np.minimum(fmap, 1) ** 2) * (1 + 0.2 * _texture(rng, shape, 1.5))
+    grains = _texture(rng, shape, rng.uniform(0.7, 1.5)) * inside * rng.uniform(0.0, 0.05)
+    if style == "brightfield":
+        sign = rng.choice([-1.0, 1.0])
+        halo = _blur(inside, rng.uniform(2.0, 4.0)) - _blur(inside, 1.0)
+        img = (1 + sign * rng.uniform(0.0, 0.12) * _per_object(rng.uniform(0.5, 1.5, o.n), lab) * thick
+               - rng.uniform(0.1, 0.35) * np.exp(-(d_edge / rng.uniform(0.6, 1.5)) ** 2)
+               + sign * rng.uniform(0.0, 0.3) * halo
+               - rng.uniform(0.0, 0.15) * (nlab > 0) + grains)
+    else:
+        halo = np.maximum(_blur(inside, rng.uniform(2.0, 5.0)) - inside, 0)
+        img = (1 - rng.uniform(0.15, 0.5) * _per_object(rng.uniform(0.6, 1.4, o.n), lab) * thick
+               + rng.uniform(0.3, 1.0) * halo - rng.uniform(0.0, 0.2) * contact + grains)
+    img = _blur(np.maximum(img, 0.02).astype(np.float32), rng.uniform(0.5, 1.5)) * _illumination(rng, shape, 0.3)
+    img1 = None
+    if rng.random() < 0.3:
+        nuc = _fluor_objects(rng, nlab, nf, np.exp(0.3 * rng.standard_normal(o.n)), diameter / 5)
+        img1 = _acquire(rng, _blur(nuc, 1.0) + rng.uniform(0, 0.15))
+    return _finish(_acquire(rng, img, peak_range=(150.0, 5000.0)), img1, lab, nlab, style, diameter)
+
+
+def _style_brightfield(rng, shape, diameter):
+    return _transmitted(rng, shape, diameter, "brightfield")
+
+
+def _style_phase(rng, shape, diameter):
+    return _transmitted(rng, shape, diameter, "phase")
+
+
+_HEMATOXYLIN = np.array([0.65, 0.70, 0.29])
+_EOSIN = np.array([0.07, 0.99, 0.11])
+
+
+def _style_he(rng, shape, diameter):
+    """H&E: Beer-Lambert mix of hematoxylin (nuclei, dark purple) and eosin (cytoplasm and stroma,
+    pink) with colour jitter; channel 0 is the luminance. Labels are the nuclei."""
+    o, lab, fmap, _ = _nuclei_layout(rng, shape, diameter)
+    n = o.n
+    d_bg, d_ct = _distances(lab)
+    # hematoxylin in nuclei: solid or vesicular (pale centre, dark rim, nucleolus)
+    vesicular = rng.uniform(0.0, 0.7)
+    rim = np.exp(-((d_bg - 1.0) / rng.uniform(1.0, 2.0)) ** 2)
+    h_nuc = _per_object(np.exp(0.25 * rng.standard_normal(n)) * rng.uniform(0.8, 1.6), lab)
+    h_nuc *= (1 - vesicular) + vesicular * (rim + 0.3) + 0.3 * rng.uniform(0, 1) * _texture(rng, shape, 1.0)
+    h_nuc += vesicular * rng.uniform(0.5, 1.5) * (fmap < rng.uniform(0.08, 0.2))  # nucleolus
+    h_nuc *= _smoothstep(d_bg / rng.uniform(0.8, 2.0)) * (0.6 + 0.4 * _smoothstep(d_ct / 1.5))
+    # cytoplasm around each nucleus, stroma fibres elsewhere, a few white clefts
+    cells = _Objects(o.cy, o.cx, o.rtab * np.float32(rng.uniform(1.6, 3.0)), o.segs, o.r, o.phi)
+    clab, _ = _rasterize(shape[0], shape[1], cells.cy, cells.cx, cells.rtab, cells.segs)
+    cedge, _ = _edges(clab)
+    in_cell = (clab > 0).astype(np.float32)
+    fib = _fibres(rng, shape, rng.uniform(2.0, 6.0), rng.uniform(0, np.pi))
+    fib *= 0.6 + 0.4 * _smooth_field(rng, shape, 4)  # fibres come and go
+    e = (in_cell * _per_object(rng.uniform(0.4, 1.0, n), clab) * (1 + 0.25 * _texture(rng, shape, 1.5))
+         + (1 - in_cell) * rng.uniform(0.2, 0.8) * np.maximum(0.5 + 0.5 * fib, 0)
+         + rng.uniform(0.0, 0.4) * cedge)
+    h = np.maximum(h_nuc * (lab > 0), 0) + (rng.uniform(0.05, 0.4) * (1 + 0.3 * _texture(rng, shape, 2.0))
+                                             * (0.5 + 0.5 * in_cell) * (lab == 0))
+    cleft = _smooth_field(rng, shape, int(rng.integers(3, 8))) + 0.5 * _texture(rng, shape, 3.0)
+    white = _smoothstep((cleft - rng.uniform(1.2, 2.5)) * 2) * (lab == 0)
+    e, h = e * (1 - white), h * (1 - white)
+    hv = (rng.uniform(0.8, 1.6) * (_HEMATOXYLIN + rng.normal(0, 0.06, 3))).astype(np.float32)
+    ev = (rng.uniform(0.2, 0.6) * (_EOSIN + rng.normal(0, 0.06, 3))).astype(np.float32)
+    od = h.astype(np.float32)[..., None] * hv + e.astype(np.float32)[..., None] * ev
+    rgb = np.exp(-np.maximum(od, 0)) * np.float32(rng.uniform(0.85, 1.0))
+    rgb = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.4, 1.2))
+    rgb = np.clip(rgb + rng.uniform(0.005, 0.03) * rng.standard_normal(rgb.shape, dtype=np.float32), 0, 1)
+    gray = (rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+    return _finish(gray, None, lab, lab, "he", diameter, rgb)
+
+
+_RENDERERS = {
+    "nuclei": _style_nuclei, "cyto": _style_cyto, "cyto_only": _style_cyto_only,
+    "epithelium": _style_epithelium, "inverted": _style_inverted, "brightfield": _style_brightfield,
+    "phase": _style_phase, "he": _style_he,
+}

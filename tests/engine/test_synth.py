@@ -1,0 +1,197 @@
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from inference.engine import synth
+
+SHAPE = (128, 160)  # small and non-square keeps the tests fast and catches axis mix-ups
+SEEDS = (0, 1, 2)
+SINGLE_CHANNEL_STYLES = ("nuclei", "cyto_only", "inverted", "he")
+CELL_AND_NUCLEUS_STYLES = ("cyto", "epithelium", "brightfield", "phase")
+
+
+@pytest.fixture(scope="module")
+def samples():
+    """Three samples of every style, shared by the invariant tests."""
+    return {style: [synth.synthesize_sample(seed, shape=SHAPE, style=style) for seed in SEEDS]
+            for style in synth.STYLES}
+
+
+def all_samples(samples):
+    return [s for group in samples.values() for s in group]
+
+
+def keep_largest_piece_reference(lab, min_size):
+    """Slow obvious version of synth._keep_largest_piece, one label at a time with scipy."""
+    out = np.zeros_like(lab)
+    for v in np.unique(lab[lab > 0]):
+        pieces, n = ndimage.label(lab == v)
+        sizes = np.bincount(pieces.ravel())[1:]
+        if sizes.max() >= min_size:
+            out[pieces == 1 + int(np.argmax(sizes))] = v
+    return out
+
+
+def test_the_same_seed_gives_identical_output():
+    for style in synth.STYLES:
+        a = synth.synthesize(7, shape=SHAPE, style=style)
+        b = synth.synthesize(7, shape=SHAPE, style=style)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_different_seeds_give_different_images_and_masks():
+    a, b = synth.synthesize(1, shape=SHAPE, style="nuclei"), synth.synthesize(2, shape=SHAPE, style="nuclei")
+    assert not np.array_equal(a[0], b[0])
+    assert not np.array_equal(a[1], b[1])
+
+
+def test_every_style_renders_finite_non_constant_float32_images(samples):
+    for s in all_samples(samples):
+        assert s.image.dtype == np.float32 and s.image.shape == (2, *SHAPE)
+        assert np.isfinite(s.image).all()
+        assert s.image[0].std() > 0, s.style
+        assert s.masks.dtype == np.int32 and s.masks.shape == SHAPE
+        assert s.masks.max() > 0, s.style
+
+
+def test_labels_are_consecutive_non_empty_and_each_one_connected_piece(samples):
+    for s in all_samples(samples):
+        n = s.masks.max()
+        counts = np.bincount(s.masks.ravel(), minlength=n + 1)
+        assert s.masks.min() == 0
+        assert (counts[1:] > 0).all(), f"{s.style}: labels not consecutive"
+        for v, sl in enumerate(ndimage.find_objects(s.masks), start=1):
+            _, pieces = ndimage.label(s.masks[sl] == v)  # 4-connectivity
+            assert pieces == 1, f"{s.style}: label {v} is in {pieces} pieces"
+
+
+def test_tiny_fragments_are_dropped(samples):
+    for s in all_samples(samples):
+        assert np.bincount(s.masks.ravel())[1:].min() >= 6, s.style
+
+
+def test_keep_largest_piece_matches_a_slow_scipy_version():
+    rng = np.random.default_rng(0)
+    lab = cv2.resize(rng.integers(0, 6, (12, 12)).astype(np.uint8), (48, 48),
+                     interpolation=cv2.INTER_NEAREST).astype(np.int32)
+    lab[rng.random(lab.shape) < 0.1] = 0  # speckle splits labels into pieces
+    got = synth._keep_largest_piece(lab, 5, 20)
+    np.testing.assert_array_equal(got, keep_largest_piece_reference(lab, 20))
+
+
+def test_nuclei_lie_inside_their_own_cells_for_cell_styles(samples):
+    for style in CELL_AND_NUCLEUS_STYLES + ("cyto_only",):
+        for s in samples[style]:
+            inside = s.nuclei > 0
+            assert inside.any(), style
+            np.testing.assert_array_equal(s.nuclei[inside], s.masks[inside])
+            assert len(np.unique(s.nuclei[inside])) > 0.5 * s.masks.max(), "most cells have a nucleus"
+
+
+def test_cyto_images_carry_a_nucleus_channel_brighter_on_the_nuclei(samples):
+    for s in samples["cyto"]:
+        ch1 = s.image[1]
+        assert ch1[s.nuclei > 0].mean() > ch1[s.masks == 0].mean()
+
+
+def test_nucleus_only_and_single_channel_styles_leave_channel_1_zero(samples):
+    for style in SINGLE_CHANNEL_STYLES:
+        for s in samples[style]:
+            assert not s.image[1].any(), style
+    for style in ("nuclei", "he"):
+        for s in samples[style]:
+            np.testing.assert_array_equal(s.nuclei, s.masks)
+
+
+def test_confluent_styles_have_touching_cells(samples):
+    def touching_pairs(m):
+        a, b = m[:, 1:], m[:, :-1]
+        c, d = m[1:, :], m[:-1, :]
+        return ((a != b) & (a > 0) & (b > 0)).sum() + ((c != d) & (c > 0) & (d > 0)).sum()
+
+    for s in samples["epithelium"]:
+        assert touching_pairs(s.masks) > 0.5 * (s.masks > 0).sum() ** 0.5 * s.masks.max() ** 0.5
+    dense = synth.synthesize_sample(3, shape=SHAPE, style="nuclei", diameter=14.0)
+    assert any(touching_pairs(synth.synthesize(seed, shape=SHAPE, style="cyto")[1]) > 0 for seed in range(5))
+    assert dense.masks.max() > 10
+
+
+def test_shapes_are_not_all_convex(samples):
+    solidity = []
+    for style in ("cyto", "cyto_only", "brightfield"):
+        for s in samples[style]:
+            for v, sl in enumerate(ndimage.find_objects(s.masks), start=1):
+                obj = (s.masks[sl] == v).astype(np.uint8)
+                contours, _ = cv2.findContours(obj, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+                hull = cv2.contourArea(cv2.convexHull(contours[0]))
+                if hull > 100:
+                    solidity.append(obj.sum() / hull)
+    solidity = np.array(solidity)
+    assert (solidity < 0.8).sum() >= 3
+    assert (solidity > 0.9).sum() >= 3  # and some are close to convex
+
+
+def test_diameter_sets_the_object_size():
+    for d in (12.0, 30.0):
+        masks = synth.synthesize(5, shape=(192, 192), style="nuclei", diameter=d)[1]
+        assert 0.6 * d < synth.median_diameter(masks) < 1.25 * d
+
+
+def test_median_diameter_of_discs_is_their_diameter():
+    masks = np.zeros((100, 100), np.int32)
+    yy, xx = np.mgrid[:100, :100]
+    for i, (cy, cx) in enumerate([(25, 25), (25, 75), (75, 50)], start=1):
+        masks[(yy - cy) ** 2 + (xx - cx) ** 2 <= 10 ** 2] = i
+    assert synth.median_diameter(masks) == pytest.approx(20.0, rel=0.03)
+    assert synth.median_diameter(np.zeros((5, 5), np.int32)) == 0.0
+
+
+def test_he_style_keeps_a_colour_image_with_dark_nuclei(samples):
+    for s in samples["he"]:
+        assert s.rgb.shape == (*SHAPE, 3) and s.rgb.dtype == np.float32
+        assert s.image[0][s.masks > 0].mean() < s.image[0][s.masks == 0].mean()
+
+
+def test_make_dataset_is_the_start_of_iter_dataset_and_respects_styles():
+    data = synth.make_dataset(3, 11, shape=SHAPE, styles=["he", "epithelium"])
+    stream = synth.iter_dataset(11, shape=SHAPE, styles=["he", "epithelium"])
+    for image, masks in data:
+        image2, masks2 = next(stream)
+        np.testing.assert_array_equal(image, image2)
+        np.testing.assert_array_equal(masks, masks2)
+    assert len(synth.make_dataset(0, 1)) == 0
+
+
+def test_random_style_choice_uses_several_styles():
+    styles = {synth.synthesize_sample(seed, shape=(32, 32), diameter=8.0).style for seed in range(40)}
+    assert len(styles) >= 5
+    assert set(synth.STYLE_WEIGHTS) == set(synth.STYLES)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"shape": (8, 64)}, {"shape": (64,)}, {"style": "sketch"}, {"diameter": 0.5},
+    {"diameter": float("nan")},
+])
+def test_it_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        synth.synthesize(0, **kwargs)
+
+
+def test_it_rejects_unknown_styles_in_a_dataset():
+    with pytest.raises(ValueError):
+        synth.make_dataset(0, 0, styles=["nuclei", "sketch"])
+    with pytest.raises(ValueError):
+        synth.iter_dataset(0, styles=[])
+
+
+def test_dart_throwing_matches_a_slow_all_pairs_version():
+    rng = np.random.default_rng(3)
+    y, x, r = rng.uniform(0, 200, 600), rng.uniform(0, 300, 600), rng.uniform(3, 12, 600)
+    kept = []
+    for i in range(600):
+        if all((y[i] - y[j]) ** 2 + (x[i] - x[j]) ** 2 >= (0.9 * (r[i] + r[j])) ** 2 for j in kept):
+            kept.append(i)
+    np.testing.assert_array_equal(synth._dart_throw(y, x, r, 0.9, 10_000), kept)
+    np.testing.assert_array_equal(synth._dart_throw(y, x, r, 0.9, 5), kept[:5])
