@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from inference.engine import synth
+from inference.engine import synth, synth_shapes
 
 SHAPE = (128, 160)  # small and non-square keeps the tests fast and catches axis mix-ups
 SEEDS = (0, 1, 2)
@@ -23,7 +23,7 @@ def all_samples(samples):
 
 
 def keep_largest_piece_reference(lab, min_size):
-    """Slow obvious version of synth._keep_largest_piece, one label at a time with scipy."""
+    """Slow obvious version of synth_shapes._keep_largest_piece, one label at a time with scipy."""
     out = np.zeros_like(lab)
     for v in np.unique(lab[lab > 0]):
         pieces, n = ndimage.label(lab == v)
@@ -77,7 +77,7 @@ def test_keep_largest_piece_matches_a_slow_scipy_version():
     lab = cv2.resize(rng.integers(0, 6, (12, 12)).astype(np.uint8), (48, 48),
                      interpolation=cv2.INTER_NEAREST).astype(np.int32)
     lab[rng.random(lab.shape) < 0.1] = 0  # speckle splits labels into pieces
-    got = synth._keep_largest_piece(lab, 5, 20)
+    got = synth_shapes._keep_largest_piece(lab, 5, 20)
     np.testing.assert_array_equal(got, keep_largest_piece_reference(lab, 20))
 
 
@@ -193,5 +193,5 @@ def test_dart_throwing_matches_a_slow_all_pairs_version():
     for i in range(600):
         if all((y[i] - y[j]) ** 2 + (x[i] - x[j]) ** 2 >= (0.9 * (r[i] + r[j])) ** 2 for j in kept):
             kept.append(i)
-    np.testing.assert_array_equal(synth._dart_throw(y, x, r, 0.9, 10_000), kept)
-    np.testing.assert_array_equal(synth._dart_throw(y, x, r, 0.9, 5), kept[:5])
+    np.testing.assert_array_equal(synth_shapes._dart_throw(y, x, r, 0.9, 10_000), kept)
+    np.testing.assert_array_equal(synth_shapes._dart_throw(y, x, r, 0.9, 5), kept[:5])
