@@ -1,0 +1,531 @@
+"""The user-facing model: an ensemble of networks, a size model, the file format and `load_model`.
+
+`CellposeModel.segment` is the whole pipeline of Stringer et al. 2020: channel selection and
+normalisation, the object diameter (given, or estimated from the style vector and refined by a
+segmentation), resizing so that cells are `diam_mean` pixels across, the tiled network (with flip
+augmentation), resizing the flows back, and the flow dynamics at the original size.
+
+Model file format (``torch.save`` of a plain dict, read with ``torch.load(weights_only=True)``)::
+
+    {"format": "cellposeweb-model", "format_version": 1, "nbase": [...], "nout": 3, "sz": 3,
+     "diam_mean": 30.0, "state_dicts": [sd, ...], "size_model": {...} | None, "meta": {...}}
+
+Several state dicts make an ensemble; their outputs are averaged. A Cellpose 3 CPnet ``.pth``
+(a bare state dict) is read too.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dynamics import compute_masks
+from .net import CellposeNet
+from .size import SizeModel, diameter_of_masks
+from .tiling import _check_nets, run_net
+from .transforms import convert_image, normalize99, resize_image
+from .volume import remove_small_objects_3d, run_3d
+
+__all__ = [
+    "CellposeModel",
+    "SegmentationResult",
+    "available_models",
+    "default_device",
+    "load_model",
+    "recompute_masks",
+]
+
+FORMAT = "cellposeweb-model"
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "default"
+BASE_NITER = 200
+
+Progress = Callable[[str, float], None]
+
+
+def default_device() -> torch.device:
+    """CUDA when it is available, else the CPU. Called when a model is loaded, never at import."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def default_niter(diameter: float, diam_mean: float = 30.0) -> int:
+    """Flow-following iterations for cells `diameter` px across at the original size (as Cellpose:
+    200 at the network's scale, proportionally more for larger cells)."""
+    return max(1, int(round(BASE_NITER * diameter / diam_mean)))
+
+
+@dataclass
+class SegmentationResult:
+    """What `CellposeModel.segment` returns.
+
+    masks : ndarray of int32, shape (Ly, Lx) or (Lz, Ly, Lx)
+        0 = background, 1..N = cells.
+    dP : ndarray of float32, shape (2, Ly, Lx) or (3, Lz, Ly, Lx)
+        Flows (dY, dX) or (dZ, dY, dX) on the network's scale (5 x unit vectors), at the image's size.
+    cellprob : ndarray of float32, shape (Ly, Lx) or (Lz, Ly, Lx)
+        Cell probability logit (> 0 = inside).
+    styles : ndarray of float32, shape (D,)
+        The image's style vector (L2-normalised).
+    diameter : float
+        The cell diameter in pixels the image was segmented at.
+    diameter_source : str
+        "given", "size model", "size model (style only: no cells at the predicted size)", or
+        "diam_mean (the model has no size model)".
+    niter : int
+        Flow-following iterations used (pass it to `recompute_masks`).
+    timings : dict of str -> float
+        Seconds per stage ("normalize", "size", "network", "dynamics", "total").
+    """
+
+    masks: np.ndarray
+    dP: np.ndarray
+    cellprob: np.ndarray
+    styles: np.ndarray
+    diameter: float
+    diameter_source: str = "given"
+    niter: int = BASE_NITER
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def recompute_masks(
+    dP,
+    cellprob,
+    *,
+    cellprob_threshold: float = 0.0,
+    flow_threshold: float = 0.4,
+    min_size: int = 15,
+    niter: int | None = None,
+    device=None,
+) -> np.ndarray:
+    """Masks from saved network outputs, without running the network (for re-thresholding).
+
+    Parameters
+    ----------
+    dP : ndarray of float32, shape (2, Ly, Lx) or (3, Lz, Ly, Lx)
+        `SegmentationResult.dP`.
+    cellprob : ndarray of float32, shape (Ly, Lx) or (Lz, Ly, Lx)
+        `SegmentationResult.cellprob`.
+    cellprob_threshold, flow_threshold, min_size
+        As in `dynamics.compute_masks`. The flow-error check (`flow_threshold`) is 2D only, as in
+        Cellpose: 3D flows are averaged over slice orientations and resampled, so their error
+        against `flows.masks_to_flows` is not calibrated.
+    niter : int, optional
+        `SegmentationResult.niter`; 200 when not given.
+    device : str or torch.device, optional
+        Where flows are followed (`dynamics.compute_masks`); None = numba on the CPU.
+
+    Returns
+    -------
+    ndarray of int32, shape (Ly, Lx) or (Lz, Ly, Lx)
+        In 3D, objects under 10 % of the median volume are removed as in `segment`.
+    """
+    dP = np.asarray(dP, dtype=np.float32)
+    cellprob = np.asarray(cellprob, dtype=np.float32)
+    if dP.ndim not in (3, 4) or dP.shape[0] != dP.ndim - 1 or dP.shape[1:] != cellprob.shape:
+        raise ValueError(
+            "recompute_masks needs dP (2, Ly, Lx) with cellprob (Ly, Lx), or dP (3, Lz, Ly, Lx) with "
+            f"cellprob (Lz, Ly, Lx); got {dP.shape} and {cellprob.shape}"
+        )
+    niter = BASE_NITER if niter is None else int(niter)
+    if niter < 1:
+        raise ValueError(f"niter must be >= 1, got {niter}")
+    masks = compute_masks(
+        dP, cellprob, niter=niter, cellprob_threshold=float(cellprob_threshold),
+        flow_threshold=None if dP.ndim == 4 else flow_threshold, min_size=int(min_size), device=device,
+    )
+    masks = np.asarray(masks, dtype=np.int32)
+    if masks.ndim == 3:
+        masks = remove_small_objects_3d(masks)
+    return masks
+
+
+class CellposeModel:
+    """An ensemble of `CellposeNet`s (outputs averaged), with an optional `SizeModel`.
+
+    Parameters
+    ----------
+    nets : CellposeNet or list of CellposeNet
+        On one device; put in eval mode.
+    diam_mean : float
+        The cell diameter (px) the nets were trained at; images are resized to it.
+    size_model : SizeModel, optional
+        Style -> diameter regression; without one, ``diameter=None`` means `diam_mean`.
+    name : str, optional
+    meta : dict, optional
+        Plain data (str, numbers, bools, None, lists, dicts) saved with the model.
+    """
+
+    def __init__(
+        self,
+        nets,
+        *,
+        diam_mean: float = 30.0,
+        size_model: SizeModel | None = None,
+        name: str | None = None,
+        meta: dict | None = None,
+    ):
+        self.nets = _as_eval_nets(nets)
+        if not (diam_mean > 0 and math.isfinite(diam_mean)):
+            raise ValueError(f"diam_mean must be a positive number, got {diam_mean}")
+        if size_model is not None and not isinstance(size_model, SizeModel):
+            raise ValueError(f"size_model must be a SizeModel or None, got {type(size_model).__name__}")
+        self.diam_mean = float(diam_mean)
+        self.size_model = size_model
+        self.meta = dict(meta or {})
+        self.name = name if name is not None else self.meta.get("name")
+
+    def __repr__(self) -> str:
+        return (
+            f"CellposeModel(name={self.name!r}, nets={len(self.nets)}, diam_mean={self.diam_mean}, "
+            f"size_model={'yes' if self.size_model else 'no'}, device={self.device})"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets[0].parameters()).device
+
+    def to(self, device) -> "CellposeModel":
+        for net in self.nets:
+            net.to(device)
+        return self
+
+    # -- segmentation ------------------------------------------------------------------------------
+
+    def segment(
+        self,
+        image,
+        channels=(0, 0),
+        diameter: float | None = None,
+        augment: bool = True,
+        tile_overlap: float = 0.5,
+        do_3d: bool = False,
+        anisotropy: float | None = None,
+        cellprob_threshold: float = 0.0,
+        flow_threshold: float = 0.4,
+        min_size: int = 15,
+        niter: int | None = None,
+        batch_size: int = 8,
+        progress: Progress | None = None,
+        *,
+        channel_axis: int | None = None,
+        z_axis: int | None = None,
+    ) -> SegmentationResult:
+        """Segment one 2D image, or a 3D stack with ``do_3d=True``.
+
+        Parameters
+        ----------
+        image : ndarray of a real dtype
+            (Ly, Lx), (Ly, Lx, C), (C, Ly, Lx); with ``do_3d``: (Lz, Ly, Lx), (Lz, Ly, Lx, C),
+            (Lz, C, Ly, Lx) (see `transforms.convert_image` for how axes are read).
+        channels : (cyto, nucleus)
+            0 = grayscale / none, 1/2/3 = R/G/B (Cellpose's convention).
+        diameter : float, optional
+            Cell diameter in pixels (in XY for stacks). None or 0: estimated by the size model (for
+            stacks from the central plane), or `diam_mean` when the model has none.
+        augment : bool
+            Flip-augmented tiles (`tiling.run_net`).
+        tile_overlap : float in [0, 1)
+        do_3d : bool
+            Segment a stack in 3D (`volume.run_3d`). A stack with ``do_3d=False`` is refused.
+        anisotropy : float, optional
+            Z step / XY pixel size of a stack (None = 1).
+        cellprob_threshold, flow_threshold, min_size, niter
+            Passed to `dynamics.compute_masks`; niter None = 200 x diameter / diam_mean.
+        batch_size : int
+            Tiles per network pass.
+        progress : callable(stage: str, fraction: float), optional
+            Called at "normalize", "size" (when estimating), "network" (per batch), "dynamics" and
+            "done". An exception it raises stops segmentation and propagates (use it to cancel).
+        channel_axis, z_axis : int, optional
+            The image's channel and Z axes, when they should not be guessed.
+        """
+        t_start = time.perf_counter()
+        report = progress if progress is not None else _no_progress
+        timings: dict[str, float] = {}
+        if do_3d and anisotropy is not None and not (anisotropy > 0 and math.isfinite(anisotropy)):
+            raise ValueError(f"anisotropy must be a positive number, got {anisotropy}")
+        _check_dynamics_args(niter, min_size, batch_size)
+
+        report("normalize", 0.0)
+        t = time.perf_counter()
+        x = convert_image(image, channels, channel_axis=channel_axis, z_axis=z_axis, do_3d=do_3d)
+        if x.ndim == 4 and not do_3d:
+            raise ValueError(
+                f"got a stack of {x.shape[0]} planes (image shape {np.shape(image)}) with do_3d=False: pass "
+                "do_3d=True to segment it in 3D, or segment its planes one at a time"
+            )
+        if do_3d and x.ndim != 4:
+            raise ValueError(
+                f"do_3d=True needs a stack (Lz, Ly, Lx) or (Lz, C, Ly, Lx), got image shape {np.shape(image)}"
+            )
+        x = normalize99(x, channel_axis=x.ndim - 3)
+        timings["normalize"] = time.perf_counter() - t
+        report("normalize", 1.0)
+
+        t = time.perf_counter()
+        diameter, source = self._resolve_diameter(
+            x[x.shape[0] // 2] if do_3d else x, diameter, augment, tile_overlap, batch_size, report,
+        )
+        timings["size"] = time.perf_counter() - t
+        niter = default_niter(diameter, self.diam_mean) if niter is None else int(niter)
+        rescale = self.diam_mean / diameter
+
+        t = time.perf_counter()
+        if do_3d:
+            y, style = run_3d(
+                self.nets, x, anisotropy=anisotropy, rescale=rescale, augment=augment,
+                tile_overlap=tile_overlap, batch_size=batch_size, progress=report,
+            )
+            dP, cellprob = y[:3], y[3]
+        else:
+            dP, cellprob, style = self._network_2d(x, rescale, augment, tile_overlap, batch_size, report)
+        timings["network"] = time.perf_counter() - t
+
+        report("dynamics", 0.0)
+        t = time.perf_counter()
+        masks = recompute_masks(
+            dP, cellprob, cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold,
+            min_size=min_size, niter=niter, device=self._dynamics_device(),
+        )
+        timings["dynamics"] = time.perf_counter() - t
+        report("dynamics", 1.0)
+        timings["total"] = time.perf_counter() - t_start
+        report("done", 1.0)
+        return SegmentationResult(
+            masks=masks, dP=np.ascontiguousarray(dP, dtype=np.float32),
+            cellprob=np.ascontiguousarray(cellprob, dtype=np.float32), styles=style,
+            diameter=float(diameter), diameter_source=source, niter=niter, timings=timings,
+        )
+
+    def estimate_diameter(
+        self,
+        image,
+        channels=(0, 0),
+        *,
+        augment: bool = True,
+        tile_overlap: float = 0.5,
+        batch_size: int = 8,
+        channel_axis: int | None = None,
+        z_axis: int | None = None,
+        do_3d: bool = False,
+        progress: Progress | None = None,
+    ) -> float:
+        """The cell diameter in pixels of a 2D image (the central plane of a stack) from the size model.
+
+        The style vector gives a first estimate; the image is segmented at that size and the median
+        equivalent-circle diameter of the masks is returned (the style estimate when none are found).
+        """
+        if self.size_model is None:
+            raise ValueError(f"model {self.name!r} has no size model: pass the diameter explicitly")
+        x = convert_image(image, channels, channel_axis=channel_axis, z_axis=z_axis, do_3d=do_3d)
+        x = normalize99(x, channel_axis=x.ndim - 3)
+        if x.ndim == 4:
+            x = x[x.shape[0] // 2]
+        report = progress if progress is not None else _no_progress
+        return self._estimate_diameter(x, augment, tile_overlap, batch_size, report)[0]
+
+    def recompute_masks(self, dP, cellprob, **kwargs) -> np.ndarray:
+        """`recompute_masks` (module function) for this model's outputs."""
+        return recompute_masks(dP, cellprob, **kwargs)
+
+    def _resolve_diameter(self, x2d, diameter, augment, tile_overlap, batch_size, report):
+        if diameter is not None and diameter != 0:
+            if not (diameter > 0 and math.isfinite(diameter)):
+                raise ValueError(f"diameter must be a positive number of pixels, or None/0 to estimate it; got {diameter}")
+            return float(diameter), "given"
+        if self.size_model is None:
+            return self.diam_mean, "diam_mean (the model has no size model)"
+        return self._estimate_diameter(x2d, augment, tile_overlap, batch_size, report)
+
+    def _estimate_diameter(self, x, augment, tile_overlap, batch_size, report) -> tuple[float, str]:
+        """(diameter, source) for a normalised (2, Ly, Lx) image; progress is reported as "size"."""
+        report("size", 0.0)
+        style = run_net(
+            self.nets, x, augment=False, tile_overlap=tile_overlap, batch_size=batch_size,
+            progress=lambda _stage, f: report("size", 0.5 * f),
+        )[1]
+        d_style = self.size_model.predict(style)
+        dP, cellprob, _ = self._network_2d(
+            x, self.diam_mean / d_style, augment, tile_overlap, batch_size,
+            lambda _stage, f: report("size", 0.5 + 0.45 * f),
+        )
+        masks = recompute_masks(
+            dP, cellprob, niter=default_niter(d_style, self.diam_mean), device=self._dynamics_device()
+        )
+        d = diameter_of_masks(masks)
+        report("size", 1.0)
+        if d > 0:
+            return d, "size model"
+        return d_style, "size model (style only: no cells at the predicted size)"
+
+    def _dynamics_device(self):
+        """Follow flows with torch on the GPU when the nets are there, else with numba."""
+        return self.device if self.device.type == "cuda" else None
+
+    def _network_2d(self, x, rescale, augment, tile_overlap, batch_size, report):
+        """Network outputs for a normalised (2, Ly, Lx) image, run at `rescale` and resized back."""
+        Ly, Lx = x.shape[-2:]
+        Ly_net, Lx_net = max(1, round(Ly * rescale)), max(1, round(Lx * rescale))
+        x_net = resize_image(x, Ly_net, Lx_net) if (Ly_net, Lx_net) != (Ly, Lx) else x
+        y, style = run_net(
+            self.nets, x_net, augment=augment, tile_overlap=tile_overlap, batch_size=batch_size,
+            progress=report,
+        )
+        if (Ly_net, Lx_net) != (Ly, Lx):
+            y = resize_image(y, Ly, Lx)
+        return y[:2], y[2], style
+
+    # -- files -------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The model file's dict (tensors on the CPU)."""
+        net0 = self.nets[0]
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "nbase": [int(v) for v in net0.nbase],
+            "nout": int(net0.nout),
+            "sz": int(net0.sz),
+            "diam_mean": self.diam_mean,
+            "state_dicts": [
+                {k: v.detach().cpu().clone() for k, v in net.state_dict().items()} for net in self.nets
+            ],
+            "size_model": None if self.size_model is None else self.size_model.to_dict(),
+            "meta": {**self.meta, **({"name": self.name} if self.name is not None else {})},
+        }
+
+    def save(self, path) -> None:
+        """Write the model file (see the module docstring)."""
+        d = self.to_dict()
+        _check_plain(d["meta"], "meta")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(d, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_dict(cls, d: dict, device=None) -> "CellposeModel":
+        """A model from the dict of `to_dict` (as read from a file)."""
+        if d.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} dict")
+        if d.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"model format version {d.get('format_version')} is not supported (this engine reads {FORMAT_VERSION})"
+            )
+        try:
+            nbase, nout, sz, sds = tuple(int(v) for v in d["nbase"]), int(d["nout"]), int(d["sz"]), d["state_dicts"]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"model dict is incomplete or malformed: {e}") from None
+        if not isinstance(sds, list | tuple) or not sds:
+            raise ValueError("model dict has no state_dicts")
+        device = default_device() if device is None else torch.device(device)
+        nets = []
+        for sd in sds:
+            net = CellposeNet(nbase=nbase, nout=nout, sz=sz)
+            net.load_state_dict(sd)
+            nets.append(net.to(device))
+        size_model = None if d.get("size_model") is None else SizeModel.from_dict(d["size_model"])
+        meta = dict(d.get("meta") or {})
+        return cls(nets, diam_mean=float(d["diam_mean"]), size_model=size_model, name=meta.get("name"), meta=meta)
+
+    @classmethod
+    def from_file(cls, path, device=None) -> "CellposeModel":
+        """Load our model file, or a Cellpose 3 CPnet ``.pth`` state dict.
+
+        Raises FileNotFoundError when `path` does not exist and ValueError when it is neither format.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch.load raises many types (UnpicklingError, KeyError, RuntimeError...)
+            raise ValueError(f"{path} is not a readable model file ({type(e).__name__}: {e})") from None
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            model = cls.from_dict(obj, device=device)
+            if model.name is None:
+                model.name = path.stem
+            return model
+        if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            device = default_device() if device is None else torch.device(device)
+            net = CellposeNet.from_state_dict(obj).to(device)  # the CPnet names are translated
+            diam_mean = float(obj["diam_mean"].reshape(-1)[0]) if "diam_mean" in obj else 30.0
+            return cls([net], diam_mean=diam_mean, name=path.stem, meta={"source": "cellpose3", "file": path.name})
+        raise ValueError(
+            f"{path} is neither a {FORMAT} file (a dict with format={FORMAT!r}) nor a Cellpose 3 state dict"
+        )
+
+
+def available_models() -> list[str]:
+    """Names of the models packaged in ``inference/engine/weights/``."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+
+
+def load_model(name_or_path=None, device=None) -> CellposeModel:
+    """Load a packaged model by name (None or "default" = the embedded default) or a model file by path.
+
+    Never touches the network. `device` defaults to `default_device()`.
+    """
+    if name_or_path is None or name_or_path == DEFAULT_MODEL:
+        path = WEIGHTS_DIR / f"{DEFAULT_MODEL}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the default model {path} has not been built yet: build it with `make model` "
+                "(trains it from synthetic data)"
+            )
+        return CellposeModel.from_file(path, device=device)
+    path = Path(name_or_path)
+    if path.is_file():
+        return CellposeModel.from_file(path, device=device)
+    if isinstance(name_or_path, str) and path.name == name_or_path and (WEIGHTS_DIR / f"{name_or_path}.pt").is_file():
+        return CellposeModel.from_file(WEIGHTS_DIR / f"{name_or_path}.pt", device=device)
+    raise FileNotFoundError(
+        f"no model file {str(name_or_path)!r} and no packaged model of that name "
+        f"(packaged: {', '.join(available_models()) or 'none'})"
+    )
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    pass
+
+
+def _as_eval_nets(nets) -> list[torch.nn.Module]:
+    nets = [nets] if isinstance(nets, torch.nn.Module) else list(nets)
+    for net in nets:
+        if isinstance(net, torch.nn.Module):
+            net.eval()
+    return _check_nets(nets)
+
+
+def _check_dynamics_args(niter, min_size, batch_size) -> None:
+    if niter is not None and int(niter) < 1:
+        raise ValueError(f"niter must be >= 1 or None, got {niter}")
+    if int(min_size) < 0:
+        raise ValueError(f"min_size must be >= 0, got {min_size}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
+def _check_plain(obj, where: str) -> None:
+    """Raise ValueError unless `obj` is plain data that ``torch.load(weights_only=True)`` can read."""
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return
+    if isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str | int):
+                raise ValueError(f"{where} has a key {k!r} that is not a str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    raise ValueError(f"{where} holds a {type(obj).__name__}; model meta must be plain data (str, numbers, lists, dicts)")

@@ -1,0 +1,263 @@
+"""Running the network on images of any size: overlapping tiles, flip augmentation, tapered stitching.
+
+Design (Stringer et al. 2020, "Test time enhancements"):
+
+* **Padding.** An axis shorter than a tile is padded with zeros, centred, by at least 8 px a side
+  up to a multiple of 16, and the tile shrinks to that length (at most `bsize`): the network is fully
+  convolutional, and a 40-px 3D slice need not pay for a 224-px tile. Zeros, not reflection, because
+  the network is trained with zero fill outside the image (crops and rotations) and a mirrored
+  half-cell at a border would read as a whole cell. Axes at least `bsize` long are not padded: the
+  tiles cover them. Every network input is therefore a multiple of 16 (`bsize` must be one), enough
+  for the U-net's four 2x downsamplings.
+* **Tiles.** Along each axis, ``n = ceil((L - bsize) / (bsize * (1 - tile_overlap))) + 1`` tiles are
+  spread evenly from the first to the last pixel, so neighbours overlap by at least `tile_overlap`
+  of a tile (the default 0.5 puts every interior pixel under 2 x 2 tiles).
+* **Augmentation** (``augment=True``) flips tile (iy, ix) of the grid vertically when iy is odd and
+  horizontally when ix is odd, as Cellpose does, and always uses at least two tiles per axis. With
+  50 % overlap the 2 x 2 tiles over an interior pixel then carry all four flips, so the average over
+  flips costs no extra network passes (the same number of tiles as without augmentation for images
+  of 2 tiles or more). Un-flipping a flipped output flips it back and negates the flow component
+  along each flipped axis (a flow pointing right in the flipped tile points left in the image).
+* **Stitching.** Each tile's output is weighted by a separable sigmoid taper (``1 / (1 + exp((d -
+  (bsize / 2 - 20)) / 7.5))``, d = distance from the tile centre, so the weight is ~1 in the middle and
+  falls to ~0.07 at the tile border, where the network lacks context) and the weighted sum is divided
+  by the summed weights, so the weights at each pixel sum to 1 and seams vanish.
+* **Ensemble.** Every tile goes through every net; outputs and styles are averaged over nets.
+* **Style.** The mean over tiles (and nets) of the per-tile style vectors, L2-normalised.
+
+Tiles are batched across images (so 3D slices share batches) and run under `torch.inference_mode()`
+on the device of the nets' parameters; stitching happens on that device.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["run_net", "run_tiled", "taper_mask", "tile_starts"]
+
+TAPER_MARGIN = 20.0
+TAPER_BANDWIDTH = 7.5
+
+Progress = Callable[[str, float], None]
+
+
+def tile_starts(length: int, bsize: int, tile_overlap: float, *, at_least: int = 1) -> np.ndarray:
+    """The start positions along one axis of tiles of size `bsize` covering ``range(length)``.
+
+    `length` must be >= `bsize` (pad first). Tiles are spread evenly, the first at 0 and the last at
+    ``length - bsize``; neighbours overlap by at least ``tile_overlap * bsize`` pixels.
+    """
+    if length < bsize:
+        raise ValueError(f"tile_starts needs length >= bsize, got {length} < {bsize}")
+    stride = bsize * (1.0 - tile_overlap)
+    n = 1 if length == bsize else math.ceil((length - bsize) / stride - 1e-9) + 1
+    n = max(n, at_least)
+    return np.round(np.linspace(0, length - bsize, n)).astype(np.int64)
+
+
+def taper_mask(
+    ly: int, lx: int | None = None, *, margin: float = TAPER_MARGIN, bandwidth: float = TAPER_BANDWIDTH
+) -> np.ndarray:
+    """float32 (ly, lx) stitching weights: ~1 in the middle, a sigmoid fall-off `margin` px from each edge."""
+
+    def taper_1d(n: int) -> np.ndarray:
+        d = np.abs(np.arange(n, dtype=np.float64) - (n - 1) / 2.0)
+        return 1.0 / (1.0 + np.exp((d - (n / 2.0 - margin)) / bandwidth))
+
+    return np.outer(taper_1d(ly), taper_1d(ly if lx is None else lx)).astype(np.float32)
+
+
+def _padded_length(length: int, bsize: int) -> int:
+    """The length an axis is padded to: unchanged from `bsize` on, else 8+ px a side to a multiple of 16."""
+    if length >= bsize:
+        return length
+    return min(bsize, -(-(length + 16) // 16) * 16)
+
+
+def _check_nets(nets) -> list[torch.nn.Module]:
+    if isinstance(nets, torch.nn.Module):
+        nets = [nets]
+    nets = list(nets)
+    if not nets or not all(isinstance(n, torch.nn.Module) for n in nets):
+        raise ValueError("nets must be a non-empty list of torch modules (CellposeNet)")
+    devices = {p.device for n in nets for p in n.parameters()}
+    if len(devices) != 1:
+        raise ValueError(f"all nets must have parameters on one device, found {sorted(map(str, devices))}")
+    if any(n.training for n in nets):
+        raise ValueError("nets must be in eval mode for inference (call net.eval()); batch norm would use batch statistics")
+    return nets
+
+
+def _net_device(nets: Sequence[torch.nn.Module]) -> torch.device:
+    return next(nets[0].parameters()).device
+
+
+def run_net(
+    nets,
+    x,
+    *,
+    augment: bool = True,
+    tile_overlap: float = 0.5,
+    bsize: int = 224,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ensemble's output on one normalised two-channel image, computed tile by tile.
+
+    Parameters
+    ----------
+    nets : list of CellposeNet (or one)
+        All on one device and in eval mode; ``net(x) -> (out (B, 3, H, W), style (B, D))``.
+    x : ndarray of float32, shape (2, Ly, Lx)
+        (cytoplasm, nucleus-or-zeros), each normalised by `transforms.normalize99`. Any Ly, Lx >= 1.
+    augment : bool
+        Flip tiles by the parity of their grid position and undo the flips (module docstring).
+    tile_overlap : float in [0, 1)
+        Minimum overlap of neighbouring tiles as a fraction of the tile size.
+    bsize : int
+        Tile size, a multiple of 16 (smaller tiles for images smaller than it).
+    batch_size : int
+        Tiles per network pass.
+    progress : callable(stage, fraction), optional
+        Called as ``progress("network", done / total)`` before the first and after every batch.
+        An exception raised by it stops the run and propagates.
+
+    Returns
+    -------
+    y : ndarray of float32, shape (3, Ly, Lx)
+        (flow Y, flow X, cellprob logit) on the network's scale, averaged over nets.
+    style : ndarray of float32, shape (D,)
+        The mean style vector over tiles and nets, L2-normalised (D = nbase[-1]).
+    """
+    arr = np.asarray(x)
+    if arr.ndim != 3 or arr.shape[0] != 2:
+        raise ValueError(f"run_net needs x of shape (2, Ly, Lx) (channels first), got shape {arr.shape}")
+    y, style = run_tiled(
+        nets, arr[np.newaxis], augment=augment, tile_overlap=tile_overlap, bsize=bsize,
+        batch_size=batch_size, progress=progress,
+    )
+    return y[0], style[0]
+
+
+def run_tiled(
+    nets,
+    imgs,
+    *,
+    augment: bool = True,
+    tile_overlap: float = 0.5,
+    bsize: int = 224,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`run_net` over a stack of same-sized images, with tiles of all images sharing batches.
+
+    Parameters
+    ----------
+    imgs : ndarray of float32, shape (N, 2, Ly, Lx)
+
+    Returns
+    -------
+    y : ndarray of float32, shape (N, 3, Ly, Lx)
+    styles : ndarray of float32, shape (N, D)
+    """
+    nets = _check_nets(nets)
+    imgs = np.asarray(imgs)
+    if imgs.ndim != 4 or imgs.shape[1] != 2 or 0 in imgs.shape:
+        raise ValueError(f"run_tiled needs imgs of shape (N, 2, Ly, Lx) with N, Ly, Lx >= 1, got {imgs.shape}")
+    if not (isinstance(bsize, int | np.integer) and bsize >= 16 and bsize % 16 == 0):
+        raise ValueError(f"bsize must be a positive multiple of 16, got {bsize}")
+    if not 0.0 <= tile_overlap < 1.0:
+        raise ValueError(f"tile_overlap must be in [0, 1), got {tile_overlap}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    with torch.inference_mode():
+        return _run_tiled(nets, imgs, bool(augment), float(tile_overlap), int(bsize), int(batch_size), progress)
+
+
+def _run_tiled(nets, imgs, augment, tile_overlap, bsize, batch_size, progress):
+    device = _net_device(nets)
+    n_img, _, Ly, Lx = imgs.shape
+    Lyp, Lxp = _padded_length(Ly, bsize), _padded_length(Lx, bsize)
+    by, bx = min(bsize, Lyp), min(bsize, Lxp)
+    y0, x0 = (Lyp - Ly) // 2, (Lxp - Lx) // 2
+    padded = torch.zeros((n_img, 2, Lyp, Lxp), dtype=torch.float32, device=device)
+    padded[:, :, y0:y0 + Ly, x0:x0 + Lx] = torch.as_tensor(np.ascontiguousarray(imgs, dtype=np.float32)).to(device)
+
+    at_least = 2 if augment else 1
+    ys = tile_starts(Lyp, by, tile_overlap, at_least=at_least)
+    xs = tile_starts(Lxp, bx, tile_overlap, at_least=at_least)
+    tiles = [(n, iy, ix) for n in range(n_img) for iy in range(len(ys)) for ix in range(len(xs))]
+
+    taper = torch.as_tensor(taper_mask(by, bx), device=device)
+    weight = torch.zeros((Lyp, Lxp), dtype=torch.float32, device=device)
+    for sy in ys:
+        for sx in xs:
+            weight[sy:sy + by, sx:sx + bx] += taper
+
+    acc = None
+    style_sum = None
+    n_batches = math.ceil(len(tiles) / batch_size)
+    if progress is not None:
+        progress("network", 0.0)
+    for b in range(n_batches):
+        batch = tiles[b * batch_size:(b + 1) * batch_size]
+        flips = [_tile_flips(iy, ix, augment) for _, iy, ix in batch]
+        inp = torch.stack([
+            _flip(padded[n, :, ys[iy]:ys[iy] + by, xs[ix]:xs[ix] + bx], dims)
+            for (n, iy, ix), dims in zip(batch, flips)
+        ])
+        out, style = _ensemble_forward(nets, inp)
+        if acc is None:
+            acc = torch.zeros((n_img, out.shape[1], Lyp, Lxp), dtype=torch.float32, device=device)
+            style_sum = torch.zeros((n_img, style.shape[1]), dtype=torch.float32, device=device)
+        for k, ((n, iy, ix), dims) in enumerate(zip(batch, flips)):
+            o = _unflip_output(out[k], dims)
+            acc[n, :, ys[iy]:ys[iy] + by, xs[ix]:xs[ix] + bx] += o * taper
+            style_sum[n] += style[k]
+        if progress is not None:
+            progress("network", (b + 1) / n_batches)
+
+    y = acc[:, :, y0:y0 + Ly, x0:x0 + Lx] / weight[y0:y0 + Ly, x0:x0 + Lx]
+    styles = style_sum / (len(ys) * len(xs))
+    styles = styles / styles.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return (
+        y.float().cpu().numpy().astype(np.float32, copy=False),
+        styles.float().cpu().numpy().astype(np.float32, copy=False),
+    )
+
+
+def _tile_flips(iy: int, ix: int, augment: bool) -> tuple[int, ...]:
+    """The spatial dims (1 = Y, 2 = X of a (C, Y, X) tile) flipped for tile (iy, ix) of the grid."""
+    if not augment:
+        return ()
+    return tuple(d for d, odd in ((1, iy % 2), (2, ix % 2)) if odd)
+
+
+def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    return torch.flip(t, dims) if dims else t
+
+
+def _unflip_output(o: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Undo `_flip` on a (3, Y, X) output: flip back and negate the flow along each flipped axis.
+
+    Output channel 0 is the Y flow (flipped with dim 1), channel 1 the X flow (dim 2).
+    """
+    if not dims:
+        return o
+    o = torch.flip(o, dims)  # a copy
+    for d in dims:
+        o[d - 1] = -o[d - 1]
+    return o
+
+
+def _ensemble_forward(nets, inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out_sum, style_sum = None, None
+    for net in nets:
+        out, style = net(inp)
+        out, style = out.float(), style.float()
+        out_sum = out if out_sum is None else out_sum + out
+        style_sum = style if style_sum is None else style_sum + style
+    return out_sum / len(nets), style_sum / len(nets)

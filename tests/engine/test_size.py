@@ -1,0 +1,87 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from inference.engine.size import SizeModel, diameter_of_masks, style_for_size
+from inference.engine.tiling import run_net
+
+from .toy_nets import PointwiseNet
+
+
+def _linear_data(n=200, d=16, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    styles = rng.normal(size=(n, d))
+    w = rng.normal(size=d) * 0.1
+    log_d = styles @ w + math.log(25.0) + noise * rng.normal(size=n)
+    return styles, np.exp(log_d), w
+
+
+def test_fitting_recovers_a_known_linear_relation():
+    styles, diameters, w = _linear_data()
+    model = SizeModel.fit(styles, diameters, ridge=1e-6)
+    np.testing.assert_allclose(model.weights, w, atol=1e-5)
+    for s, d in zip(styles[:10], diameters[:10]):
+        assert model.predict(s) == pytest.approx(d, rel=1e-5)
+
+
+def test_ridge_shrinks_the_weights_towards_the_mean_diameter():
+    styles, diameters, _ = _linear_data(noise=0.1)
+    loose = SizeModel.fit(styles, diameters, ridge=1e-3)
+    tight = SizeModel.fit(styles, diameters, ridge=1e6)
+    assert np.linalg.norm(tight.weights) < 0.01 * np.linalg.norm(loose.weights)
+    assert tight.predict(styles[0]) == pytest.approx(math.exp(np.log(diameters).mean()), rel=1e-2)
+
+
+def test_to_dict_from_dict_round_trip_predicts_the_same(tmp_path):
+    styles, diameters, _ = _linear_data(seed=1)
+    model = SizeModel.fit(styles, diameters, ridge=0.5)
+    path = tmp_path / "size.pt"
+    torch.save(model.to_dict(), path)
+    back = SizeModel.from_dict(torch.load(path, weights_only=True))
+    assert back.ridge == 0.5 and back.n_features == 16
+    for s in styles[:5]:
+        assert back.predict(s) == model.predict(s)
+
+
+def test_to_dict_holds_only_plain_lists_and_floats():
+    d = SizeModel.fit(*_linear_data()[:2]).to_dict()
+    assert isinstance(d["weights"], list) and all(type(v) is float for v in d["weights"])
+    assert type(d["log_diameter_mean"]) is float
+
+
+@pytest.mark.parametrize(
+    "styles, diameters, match",
+    [
+        (np.zeros((3, 4)), np.ones(2), r"styles \(N, D\)"),
+        (np.zeros(4), np.ones(4), r"styles \(N, D\)"),
+        (np.zeros((3, 4)), np.array([1.0, 0.0, 2.0]), "> 0"),
+    ],
+)
+def test_fit_rejects_bad_inputs(styles, diameters, match):
+    with pytest.raises(ValueError, match=match):
+        SizeModel.fit(styles, diameters)
+
+
+def test_predict_and_from_dict_reject_mismatches():
+    model = SizeModel.fit(*_linear_data()[:2])
+    with pytest.raises(ValueError, match="16 values"):
+        model.predict(np.zeros(8))
+    with pytest.raises(ValueError, match="not a size model"):
+        SizeModel.from_dict({"kind": "something else"})
+
+
+def test_diameter_of_disks_is_their_diameter():
+    yy, xx = np.mgrid[:200, :200]
+    masks = np.zeros((200, 200), np.int32)
+    for k, (cy, cx) in enumerate([(40, 40), (40, 120), (120, 60), (150, 150)], start=1):
+        masks[(yy - cy) ** 2 + (xx - cx) ** 2 <= 15**2] = k
+    assert diameter_of_masks(masks) == pytest.approx(30.0, rel=0.02)
+    assert diameter_of_masks(np.zeros((5, 5), np.int32)) == 0.0
+
+
+def test_style_for_size_is_the_unaugmented_style():
+    net = PointwiseNet().eval()
+    x = np.random.default_rng(0).random((2, 250, 240)).astype(np.float32)
+    np.testing.assert_array_equal(style_for_size([net], x), run_net([net], x, augment=False)[1])
