@@ -1,0 +1,23 @@
+"""The HTML pages: the image list (upload, search, batch segmentation) and the image viewer.
+
+They only render templates; every piece of data comes from the REST API, fetched by the page's
+JavaScript (frontend/src/pages/). The CSRF cookie is set so those scripts can send it back as
+``X-CSRFToken`` on POST and DELETE.
+"""
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+
+@login_required
+@ensure_csrf_cookie
+def image_list_page(request):
+    return render(request, "pages/image_list.html")
+
+
+@login_required
+@ensure_csrf_cookie
+def image_page(request, image_id: int):
+    # Whether the image exists and is the user's is the API's decision: the page asks for it and
+    # shows "not found" on a 404, so the access rule is written once (cellposeweb.access).
+    return render(request, "pages/image_detail.html", {"image_id": image_id})

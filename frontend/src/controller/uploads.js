@@ -1,0 +1,124 @@
+/**
+ * The upload queue: one XMLHttpRequest per file (fetch cannot report upload
+ * progress), a few at a time, each with its own progress and, when the server
+ * rejects the file, the server's own message (it validates by content).
+ *
+ * Notifies ("item", item) whenever an item changes and ("uploaded", item) when a
+ * file was stored.
+ */
+import { errorMessage } from "../api.js";
+import { Observable } from "../observable.js";
+
+/**
+ * @typedef {object} UploadItem
+ * @property {number} id
+ * @property {File} file
+ * @property {string} name
+ * @property {number} size bytes
+ * @property {"queued"|"uploading"|"processing"|"done"|"failed"|"cancelled"} status
+ *   processing: all bytes sent, the server is checking the file and making its thumbnail
+ * @property {number} progress 0..1 of the bytes sent
+ * @property {string|null} error the server's message for a rejected file
+ * @property {object|null} image the created image as the API returned it
+ */
+
+export class UploadQueue extends Observable {
+  /**
+   * @param {{url: string, csrfToken: () => string|null, concurrency?: number,
+   *          createRequest?: () => XMLHttpRequest}} options
+   */
+  constructor({ url, csrfToken, concurrency = 3, createRequest = () => new XMLHttpRequest() }) {
+    super();
+    this.url = url;
+    this.csrfToken = csrfToken;
+    this.concurrency = concurrency;
+    this.createRequest = createRequest;
+    /** @type {UploadItem[]} */
+    this.items = [];
+    this._nextId = 1;
+    this._requests = new Map();
+  }
+
+  /** @param {Iterable<File>} files */
+  add(files) {
+    const added = [];
+    for (const file of files) {
+      const item = {
+        id: this._nextId++, file, name: file.name, size: file.size,
+        status: "queued", progress: 0, error: null, image: null,
+      };
+      this.items.push(item);
+      added.push(item);
+      this.notify("item", item);
+    }
+    this._pump();
+    return added;
+  }
+
+  cancel(item) {
+    const request = this._requests.get(item.id);
+    if (request) request.abort();
+    else if (item.status === "queued") this._update(item, { status: "cancelled" });
+  }
+
+  /** Forget finished items (done, failed, cancelled). */
+  clearFinished() {
+    this.items = this.items.filter((item) => ["queued", "uploading", "processing"].includes(item.status));
+    this.notify("cleared");
+  }
+
+  get active() {
+    return this.items.filter((item) => item.status === "uploading" || item.status === "processing").length;
+  }
+
+  _update(item, patch) {
+    Object.assign(item, patch);
+    this.notify("item", item);
+  }
+
+  _pump() {
+    for (const item of this.items) {
+      if (this.active >= this.concurrency) return;
+      if (item.status === "queued") this._start(item);
+    }
+  }
+
+  _finish(item, patch) {
+    this._requests.delete(item.id);
+    this._update(item, patch);
+    if (patch.status === "done") this.notify("uploaded", item);
+    this._pump();
+  }
+
+  _start(item) {
+    const xhr = this.createRequest();
+    this._requests.set(item.id, xhr);
+    this._update(item, { status: "uploading", progress: 0 });
+    xhr.open("POST", this.url);
+    xhr.setRequestHeader("Accept", "application/json");
+    const token = this.csrfToken();
+    if (token) xhr.setRequestHeader("X-CSRFToken", token);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && e.total > 0) this._update(item, { progress: e.loaded / e.total });
+    };
+    xhr.upload.onload = () => this._update(item, { status: "processing", progress: 1 });
+    xhr.onload = () => {
+      let body = xhr.responseText;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // not JSON: errorMessage() handles text and HTML bodies
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        this._finish(item, { status: "done", progress: 1, image: body });
+      } else {
+        this._finish(item, { status: "failed", error: errorMessage(xhr.status, body) });
+      }
+    };
+    xhr.onerror = () => this._finish(item, { status: "failed", error: errorMessage(0) });
+    xhr.onabort = () => this._finish(item, { status: "cancelled" });
+    const form = new FormData();
+    form.append("file", item.file, item.name);
+    xhr.send(form);
+  }
+}

@@ -1,0 +1,25 @@
+/** Small formatting helpers for what people read on the pages. */
+
+export function formatBytes(bytes) {
+  if (!(bytes >= 0)) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** "512 × 512 · uint16 · 3 channels · 31 planes · 125 cells" from an API image. */
+export function describeImageMeta(image) {
+  const sizes = Object.fromEntries([...(image.axes ?? "")].map((axis, i) => [axis, image.shape?.[i]]));
+  const parts = [];
+  if (sizes.X && sizes.Y) parts.push(`${sizes.X} × ${sizes.Y}`);
+  if (image.dtype) parts.push(image.dtype);
+  if (image.n_channels > 1) parts.push(`${image.n_channels} channels`);
+  if (sizes.Z > 1) parts.push(`${sizes.Z} planes`);
+  if (typeof image.n_masks === "number") parts.push(image.n_masks === 1 ? "1 cell" : `${image.n_masks} cells`);
+  return parts.join(" · ");
+}

@@ -1,0 +1,97 @@
+/**
+ * The "Segment" panel of the image page: the options form, the Run button, and
+ * the running job (live progress, cancel, the reason when it fails).
+ */
+import { JobMonitor } from "../controller/jobs.js";
+import { JobStatusView } from "./jobStatus.js";
+import { bindDiameterFields, bindVolumeFields, fillModelChoices, readSegmentOptions } from "./segmentOptions.js";
+
+export class SegmentPanel {
+  /**
+   * @param {HTMLElement} root contains the options <form>, [data-role="form-error"] and [data-role="job"]
+   * @param {{api: import("../api.js").ApiClient, imageId: number|string,
+   *          model: import("../model.js").ViewerModel,
+   *          onSucceeded: (job: object, options: object) => void, openSocket?: Function|null}} deps
+   */
+  constructor(root, { api, imageId, model, onSucceeded, openSocket }) {
+    this.root = root;
+    this.api = api;
+    this.imageId = imageId;
+    this.onSucceeded = onSucceeded;
+    this.openSocket = openSocket;
+    this.form = root.querySelector("form");
+    this.runButton = this.form.querySelector('button[type="submit"]');
+    this.errorBox = root.querySelector('[data-role="form-error"]');
+    this.jobView = new JobStatusView(root.querySelector('[data-role="job"]'));
+    this.monitor = null;
+    this.connectionNote = "";
+    bindDiameterFields(this.form, (diameter) => model.setDiameter(diameter));
+    bindVolumeFields(this.form, (model.image?.depth ?? 1) > 1);
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.run();
+    });
+    this.jobView.cancel.addEventListener("click", () => this.cancel());
+    api.listModels().then(
+      (models) => fillModelChoices(this.form.elements.namedItem("model_version"), models),
+      (error) => this.showError(`Could not list the models: ${error.message}`),
+    );
+  }
+
+  showError(message) {
+    this.errorBox.hidden = !message;
+    this.errorBox.textContent = message || "";
+  }
+
+  async run() {
+    this.showError("");
+    let options;
+    try {
+      options = readSegmentOptions(this.form);
+    } catch (error) {
+      this.showError(error.message);
+      return;
+    }
+    this.runButton.disabled = true;
+    try {
+      const job = await this.api.segment(this.imageId, options);
+      this.follow(job, options);
+    } catch (error) {
+      this.runButton.disabled = false;
+      this.showError(error.message);
+    }
+  }
+
+  /** Show a job's progress until it ends. */
+  follow(job, options) {
+    this.monitor?.stop();
+    const monitor = new JobMonitor(job, { api: this.api, openSocket: this.openSocket });
+    this.monitor = monitor;
+    this.connectionNote = "";
+    monitor.subscribe((reason, detail) => {
+      if (reason === "connection") {
+        this.connectionNote = detail.error ? "connection lost, retrying" : detail.mode === "polling" ? "polling" : "";
+      }
+      this.jobView.render(monitor.job, { note: this.connectionNote });
+    });
+    this.jobView.render(monitor.job);
+    monitor.start();
+    monitor.done.then((finished) => {
+      if (this.monitor !== monitor) return;
+      this.runButton.disabled = false;
+      if (finished.status === "succeeded") this.onSucceeded(finished, options);
+    });
+  }
+
+  async cancel() {
+    const monitor = this.monitor;
+    if (!monitor) return;
+    this.jobView.cancel.disabled = true;
+    try {
+      monitor.update(await this.api.cancelJob(monitor.job.id));
+    } catch (error) {
+      this.jobView.cancel.disabled = false;
+      this.showError(error.message);
+    }
+  }
+}

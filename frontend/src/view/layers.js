@@ -1,0 +1,200 @@
+/**
+ * Canvas layers. Each layer only draws: it reads the model, composes its pixels
+ * into an offscreen surface when a model change makes them stale, and draws that
+ * surface with the current view transform (already set on the context). Pan and
+ * zoom therefore never recompute pixels: they are one drawImage per visible layer.
+ *
+ * Layer protocol (used by Renderer):
+ *   invalidate(reason, detail) -> boolean   mark stale if this reason concerns the layer
+ *   visible(model) -> boolean
+ *   draw(ctx, model)                        compose if stale, then draw at image coordinates
+ */
+import { makeColorTable, packRGBA, paintOverlay, withAlpha } from "../colors.js";
+import { computeOutlines, maxLabel } from "../outlines.js";
+import { applyDisplay } from "./display.js";
+import { createSurface, PixelSurface } from "./surface.js";
+
+class ComposedLayer {
+  constructor({ surfaceFactory = createSurface } = {}) {
+    this.surfaceFactory = surfaceFactory;
+    this.surface = null;
+    this.stale = true;
+  }
+
+  /** The reasons after which this layer must recompose. */
+  get staleOn() {
+    return ["image", "masks", "plane"];
+  }
+
+  invalidate(reason) {
+    if (this.staleOn.includes(reason)) this.stale = true;
+    return this.stale;
+  }
+
+  _surface(width, height) {
+    if (!this.surface || !this.surface.fits(width, height)) {
+      this.surface = new PixelSurface(width, height, this.surfaceFactory);
+    }
+    return this.surface;
+  }
+
+  draw(ctx, model) {
+    if (this.stale) {
+      this.compose(model);
+      this.stale = false;
+    }
+    if (this.surface) this.paint(ctx, model);
+  }
+
+  paint(ctx) {
+    ctx.drawImage(this.surface.canvas, 0, 0);
+  }
+}
+
+/** The image plane through the channel display (colour mode, contrast, brightness). */
+export class ImageLayer extends ComposedLayer {
+  constructor(options) {
+    super(options);
+    this._source = null; // the drawable the cached source pixels came from
+    this._sourcePixels = null;
+  }
+
+  get staleOn() {
+    return ["image", "plane", "display"];
+  }
+
+  invalidate(reason, detail) {
+    if (reason === "raster" && (detail?.kind === "image" || detail?.kinds?.includes("image"))) this.stale = true;
+    return super.invalidate(reason);
+  }
+
+  visible(model) {
+    return model.view.background === "image" && model.raster("image") !== null;
+  }
+
+  compose(model) {
+    const source = model.raster("image");
+    if (!source) {
+      this.surface = null;
+      return;
+    }
+    const { width, height } = model.image;
+    const surface = this._surface(width, height);
+    if (this._source !== source) {
+      // Read the decoded PNG's pixels once per plane; display changes reuse them.
+      const scratch = this.surfaceFactory(width, height);
+      const sctx = scratch.getContext("2d", { willReadFrequently: true });
+      sctx.drawImage(source, 0, 0, width, height);
+      this._sourcePixels = sctx.getImageData(0, 0, width, height).data;
+      this._source = source;
+    }
+    applyDisplay(this._sourcePixels, surface.imageData.data, model.view, model.image.channels);
+    surface.commit();
+  }
+}
+
+/** A server-rendered raster shown as the background: flows (RGB) or cellprob. */
+export class RasterLayer {
+  /** @param {"flows"|"cellprob"} kind */
+  constructor(kind) {
+    this.kind = kind;
+  }
+
+  invalidate() {
+    return false;
+  }
+
+  visible(model) {
+    return model.view.background === this.kind && model.raster(this.kind) !== null;
+  }
+
+  draw(ctx, model) {
+    const { width, height } = model.image;
+    ctx.drawImage(model.raster(this.kind), 0, 0, width, height);
+  }
+}
+
+/**
+ * Masks and outlines, composed into one overlay surface: cells through the colour
+ * table at the model's opacity, outlines opaque on top. One surface means one
+ * drawImage per frame for both (pan and zoom at 2048² stay at the display's rate
+ * in software rendering); opacity and the X/Z toggles recompose it, which is a
+ * table lookup per pixel.
+ */
+export class MaskOverlayLayer extends ComposedLayer {
+  constructor({ outlineColor = [255, 255, 255], ...options } = {}) {
+    super(options);
+    this.outlinePixel = packRGBA(outlineColor[0], outlineColor[1], outlineColor[2], 255);
+    this._colors = null; // opaque colour table of the current masks
+    this._outlines = null; // outline pixels of the current plane
+    this._outlinesFresh = false;
+  }
+
+  invalidate(reason, detail) {
+    if (reason === "masks" || reason === "image") this._colors = null;
+    if (reason === "masks" || reason === "image" || reason === "plane") this._outlinesFresh = false;
+    if (reason === "layers" && detail && ("opacity" in detail || "showMasks" in detail || "showOutlines" in detail)) {
+      this.stale = true;
+    }
+    return super.invalidate(reason);
+  }
+
+  visible(model) {
+    return model.masks !== null && (model.view.showMasks || model.view.showOutlines);
+  }
+
+  compose(model) {
+    const labels = model.planeLabels();
+    if (!labels) {
+      this.surface = null;
+      return;
+    }
+    const { width, height } = model.masks;
+    const { showMasks, showOutlines, opacity } = model.view;
+    let table = null;
+    if (showMasks) {
+      if (!this._colors) this._colors = makeColorTable(maxLabel(model.masks.labels));
+      const alpha = Math.round(opacity * 255);
+      table = this._colors.map((pixel, label) => (label === 0 ? 0 : withAlpha(pixel, alpha)));
+    }
+    if (showOutlines && !this._outlinesFresh) {
+      this._outlines = computeOutlines(labels, width, height, this._outlines);
+      this._outlinesFresh = true;
+    }
+    const surface = this._surface(width, height);
+    paintOverlay(labels, table, showOutlines ? this._outlines : null, this.outlinePixel, surface.pixels);
+    surface.commit();
+  }
+}
+
+/**
+ * The diameter calibration disk (as in the Cellpose GUI): a disk of the chosen
+ * diameter at the image's bottom-left corner, scaled with the image.
+ */
+export class ScaleDiskLayer {
+  invalidate() {
+    return false;
+  }
+
+  visible(model) {
+    return model.view.showDisk && model.view.diameter > 0 && model.image !== null;
+  }
+
+  draw(ctx, model) {
+    const r = model.view.diameter / 2;
+    const margin = Math.max(4, r * 0.25);
+    const cx = margin + r;
+    const cy = model.image.height - margin - r;
+    const px = 1 / model.transform.scale; // one screen pixel in image units
+    ctx.beginPath();
+    ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+    ctx.fillStyle = "rgba(255, 0, 200, 0.45)"; // magenta: visible on gray, RGB and single-channel views
+    ctx.fill();
+    ctx.lineWidth = 3 * px;
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.6)";
+    ctx.stroke();
+    ctx.lineWidth = 1.5 * px;
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.95)";
+    ctx.stroke();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Offscreen drawing surfaces for layers. A layer composes its pixels once into a
+ * surface; the renderer then only drawImage()s the surface with the view transform,
+ * which the browser does on the compositor/GPU path at any zoom.
+ */
+
+/** A canvas of the given size: OffscreenCanvas where available, else a detached <canvas>. */
+export function createSurface(width, height) {
+  if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(width, height);
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
+}
+
+/**
+ * A surface plus an ImageData of the same size whose pixels are also exposed as a
+ * Uint32Array (one packed RGBA value per pixel, see colors.packRGBA).
+ */
+export class PixelSurface {
+  constructor(width, height, create = createSurface) {
+    this.width = width;
+    this.height = height;
+    this.canvas = create(width, height);
+    this.ctx = this.canvas.getContext("2d");
+    this.imageData = this.ctx.createImageData(width, height);
+    this.pixels = new Uint32Array(this.imageData.data.buffer);
+  }
+
+  /** Copy the ImageData onto the canvas after its pixels were written. */
+  commit() {
+    this.ctx.putImageData(this.imageData, 0, 0);
+  }
+
+  fits(width, height) {
+    return this.width === width && this.height === height;
+  }
+}
