@@ -1,1 +1,80 @@
-"""Database models (see the web issue)."""
+"""Images and the saved versions of their masks."""
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def _image_path(instance, filename):
+    return f"images/{instance.owner_id}/{uuid.uuid4().hex}/{filename}"
+
+
+def _thumbnail_path(instance, filename):
+    return f"thumbnails/{instance.owner_id}/{uuid.uuid4().hex}.png"
+
+
+def _annotation_path(instance, filename):
+    return f"annotations/{instance.image_id}/v{instance.version}-{uuid.uuid4().hex[:8]}.npz"
+
+
+class Image(models.Model):
+    """An uploaded microscopy image, stored as the original bytes.
+
+    ``shape`` and ``axes`` describe the array the engine reads from the file, e.g. ``[512, 512]`` /
+    ``"YX"``, ``[512, 512, 3]`` / ``"YXC"`` or ``[31, 61, 57]`` / ``"ZYX"``.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
+    name = models.CharField(max_length=255, help_text="The original file name, sanitised.")
+    file = models.FileField(upload_to=_image_path, max_length=500)
+    thumbnail = models.FileField(upload_to=_thumbnail_path, max_length=500, blank=True)
+    shape = models.JSONField(default=list)
+    dtype = models.CharField(max_length=16)
+    axes = models.CharField(max_length=8)
+    is_3d = models.BooleanField(default=False)
+    n_channels = models.PositiveSmallIntegerField(default=1)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.pk})"
+
+
+class Annotation(models.Model):
+    """One saved version of an image's masks.
+
+    ``masks`` is a compressed ``.npz`` holding ``masks`` (int32 labels, shape (Y, X) or (Z, Y, X),
+    0 = background) and ``ismanual`` (bool, one entry per label 1..n_masks: drawn by a person).
+    """
+
+    class Source(models.TextChoices):
+        MODEL = "model", "model"
+        MANUAL = "manual", "manual"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
+    version = models.PositiveIntegerField()
+    masks = models.FileField(upload_to=_annotation_path, max_length=500)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    n_masks = models.PositiveIntegerField(default=0)
+    job = models.ForeignKey(
+        "inference.SegmentationJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="annotations"
+    )
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["image", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "version"], name="annotation_version_unique_per_image")
+        ]
+
+    def __str__(self):
+        return f"{self.image_id} v{self.version}"

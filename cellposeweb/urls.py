@@ -1,13 +1,30 @@
+"""URL map.
+
+Pages: ``/`` (image list and upload), ``/images/<id>/`` (viewer), ``/accounts/{login,logout,signup}/``,
+``/admin/``. API under ``/api/`` (see the schema at
+``/api/schema/`` and ``/api/docs/``); websocket ``/ws/jobs/<id>/`` is routed in asgi.py.
+"""
 from django.contrib import admin
-from django.http import JsonResponse
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from cellposeweb.apis import TokenCreateApi
+from cellposeweb.views import SignUpView, healthz
 
-def healthz(request):
-    return JsonResponse({"status": "ok"})
-
+handler404 = "cellposeweb.views.not_found"
+handler500 = "cellposeweb.views.server_error"
 
 urlpatterns = [
+    path("", include("annotations.page_urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", SignUpView.as_view(), name="signup"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/auth/token/", TokenCreateApi.as_view(), name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("annotations.urls")),
+    path("api/", include("inference.urls")),
 ]

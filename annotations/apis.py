@@ -1,0 +1,314 @@
+"""REST API for images and their annotations. Views are thin: validate, call a service or a
+selector, render. Which images a user may touch is decided by the selectors (cellposeweb.access)."""
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
+from django.http import FileResponse, HttpResponse
+from django.template.defaultfilters import filesizeformat
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations import display
+from annotations.encoding import decode_labels, encode_labels
+from annotations.files import load_npz, local_path
+from annotations.models import Annotation, Image
+from annotations.selectors import annotation_arrays, annotation_get, image_get, image_list
+from annotations.services import annotation_create, image_create, image_delete
+from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
+from cellposeweb.pagination import Pagination
+from cellposeweb.throttles import UploadRateThrottle
+from inference.engine import export
+from inference.engine import io as engine_io
+from inference.selectors import job_item_with_flows
+
+MASK_FORMATS = tuple(f for f in export.FORMATS if f != "flows")
+CONTENT_TYPES = {
+    "png": "image/png",
+    "tif": "image/tiff",
+    "npy": "application/octet-stream",
+    "roi": "application/zip",
+    "txt": "text/plain",
+    "geojson": "application/geo+json",
+    "coco": "application/json",
+    "csv": "text/csv",
+    "flows": "image/tiff",
+}
+PRIVATE_CACHE = "private, max-age=3600"
+
+
+def read_image_array(image: Image):
+    """The image's pixels as the engine reads them (the upload was already validated)."""
+    with local_path(image.file) as path:
+        return engine_io.imread(path, max_pixels=max(settings.UPLOAD_MAX_PIXELS, _n_values(image)))
+
+
+def _n_values(image: Image) -> int:
+    n = 1
+    for size in image.shape:
+        n *= int(size)
+    return n
+
+
+def png_response(picture) -> HttpResponse:
+    response = HttpResponse(display.png_bytes(picture), content_type="image/png")
+    response["Cache-Control"] = PRIVATE_CACHE
+    return response
+
+
+def file_download(path: Path, *, filename: str, content_type: str) -> FileResponse:
+    """Stream a file as an attachment; the file may be deleted once this returns (POSIX)."""
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=filename, content_type=content_type)
+
+
+class PlaneSerializer(serializers.Serializer):
+    plane = serializers.IntegerField(min_value=0, required=False, help_text="Z index (default: middle).")
+
+
+def parse_query(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ImageOutputSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    latest_version = serializers.IntegerField(read_only=True, allow_null=True, default=None)
+    n_masks = serializers.IntegerField(read_only=True, allow_null=True, default=None)
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "name", "owner", "shape", "dtype", "axes", "is_3d", "n_channels", "size_bytes", "sha256",
+            "created_at", "latest_version", "n_masks", "thumbnail_url",
+        ]
+
+    def get_thumbnail_url(self, image) -> str:
+        return f"/api/images/{image.pk}/thumbnail/"
+
+
+def with_latest_annotation(images):
+    latest = Annotation.objects.filter(image=OuterRef("pk")).order_by("-version")
+    return images.select_related("owner").annotate(
+        latest_version=Subquery(latest.values("version")[:1]), n_masks=Subquery(latest.values("n_masks")[:1])
+    )
+
+
+def image_data(image: Image) -> dict:
+    return ImageOutputSerializer(with_latest_annotation(Image.objects.filter(pk=image.pk)).get()).data
+
+
+class ImageListUploadApi(APIView):
+    """``GET``: your images, newest first (``?search=`` on the name, paginated).
+    ``POST``: upload an image (multipart field ``file``; TIFF, PNG or JPEG)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    class ImageUploadInputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True, use_url=False)
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            return [UploadRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description="Part of the image name."),
+                    OpenApiParameter("page", int)],
+        responses=ImageOutputSerializer(many=True),
+    )
+    def get(self, request):
+        search = request.query_params.get("search", "").strip()
+        images = with_latest_annotation(image_list(user=request.user, search=search))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(images, request, view=self)
+        return paginator.get_paginated_response(ImageOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=ImageUploadInputSerializer, responses={201: ImageOutputSerializer})
+    def post(self, request):
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.UPLOAD_MAX_BYTES + 1024 * 1024:  # multipart framing allowance
+            limit = filesizeformat(settings.UPLOAD_MAX_BYTES).replace("\xa0", " ")
+            raise PayloadTooLargeError(f"The upload is larger than the upload limit of {limit}.")
+        serializer = self.ImageUploadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        image = image_create(owner=request.user, uploaded_file=serializer.validated_data["file"])
+        return Response(image_data(image), status=status.HTTP_201_CREATED)
+
+
+class ImageDetailApi(APIView):
+    @extend_schema(responses=ImageOutputSerializer)
+    def get(self, request, image_id):
+        return Response(image_data(image_get(user=request.user, image_id=image_id)))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, image_id):
+        image_delete(image=image_get(user=request.user, image_id=image_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImageThumbnailApi(APIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        response = FileResponse(image.thumbnail.open("rb"), content_type="image/png")
+        response["Cache-Control"] = PRIVATE_CACHE
+        return response
+
+
+class ImageDataApi(APIView):
+    """One plane of the image as an 8-bit PNG for display: each channel scaled from its 1st to 99th
+    percentile; ``channel`` shows one channel in grey, otherwise channels are composed as RGB."""
+
+    class QuerySerializer(PlaneSerializer):
+        channel = serializers.IntegerField(min_value=0, required=False, help_text="0-based channel (default: all).")
+
+    @extend_schema(parameters=[QuerySerializer], responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        query = parse_query(self.QuerySerializer, request)
+        try:
+            picture = display.render_plane(
+                read_image_array(image), image.axes, plane=query.get("plane"), channel=query.get("channel")
+            )
+        except ValueError as exc:
+            raise ApplicationError(str(exc)) from None
+        return png_response(picture)
+
+
+def annotation_or_404(image: Image, version=None) -> Annotation:
+    annotation = annotation_get(image=image, version=version)
+    if annotation is None:
+        if version is None:
+            raise NotFoundError(f"{image.name} has no masks yet; segment it or save an annotation first.")
+        raise NotFoundError(f"{image.name} has no annotation version {version}.")
+    return annotation
+
+
+class ImageMasksApi(APIView):
+    """Download the current masks (or ``version``) in one format, named after the image."""
+
+    class QuerySerializer(serializers.Serializer):
+        format = serializers.ChoiceField(
+            choices=MASK_FORMATS, required=False, help_text="Default: png (tif for stacks)."
+        )
+        version = serializers.IntegerField(min_value=1, required=False)
+
+    @extend_schema(parameters=[QuerySerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        query = parse_query(self.QuerySerializer, request)
+        annotation = annotation_or_404(image, query.get("version"))
+        fmt = query.get("format") or ("tif" if image.is_3d else "png")
+        tmpdir = Path(tempfile.mkdtemp(prefix="cellposeweb-masks-"))
+        try:
+            try:
+                path = write_masks(annotation, fmt, tmpdir)
+            except ValueError as exc:
+                raise ApplicationError(str(exc)) from None
+            return file_download(path, filename=path.name, content_type=CONTENT_TYPES[fmt])
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def write_masks(annotation: Annotation, fmt: str, directory: Path) -> Path:
+    """Write an annotation's masks with the engine's exporter as ``<image stem><suffix>``."""
+    image = annotation.image
+    masks, ismanual = annotation_arrays(annotation)
+    base = directory / export.safe_stem(image.name)
+    if fmt == "csv":
+        return export.save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
+    if fmt != "npy":
+        return export.save_masks(base, masks, formats=[fmt], filename=image.name)[0]
+    # The Cellpose GUI file, with the flows and which cells were drawn by hand.
+    path = base.with_name(base.name + export.SUFFIXES["npy"])
+    export.save_seg_npy(
+        path,
+        image=read_image_array(image),
+        masks=masks,
+        flows=_annotation_flows(annotation, masks.shape),
+        diameter=annotation.summary.get("diameter"),
+        channels=tuple(annotation.job.params.get("channels", (0, 0))) if annotation.job else (0, 0),
+        filename=image.name,
+        ismanual=ismanual,
+    )
+    return path
+
+
+def _annotation_flows(annotation: Annotation, shape):
+    """(dP, cellprob) of the segmentation an annotation came from, when it is stored and matches."""
+    if annotation.job_id is None:
+        return None
+    item = job_item_with_flows(image=annotation.image, job=annotation.job)
+    if item is None:
+        return None
+    flows = load_npz(item.flows)
+    if flows["cellprob"].shape != tuple(shape):
+        return None
+    return flows["dP"], flows["cellprob"]
+
+
+class AnnotationOutputSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = Annotation
+        fields = ["version", "n_masks", "source", "created_by", "created_at", "job", "summary"]
+
+
+class ImageAnnotationApi(APIView):
+    """``GET``: the current annotation (or ``?version=``) with its masks in the compact encoding.
+    ``POST``: save edited masks as the next version (source "manual")."""
+
+    class QuerySerializer(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1, required=False)
+
+    class AnnotationInputSerializer(serializers.Serializer):
+        masks = serializers.JSONField(help_text="The compact encoding (see annotations.encoding).")
+        ismanual = serializers.ListField(child=serializers.BooleanField(), required=False, allow_empty=True)
+
+    @extend_schema(
+        parameters=[QuerySerializer],
+        responses=inline_serializer(
+            "AnnotationWithMasks",
+            {
+                "version": serializers.IntegerField(),
+                "n_masks": serializers.IntegerField(),
+                "masks": serializers.JSONField(),
+                "ismanual": serializers.ListField(child=serializers.BooleanField()),
+            },
+        ),
+    )
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        annotation = annotation_or_404(image, parse_query(self.QuerySerializer, request).get("version"))
+        masks, ismanual = annotation_arrays(annotation)
+        data = AnnotationOutputSerializer(annotation).data
+        return Response({**data, "masks": encode_labels(masks), "ismanual": [bool(v) for v in ismanual]})
+
+    @extend_schema(request=AnnotationInputSerializer, responses={201: AnnotationOutputSerializer})
+    def post(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        serializer = self.AnnotationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            masks = decode_labels(
+                serializer.validated_data["masks"], expected_shape=display.spatial_shape(image.shape, image.axes)
+            )
+        except ValueError as exc:
+            raise ApplicationError(str(exc)) from None
+        annotation = annotation_create(
+            image=image,
+            masks=masks,
+            source=Annotation.Source.MANUAL,
+            created_by=request.user,
+            ismanual=serializer.validated_data.get("ismanual"),
+        )
+        return Response(AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,66 @@
+"""Moving arrays and uploads between the engine (numpy, local paths) and Django storage."""
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+
+@contextlib.contextmanager
+def local_path(field_file, suffix=""):
+    """A local filesystem path holding the stored file (a temporary copy for remote storage)."""
+    try:
+        path = field_file.path
+    except NotImplementedError:  # remote storage (S3): copy it down
+        path = None
+    if path is not None:
+        yield Path(path)
+        return
+    fd, tmp = tempfile.mkstemp(suffix=suffix or Path(field_file.name).suffix)
+    try:
+        with os.fdopen(fd, "wb") as out, field_file.storage.open(field_file.name, "rb") as src:
+            shutil.copyfileobj(src, out, length=1024 * 1024)
+        yield Path(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+def npz_bytes(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def npz_content(**arrays) -> ContentFile:
+    return ContentFile(npz_bytes(**arrays))
+
+
+def load_npz(field_file) -> dict:
+    """The arrays of a stored ``.npz`` file, fully loaded (no pickles)."""
+    with field_file.storage.open(field_file.name, "rb") as fh:
+        with np.load(io.BytesIO(fh.read()), allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+
+
+def delete_stored(names) -> None:
+    """Delete stored files by name, ignoring ones already gone (used after commit)."""
+    for name in names:
+        if name:
+            try:
+                default_storage.delete(name)
+            except FileNotFoundError:
+                pass
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from annotations import apis
+
+urlpatterns = [
+    path("images/", apis.ImageListUploadApi.as_view(), name="image-list"),
+    path("images/<int:image_id>/", apis.ImageDetailApi.as_view(), name="image-detail"),
+    path("images/<int:image_id>/thumbnail/", apis.ImageThumbnailApi.as_view(), name="image-thumbnail"),
+    path("images/<int:image_id>/data/", apis.ImageDataApi.as_view(), name="image-data"),
+    path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
+    path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
+]

@@ -1,0 +1,56 @@
+"""The options of a segmentation job, validated the same way for the API and for direct callers."""
+from rest_framework import serializers
+
+from inference.models import ModelVersion
+
+
+class SegmentationOptionsSerializer(serializers.Serializer):
+    model_version = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Model version id; the current model when omitted.",
+    )
+    channels = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=3),
+        min_length=2,
+        max_length=2,
+        default=[0, 0],
+        help_text="[cyto, nucleus]: 0 = grayscale / none, 1, 2, 3 = R, G, B (the 1st, 2nd, 3rd channel).",
+    )
+    diameter = serializers.FloatField(
+        min_value=0,
+        max_value=10000,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Cell diameter in pixels; null or 0 estimates it.",
+    )
+    augment = serializers.BooleanField(default=True, help_text="Average the network over flipped tiles.")
+    tile_overlap = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.5)
+    cellprob_threshold = serializers.FloatField(min_value=-6.0, max_value=6.0, default=0.0)
+    flow_threshold = serializers.FloatField(
+        min_value=0.0, max_value=10.0, default=0.4, help_text="Maximum flow error of a kept mask; 0 keeps all."
+    )
+    min_size = serializers.IntegerField(min_value=0, max_value=100000, default=15)
+    do_3d = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Segment stacks in 3D; null = yes for stacks."
+    )
+    anisotropy = serializers.FloatField(
+        min_value=0.01, max_value=100.0, required=False, allow_null=True, default=None,
+        help_text="Z step / XY pixel size of stacks (null = 1).",
+    )
+
+    def validate_diameter(self, value):
+        return value or None
+
+
+def clean_segmentation_options(options) -> dict:
+    """Validated options with defaults filled in (``model_version`` a ModelVersion or None).
+
+    Raises rest_framework's ValidationError naming the field that is wrong.
+    """
+    serializer = SegmentationOptionsSerializer(data=dict(options or {}))
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -1,0 +1,88 @@
+"""The whole path through the real in-process worker thread (JOB_RUNNER=thread), as in embedded
+mode: upload, segment, watch the job go queued -> running -> succeeded, download the masks."""
+import time
+
+import pytest
+
+from inference import runner
+from inference.models import JobItem, SegmentationJob
+from inference.services import segmentation_job_create
+from tests.web.conftest import data_file
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT_S = 300
+
+
+@pytest.fixture
+def thread_runner(settings):
+    settings.JOB_RUNNER = "thread"
+    yield runner
+    wait_until(runner.is_idle)
+
+
+def wait_until(condition, timeout=TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s")
+        time.sleep(0.02)
+
+
+def test_a_job_goes_from_queued_to_running_to_succeeded_with_masks(api, model_version, thread_runner):
+    image = api.post("/api/images/", {"file": data_file("img2d.tif")}, format="multipart").json()
+
+    created = api.post(f"/api/images/{image['id']}/segment/", {"diameter": 30, "augment": False}, format="json")
+    assert created.status_code == 202
+    seen = [created.json()["status"]]
+
+    def finished():
+        body = api.get(f"/api/jobs/{created.json()['id']}/").json()
+        if body["status"] != seen[-1]:
+            seen.append(body["status"])
+        return body["status"] in ("succeeded", "failed", "cancelled")
+
+    wait_until(finished)
+
+    assert seen == ["queued", "running", "succeeded"]
+    job = api.get(f"/api/jobs/{created.json()['id']}/").json()
+    assert job["progress"] == 1.0 and job["error"] == ""
+    assert job["images"][0]["status"] == "succeeded" and job["images"][0]["n_masks"] is not None
+    annotation = api.get(f"/api/images/{image['id']}/annotation/").json()
+    assert annotation["version"] == 1 and annotation["masks"]["shape"] == [512, 512]
+    assert api.get(f"/api/images/{image['id']}/masks/", {"format": "tif"}).status_code == 200
+
+
+def test_cancelling_a_job_on_the_worker_stops_it(api, model_version, thread_runner, make_image, monkeypatch):
+    from inference import services
+
+    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
+    images = [make_image(name=f"{i}.tif") for i in range(6)]
+    created = api.post("/api/jobs/", {"images": [i.pk for i in images], "diameter": 30, "augment": False}, format="json")
+    job_id = created.json()["id"]
+    wait_until(lambda: SegmentationJob.objects.get(pk=job_id).status == "running")
+
+    response = api.post(f"/api/jobs/{job_id}/cancel/")
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    wait_until(runner.is_idle)
+    assert SegmentationJob.objects.get(pk=job_id).status == "cancelled"
+    statuses = set(JobItem.objects.filter(job_id=job_id).values_list("status", flat=True))
+    assert "cancelled" in statuses and statuses <= {"succeeded", "cancelled"}
+
+
+def test_when_the_worker_starts_it_fails_interrupted_jobs_and_runs_queued_ones(owner, image, model_version, settings):
+    settings.JOB_RUNNER = "off"  # create without dispatching, as if the process had stopped
+    interrupted = segmentation_job_create(owner=owner, images=[image], options={"augment": False, "diameter": 30})
+    SegmentationJob.objects.filter(pk=interrupted.pk).update(status="running")
+    waiting = segmentation_job_create(owner=owner, images=[image], options={"augment": False, "diameter": 30})
+
+    settings.JOB_RUNNER = "thread"
+    runner.start()
+    runner.recover()
+    wait_until(lambda: SegmentationJob.objects.get(pk=waiting.pk).status == "succeeded")
+    wait_until(runner.is_idle)
+
+    interrupted.refresh_from_db()
+    assert interrupted.status == "failed"
+    assert "server stopped" in interrupted.error
