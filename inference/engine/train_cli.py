@@ -1,0 +1,250 @@
+"""Command-line training: ``python -m inference.engine train|train-default``.
+
+``__main__.py`` calls ``add_parsers(subparsers)`` and then ``args.func(args)``, which returns the
+exit status: 0 on success, 2 for bad input (a missing label file, mismatched shapes, an unknown
+base model, a bad option), with a one-line message on stderr.
+
+``train-default`` is the recipe of the embedded default model: synthetic images from ``synth.py``
+with a fixed seed, the constants in ``DEFAULT_RECIPE``. Its budget is about 90 minutes on a
+2-core CPU (see the throughput notes next to the recipe); on a GPU it takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["DEFAULT_RECIPE", "add_parsers", "default_recipe_config"]
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "default.pt"
+
+# The embedded default model. Everything that decides its weights is here, so the lead can tune
+# it in one place. Budget: <= ~90 minutes on a quiet 2-core CPU. Measured training throughput at
+# 224 x 224, batch 8, torch threads = 2 (benchmarks/bench_train.py, 2 pinned cores of a Xeon):
+# nbase (2,16,32,64,128) 3.6 samples/s, (2,24,48,96,192) 1.4, (2,32,64,128,256) 1.3. So:
+# 160 epochs x 80 samples = 12,800 samples ~ 60 min, plus ~2 min of data synthesis, ~2 min of
+# validation (8 images every 20 epochs) and ~3 min for the size model (240 images x 2 rescales,
+# crops <= 256 px). On an H100 the same recipe trains at ~160 samples/s (a few minutes in all);
+# there, nbase (2,32,64,128,256) is as fast and 500 epochs are affordable (--epochs).
+DEFAULT_RECIPE = {
+    "synth_seed": 20240601,     # training images: synth.make_dataset(n_images, synth_seed)
+    "val_seed": 20240602,       # held-out synthetic validation images
+    "n_images": 240,
+    "n_val": 8,
+    "shape": (256, 256),
+    "nbase": (2, 16, 32, 64, 128),
+    "n_epochs": 160,
+    "n_samples_per_epoch": 80,
+    "batch_size": 8,
+    "learning_rate": 0.2,
+    "warmup_epochs": 10,
+    "anneal_fraction": 0.2,     # halved every 10 epochs over the last 32 epochs
+    "bsize": 224,
+    "nucleus_dropout": 0.25,
+    "jitter_prob": 0.5,
+    "val_every": 20,
+    "checkpoint_every": 5,
+    "size_n_rescales": 2,
+    "size_max_side": 256,
+    "seed": 0,                  # network initialisation and sampling
+}
+
+
+def add_parsers(subparsers) -> None:
+    """Register ``train`` and ``train-default`` on an argparse sub-parser collection."""
+    p = subparsers.add_parser(
+        "train", help="train or fine-tune a model on image / label pairs",
+        description="Train a Cellpose network on pairs of images and label images (NAME.tif with "
+                    "NAME.tif, NAME_masks.tif or NAME_labels.tif), fit its size model, save it.")
+    p.add_argument("--images", required=True, type=Path, help="folder of images")
+    p.add_argument("--labels", required=True, type=Path,
+                   help="folder of label images (may be the images folder)")
+    p.add_argument("--out", required=True, type=Path, help="model file to write (.pt)")
+    p.add_argument("--base", help="model to fine-tune (name or path); its width is kept")
+    p.add_argument("--epochs", type=_positive_int, default=500)
+    p.add_argument("--lr", type=_positive_float, default=0.2, help="learning rate (0.2)")
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    p.add_argument("--nbase", type=_nbase, default=None,
+                   help="network widths, comma-separated (default 2,32,64,128,256; "
+                        "fine-tuning keeps the base model's)")
+    p.add_argument("--chan", type=_channel, default=0,
+                   help="cytoplasm channel: 0 = grayscale, 1/2/3 = R/G/B")
+    p.add_argument("--chan2", type=_channel, default=0,
+                   help="nucleus channel: 0 = none, 1/2/3 = R/G/B")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=_fraction, default=0.0,
+                   help="fraction of the pairs held out for validation (0)")
+    p.add_argument("--val-every", type=_positive_int, default=10)
+    p.add_argument("--samples-per-epoch", type=_positive_int, default=None,
+                   help="training samples per epoch (default: every image once)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=10)
+    p.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    p.add_argument("--log", type=Path, help="JSON-lines log, one record per epoch")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    p.set_defaults(func=run_train)
+
+    d = subparsers.add_parser(
+        "train-default", help="train the embedded default model from synthetic data",
+        description="Train the embedded default model with the recipe in "
+                    "inference/engine/train_cli.py (DEFAULT_RECIPE): synthetic images only.")
+    d.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model file ({DEFAULT_OUT})")
+    d.add_argument("--epochs", type=_positive_int, default=None,
+                   help=f"override the recipe's {DEFAULT_RECIPE['n_epochs']} epochs")
+    d.add_argument("--n-images", type=_positive_int, default=None,
+                   help=f"override the recipe's {DEFAULT_RECIPE['n_images']} images")
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    d.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    d.add_argument("--resume", type=Path, help="checkpoint to continue from (<out>.ckpt)")
+    d.add_argument("--log", type=Path, help="JSON-lines log (default <out>.log.jsonl)")
+    d.set_defaults(func=run_train_default)
+
+
+def default_recipe_config(*, epochs=None, device="auto", threads=None):
+    """The ``TrainConfig`` of ``DEFAULT_RECIPE`` (with optional overrides)."""
+    from .train import TrainConfig
+
+    r = DEFAULT_RECIPE
+    keys = ("nbase", "n_epochs", "n_samples_per_epoch", "batch_size", "learning_rate",
+            "warmup_epochs", "anneal_fraction", "bsize", "nucleus_dropout", "jitter_prob",
+            "val_every", "checkpoint_every", "size_n_rescales", "size_max_side", "seed")
+    kwargs = {k: r[k] for k in keys}
+    if epochs is not None:
+        kwargs["n_epochs"] = epochs
+    return TrainConfig(**kwargs, device=device, num_threads=threads)
+
+
+def run_train(args) -> int:
+    from .train import TrainConfig, load_pairs, train
+
+    try:
+        config = TrainConfig(
+            learning_rate=args.lr, n_epochs=args.epochs, batch_size=args.batch_size,
+            nbase=args.nbase, seed=args.seed, val_every=args.val_every,
+            n_samples_per_epoch=args.samples_per_epoch, checkpoint_every=args.checkpoint_every,
+            device=args.device, num_threads=args.threads)
+        images, labels, names = load_pairs(args.images, args.labels)
+        train_idx, val_idx = _split(len(images), args.val_fraction, args.seed)
+        val = {}
+        if val_idx:
+            val = {"val_images": [images[i] for i in val_idx],
+                   "val_labels": [labels[i] for i in val_idx]}
+        _say(f"training on {len(train_idx)} image(s), validating on {len(val_idx)}")
+        result = _train_with_bar(
+            train, [images[i] for i in train_idx], [labels[i] for i in train_idx], config=config,
+            channels=[args.chan, args.chan2], base=args.base, out=args.out, log_path=args.log,
+            resume=args.resume,
+            data_description={"source": str(args.images), "labels": str(args.labels),
+                              "train_names": [names[i] for i in train_idx],
+                              "val_names": [names[i] for i in val_idx]},
+            **val)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _summary(result)
+    return 0
+
+
+def run_train_default(args) -> int:
+    from .train import synthetic_dataset, train
+
+    r = DEFAULT_RECIPE
+    n_images = args.n_images or r["n_images"]
+    try:
+        config = default_recipe_config(epochs=args.epochs, device=args.device,
+                                       threads=args.threads)
+        t0 = time.perf_counter()
+        images, labels = synthetic_dataset(n_images, seed=r["synth_seed"], shape=r["shape"])
+        val_images, val_labels = synthetic_dataset(r["n_val"], seed=r["val_seed"],
+                                                   shape=r["shape"])
+        _say(f"synthesised {n_images} + {r['n_val']} images in {time.perf_counter() - t0:.0f} s")
+        log = args.log or Path(f"{args.out}.log.jsonl")
+        result = _train_with_bar(
+            train, images, labels, config=config, val_images=val_images, val_labels=val_labels,
+            out=args.out, log_path=log, resume=args.resume,
+            data_description={"source": "synthetic (inference/engine/synth.py)",
+                              "recipe": {k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in r.items()},
+                              "n_images": n_images})
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _summary(result)
+    return 0
+
+
+def _train_with_bar(train, images, labels, *, config, **kwargs):
+    from tqdm import tqdm
+
+    with tqdm(total=config.n_epochs, unit="epoch", dynamic_ncols=True, file=sys.stderr) as bar:
+        def progress(epoch, n_epochs, record):
+            bar.n = epoch
+            post = {"loss": f"{record['train_loss']:.3f}", "lr": f"{record['lr']:.3g}",
+                    "samples/s": f"{record['samples_per_s']:.1f}"}
+            if record["val_ap50"] is not None:
+                post["val_ap50"] = f"{record['val_ap50']:.3f}"
+            bar.set_postfix(post, refresh=False)
+            bar.refresh()
+
+        return train(images, labels, config=config, progress=progress, **kwargs)
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Random train / validation indices; at least one image always stays for training."""
+    import numpy as np
+
+    n_val = min(n - 1, int(round(n * fraction)))
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def _summary(result) -> None:
+    last = result.history[-1] if result.history else {}
+    _say(f"saved {result.out_path} after {result.epochs_completed} epochs in "
+         f"{result.train_time / 60:.1f} min (train loss {last.get('train_loss', float('nan')):.4f}"
+         f", val AP@0.5 {result.meta.get('final', {}).get('val_ap50')})")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
+    return value
+
+
+def _channel(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 3:
+        raise argparse.ArgumentTypeError(f"must be 0 (none/grayscale) or 1/2/3 (R/G/B), got {text}")
+    return value
+
+
+def _nbase(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ints: {text!r}") from None
+    if len(values) < 3 or values[0] != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected 2 input channels then at least two widths, e.g. 2,32,64,128,256; got {text}")
+    return values
