@@ -31,7 +31,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "default.pt"
 DEFAULT_RECIPE = {
     "synth_seed": 20240601,     # training images: synth.make_dataset(n_images, synth_seed)
     "val_seed": 20240602,       # held-out synthetic validation images
-    "n_images": 240,
+    "n_images": 1000,
     "n_val": 8,
     "shape": (256, 256),
     "nbase": (2, 16, 32, 64, 128),
