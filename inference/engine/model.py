@@ -1,22 +1,16 @@
-"""The user-facing model: an ensemble of networks, a size model, the file format and `load_model`.
+"""The user-facing model: an ensemble of networks with a size model, and `load_model`.
 
 `CellposeModel.segment` is the whole pipeline of Stringer et al. 2020: channel selection and
 normalisation, the object diameter (given, or estimated from the style vector and refined by a
 segmentation), resizing so that cells are `diam_mean` pixels across, the tiled network (with flip
 augmentation), resizing the flows back, and the flow dynamics at the original size.
 
-Model file format (``torch.save`` of a plain dict, read with ``torch.load(weights_only=True)``)::
-
-    {"format": "cellposeweb-model", "format_version": 1, "nbase": [...], "nout": 3, "sz": 3,
-     "diam_mean": 30.0, "state_dicts": [sd, ...], "size_model": {...} | None, "meta": {...}}
-
-Several state dicts make an ensemble; their outputs are averaged. A Cellpose 3 CPnet ``.pth``
-(a bare state dict) is read too.
+The model file format (our ``cellposeweb-model`` dict, or a Cellpose 3 CPnet ``.pth``) is read and
+written by `model_file`; `CellposeModel.from_file` / ``save`` call it.
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import model_file
 from .dynamics import compute_masks
-from .net import CellposeNet
+from .model_file import FORMAT, FORMAT_VERSION, default_device  # noqa: F401 (re-exported)
 from .size import SizeModel, diameter_of_masks
 from .tiling import _check_nets, run_net
 from .transforms import convert_image, normalize99, resize_image
@@ -41,18 +36,11 @@ __all__ = [
     "recompute_masks",
 ]
 
-FORMAT = "cellposeweb-model"
-FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "default"
 BASE_NITER = 200
 
 Progress = Callable[[str, float], None]
-
-
-def default_device() -> torch.device:
-    """CUDA when it is available, else the CPU. Called when a model is loaded, never at import."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 def default_niter(diameter: float, diam_mean: float = 30.0) -> int:
@@ -385,56 +373,17 @@ class CellposeModel:
     # -- files -------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        """The model file's dict (tensors on the CPU)."""
-        net0 = self.nets[0]
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "nbase": [int(v) for v in net0.nbase],
-            "nout": int(net0.nout),
-            "sz": int(net0.sz),
-            "diam_mean": self.diam_mean,
-            "state_dicts": [
-                {k: v.detach().cpu().clone() for k, v in net.state_dict().items()} for net in self.nets
-            ],
-            "size_model": None if self.size_model is None else self.size_model.to_dict(),
-            "meta": {**self.meta, **({"name": self.name} if self.name is not None else {})},
-        }
+        """The model file's dict (tensors on the CPU; see `model_file`)."""
+        return model_file.model_to_dict(self)
 
     def save(self, path) -> None:
-        """Write the model file (see the module docstring)."""
-        d = self.to_dict()
-        _check_plain(d["meta"], "meta")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(d, tmp)
-        os.replace(tmp, path)
+        """Write the model file atomically (see `model_file`); meta must be plain data."""
+        model_file.write_model_file(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, d: dict, device=None) -> "CellposeModel":
         """A model from the dict of `to_dict` (as read from a file)."""
-        if d.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} dict")
-        if d.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"model format version {d.get('format_version')} is not supported (this engine reads {FORMAT_VERSION})"
-            )
-        try:
-            nbase, nout, sz, sds = tuple(int(v) for v in d["nbase"]), int(d["nout"]), int(d["sz"]), d["state_dicts"]
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"model dict is incomplete or malformed: {e}") from None
-        if not isinstance(sds, list | tuple) or not sds:
-            raise ValueError("model dict has no state_dicts")
-        device = default_device() if device is None else torch.device(device)
-        nets = []
-        for sd in sds:
-            net = CellposeNet(nbase=nbase, nout=nout, sz=sz)
-            net.load_state_dict(sd)
-            nets.append(net.to(device))
-        size_model = None if d.get("size_model") is None else SizeModel.from_dict(d["size_model"])
-        meta = dict(d.get("meta") or {})
-        return cls(nets, diam_mean=float(d["diam_mean"]), size_model=size_model, name=meta.get("name"), meta=meta)
+        return cls._from_parts(model_file.parts_from_dict(d, device=device))
 
     @classmethod
     def from_file(cls, path, device=None) -> "CellposeModel":
@@ -442,26 +391,12 @@ class CellposeModel:
 
         Raises FileNotFoundError when `path` does not exist and ValueError when it is neither format.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file not found: {path}")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch.load raises many types (UnpicklingError, KeyError, RuntimeError...)
-            raise ValueError(f"{path} is not a readable model file ({type(e).__name__}: {e})") from None
-        if isinstance(obj, dict) and obj.get("format") == FORMAT:
-            model = cls.from_dict(obj, device=device)
-            if model.name is None:
-                model.name = path.stem
-            return model
-        if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            device = default_device() if device is None else torch.device(device)
-            net = CellposeNet.from_state_dict(obj).to(device)  # the CPnet names are translated
-            diam_mean = float(obj["diam_mean"].reshape(-1)[0]) if "diam_mean" in obj else 30.0
-            return cls([net], diam_mean=diam_mean, name=path.stem, meta={"source": "cellpose3", "file": path.name})
-        raise ValueError(
-            f"{path} is neither a {FORMAT} file (a dict with format={FORMAT!r}) nor a Cellpose 3 state dict"
-        )
+        return cls._from_parts(model_file.read_model_file(path, device=device))
+
+    @classmethod
+    def _from_parts(cls, parts: model_file.ModelParts) -> "CellposeModel":
+        return cls(parts.nets, diam_mean=parts.diam_mean, size_model=parts.size_model,
+                   name=parts.name, meta=parts.meta)
 
 
 def available_models() -> list[str]:
@@ -512,20 +447,3 @@ def _check_dynamics_args(niter, min_size, batch_size) -> None:
         raise ValueError(f"min_size must be >= 0, got {min_size}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-
-
-def _check_plain(obj, where: str) -> None:
-    """Raise ValueError unless `obj` is plain data that ``torch.load(weights_only=True)`` can read."""
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return
-    if isinstance(obj, list | tuple):
-        for i, v in enumerate(obj):
-            _check_plain(v, f"{where}[{i}]")
-        return
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if not isinstance(k, str | int):
-                raise ValueError(f"{where} has a key {k!r} that is not a str or int")
-            _check_plain(v, f"{where}[{k!r}]")
-        return
-    raise ValueError(f"{where} holds a {type(obj).__name__}; model meta must be plain data (str, numbers, lists, dicts)")

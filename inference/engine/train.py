@@ -2,7 +2,8 @@
 
 ``train(images, labels, config=TrainConfig())`` fits a ``CellposeNet`` from scratch, or fine-tunes a
 base model (the human-in-the-loop path of Cellpose 2.0), then fits the size model and returns (and
-optionally saves) a ``CellposeModel``.
+optionally saves) a ``CellposeModel``. Data: ``train_data``; checkpoints and the log:
+``checkpoint``; validation AP and the size-model fit: ``train_eval``.
 
 Optimisation follows the paper: SGD with momentum 0.9 and weight decay 1e-5, batches of 8 random
 224 x 224 crops, learning rate 0.2 warmed up linearly over the first 10 epochs, constant, then
@@ -27,7 +28,6 @@ from a checkpoint gives the same weights as an uninterrupted one (checked on CPU
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import json
@@ -43,9 +43,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import augment
+from . import augment, checkpoint
+from .checkpoint import CHECKPOINT_FORMAT  # noqa: F401 (re-exported)
 from .model import CellposeModel, default_device, load_model
+from .net import CellposeNet
 from .train_data import TrainingSet, load_pairs, prepare_training_set, synthetic_dataset
+from .train_eval import VAL_SEED, fit_size_model, validation_ap50
 
 __all__ = [
     "TrainConfig",
@@ -58,9 +61,7 @@ __all__ = [
     "training_loss",
 ]
 
-CHECKPOINT_FORMAT = "cellposeweb-checkpoint"
 DEFAULT_NBASE = (2, 32, 64, 128, 256)
-_VAL_SEED = 2**31 - 1  # second key of the validation generator: same val crops every time
 
 
 @dataclass
@@ -267,10 +268,10 @@ def train(
                                     momentum=config.momentum, weight_decay=config.weight_decay,
                                     nesterov=config.nesterov)
         run = _Run(net, optimizer, config, diam_mean, device,
-                   _checkpoint_path(config, out, resume))
+                   checkpoint.default_path(config, out, resume))
         if resume is not None:
-            _load_checkpoint(resume, run)
-        with _open_log(log_path, run.history) as log:
+            checkpoint.load(resume, run)
+        with checkpoint.open_log(log_path, run.history) as log:
             stopped = _run_epochs(run, train_set, val_set, log, progress, should_stop)
         return _finish(run, train_set, val_set, stopped, out, log_path, base_name,
                        data_description)
@@ -303,7 +304,7 @@ def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bo
         train_loss, n_seen, stopped = _run_epoch(run, train_set, lrs[epoch], should_stop)
         if stopped:
             if n_seen == 0 and epoch > first:  # at an epoch boundary: resumable exactly
-                _save_checkpoint(run)
+                checkpoint.save(run)
             return True
         t_train = time.perf_counter() - t0
         val_loss = val_ap50 = None
@@ -322,7 +323,7 @@ def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bo
         if progress is not None:
             progress(epoch + 1, config.n_epochs, record)
         if run.epoch % config.checkpoint_every == 0 or run.epoch == config.n_epochs:
-            _save_checkpoint(run)
+            checkpoint.save(run)
     return False
 
 
@@ -334,11 +335,10 @@ def _finish(run: _Run, train_set, val_set, stopped, out, log_path, base_name, de
     size_model = None
     if not stopped and run.config.fit_size_model:
         t0 = time.perf_counter()
-        size_model = _fit_size_model(net, train_set, run.config, run.diam_mean)
+        size_model = fit_size_model(net, train_set, run.config, run.diam_mean)
         run.elapsed += time.perf_counter() - t0
     meta = _meta(run, train_set, val_set, base_name, description, stopped)
-    cp_model = CellposeModel([net], size_model=size_model, diam_mean=run.diam_mean,
-                                       meta=meta)
+    cp_model = CellposeModel([net], size_model=size_model, diam_mean=run.diam_mean, meta=meta)
     out_path = None
     if out is not None and not stopped:
         out_path = Path(out)
@@ -399,16 +399,10 @@ def _batch(data, idx, rng, config, diam_mean, jitter):
 
 @torch.inference_mode()
 def _validate(run: _Run, data: TrainingSet) -> tuple[float, float]:
-    """Loss on fixed random crops (no jitter or dropout) and mean AP@0.5 of full segmentations.
-
-    Each validation image is resized so its cells have ``diam_mean`` (the known diameter), run
-    through the network in tiles, turned into masks, and the masks are resized back (nearest).
-    """
-    from . import dynamics, metrics, tiling
-
+    """Loss on fixed random crops (no jitter or dropout), and ``train_eval.validation_ap50``."""
     net, config, diam_mean, device = run.net, run.config, run.diam_mean, run.device
     net.eval()
-    rng = np.random.default_rng([config.seed, _VAL_SEED])
+    rng = np.random.default_rng([config.seed, VAL_SEED])
     total, n = 0.0, len(data.images)
     for b in range(0, n, config.batch_size):
         idx = np.arange(b, min(n, b + config.batch_size))
@@ -417,62 +411,14 @@ def _validate(run: _Run, data: TrainingSet) -> tuple[float, float]:
         out = net(x.to(device))[0]
         total += float(training_loss(out, y.to(device), flow_scale=config.flow_scale,
                                      flow_weight=config.flow_weight)) * len(idx)
-    aps = []
-    for img, lab, d in zip(data.images, data.labels, data.diameters):
-        y, _ = tiling.run_net([net], _rescale(img, diam_mean / d), augment=False,
-                              tile_overlap=0.1, batch_size=config.batch_size, bsize=config.bsize)
-        masks = dynamics.compute_masks(y[:2], y[2])
-        aps.append(metrics.average_precision(lab, _resize_nearest(masks, lab.shape),
-                                             thresholds=0.5)[0][0, 0])
+    ap50 = validation_ap50(net, data, diam_mean=diam_mean, batch_size=config.batch_size,
+                           bsize=config.bsize)
     net.train()
-    return total / n, float(np.mean(aps))
-
-
-def _rescale(image: np.ndarray, scale: float) -> np.ndarray:
-    """Bilinear resize of float32 (C, Ly, Lx) by ``scale`` (at least 1 pixel per side)."""
-    from . import transforms
-
-    Ly, Lx = image.shape[-2:]
-    return transforms.resize_image(image, max(1, round(Ly * scale)), max(1, round(Lx * scale)))
-
-
-def _resize_nearest(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    rows = np.minimum(((np.arange(shape[0]) + 0.5) * masks.shape[0] / shape[0]).astype(int),
-                      masks.shape[0] - 1)
-    cols = np.minimum(((np.arange(shape[1]) + 0.5) * masks.shape[1] / shape[1]).astype(int),
-                      masks.shape[1] - 1)
-    return masks[rows[:, None], cols[None, :]]
-
-
-@torch.inference_mode()
-def _fit_size_model(net, data, config, diam_mean):
-    """Cellpose's SizeModel training: styles of rescaled training images -> their diameter.
-
-    Every image is rescaled ``size_n_rescales`` times so its median diameter becomes a random
-    known value (log-uniform in diam_mean x size_scale_range), a random crop of at most
-    ``size_max_side`` pixels goes through the network as ``size.style_for_size`` does at
-    inference, and (style, known diameter) is one training pair of the ridge regression.
-    """
-    from . import size
-
-    rng = np.random.default_rng([config.seed, _VAL_SEED, 1])
-    lo, hi = (math.log(diam_mean * s) for s in config.size_scale_range)
-    styles, diams = [], []
-    for img, d in zip(data.images, data.diameters):
-        for _ in range(config.size_n_rescales):
-            target = math.exp(rng.uniform(lo, hi))
-            scale = target / d
-            side = int(math.ceil(config.size_max_side / scale))
-            y0 = int(rng.integers(0, max(1, img.shape[1] - side + 1)))
-            x0 = int(rng.integers(0, max(1, img.shape[2] - side + 1)))
-            crop = _rescale(img[:, y0:y0 + side, x0:x0 + side], scale)
-            styles.append(size.style_for_size([net], crop, batch_size=config.batch_size))
-            diams.append(target)
-    return size.SizeModel.fit(np.stack(styles), np.asarray(diams))
+    return total / n, ap50
 
 
 # ------------------------------------------------------------------------------------------------
-# set-up, checkpoints, meta
+# set-up and meta
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -502,10 +448,8 @@ def _restore_torch_globals(saved: dict) -> None:
 
 def _make_net(config, base, device):
     """A fresh CellposeNet, or a copy of the base model's first network (its width kept)."""
-    from . import net as net_mod
-
     if base is None:
-        net = net_mod.CellposeNet(nbase=config.nbase or DEFAULT_NBASE, nout=3, sz=3,
+        net = CellposeNet(nbase=config.nbase or DEFAULT_NBASE, nout=3, sz=3,
                                   diam_mean=config.diam_mean)
         return net.to(device), float(config.diam_mean), None
     base_name = str(base) if isinstance(base, (str, os.PathLike)) else _model_name(base)
@@ -525,87 +469,13 @@ def _model_name(model) -> str:
     return str(meta.get("name") or meta.get("path") or "<CellposeModel>")
 
 
-def _checkpoint_path(config, out, resume) -> Path | None:
-    if config.checkpoint_path:
-        return Path(config.checkpoint_path)
-    if out is not None:
-        return Path(f"{out}.ckpt")
-    return Path(resume) if resume is not None else None
-
-
-def _save_checkpoint(run: _Run) -> None:
-    """Model, optimiser, epoch, history and RNG state, written atomically (no-op without a path).
-
-    The numpy generator needs no state: every epoch draws from ``default_rng([seed, epoch])``.
-    """
-    if run.checkpoint_path is None:
-        return
-    state = {
-        "format": CHECKPOINT_FORMAT, "format_version": 1, "epoch": run.epoch,
-        "nbase": [int(n) for n in run.net.nbase], "diam_mean": run.diam_mean,
-        "state_dict": run.net.state_dict(), "optimizer": run.optimizer.state_dict(),
-        "history": run.history, "elapsed": run.elapsed, "config": _config_dict(run.config),
-        "rng": {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-    }
-    path = run.checkpoint_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path, run: _Run) -> None:
-    """Restore ``run`` from a checkpoint of ``_save_checkpoint``."""
-    net, config = run.net, run.config
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a training checkpoint (format {CHECKPOINT_FORMAT!r})")
-    if list(state["nbase"]) != [int(n) for n in net.nbase]:
-        raise ValueError(f"checkpoint {path} has nbase={state['nbase']}, the network to train "
-                         f"has {list(net.nbase)}")
-    changed = {k: (v, state["config"].get(k)) for k, v in _config_dict(config).items()
-               if k not in ("device", "num_threads", "checkpoint_path", "checkpoint_every")
-               and state["config"].get(k) != v}
-    if changed:
-        warnings.warn(f"resuming with settings that differ from the checkpoint's "
-                      f"(now, then): {changed}; the result will differ from an uninterrupted run",
-                      stacklevel=3)
-    net.load_state_dict(state["state_dict"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    run.epoch, run.elapsed = int(state["epoch"]), float(state["elapsed"])
-    run.history = [dict(r) for r in state["history"]]
-
-
-def _config_dict(config) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def _open_log(log_path, history: list[dict]):
-    """The JSON-lines log, rewritten from ``history`` (the records a resumed run already has)."""
-    if log_path is None:
-        return contextlib.nullcontext()
-    path = Path(log_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(path, "w", encoding="utf-8")
-    log.writelines(json.dumps(r) + "\n" for r in history)
-    log.flush()
-    return log
-
-
 def _meta(run: _Run, train_set, val_set, base_name, description, stopped) -> dict:
     history, config = run.history, run.config
     last = history[-1] if history else {}
     val_aps = [r["val_ap50"] for r in history if r["val_ap50"] is not None]
     return {
-        "trainer": "cellposeweb.train", "config": _config_dict(config), "seed": config.seed,
-        "nbase": [int(n) for n in run.net.nbase],
+        "trainer": "cellposeweb.train", "config": checkpoint.config_dict(config),
+        "seed": config.seed, "nbase": [int(n) for n in run.net.nbase],
         "base": base_name, "device": str(run.device), "torch_version": str(torch.__version__),
         "data": {"n_train": len(train_set.images),
                  "n_val": len(val_set.images) if val_set is not None else 0,

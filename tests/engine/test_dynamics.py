@@ -5,9 +5,11 @@ import pytest
 import tifffile
 import torch
 
-from inference.engine.dynamics import (  # the private kernels are tested for exactness
+from inference.engine._dynamics_kernels import (  # the private kernels are tested for exactness
     _follow_2d,
     _follow_3d,
+)
+from inference.engine.dynamics import (
     compute_masks,
     fill_holes_and_remove_small_masks,
     flow_error,
