@@ -40,7 +40,9 @@ def live_site(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, which would break later tests that call asyncio.run().
+@pytest.fixture(scope="package")
 def browser():
     reason = _missing()
     if reason:
