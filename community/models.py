@@ -1,0 +1,227 @@
+"""The community model loop: contributions (frozen snapshots of curated images), their reviews,
+the versioned held-out test set, training runs, model cards of candidates and the release log.
+
+Model versions themselves live in ``inference.ModelVersion`` (``is_current`` marks the community
+model segmentation uses); this app only points at them.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def _snapshot_path(instance, filename):
+    return f"community/contributions/{uuid.uuid4().hex}/{filename}"
+
+
+def _run_path(instance, filename):
+    return f"community/runs/{uuid.uuid4().hex}/{filename}"
+
+
+class License(models.TextChoices):
+    CC0 = "CC0", "CC0 1.0 (public domain)"
+    CC_BY = "CC-BY", "CC BY 4.0 (attribution)"
+
+
+class ContributionStatus(models.TextChoices):
+    SUBMITTED = "submitted", "submitted"
+    CHANGES_REQUESTED = "changes", "changes requested"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "train"
+    TEST = "test", "test"
+
+
+class Contribution(models.Model):
+    """An image and one version of its masks, offered for training the community model.
+
+    The image bytes and the masks are copied at submission (``image_file``, ``masks_file``): later
+    edits of the image's annotation, or deleting the image, do not change what was contributed.
+    ``masks_file`` is a compressed ``.npz`` with ``masks`` (int32 (Ly, Lx), 0 = background,
+    1..N) and ``origins`` (uint8 MaskOrigin per label); ``prediction_file`` holds ``masks`` and
+    ``cellprob`` (float32 logits) of the current model on the image at submission.
+    ``checks`` is a list of ``{"name", "ok", "value", "reason"}``; ``priority`` orders the review
+    queue (higher first: passing checks, then the lowest AP of the current model).
+    """
+
+    Status = ContributionStatus
+
+    contributor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contributions")
+    image = models.ForeignKey("annotations.Image", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    annotation = models.ForeignKey(
+        "annotations.Annotation", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    annotation_version = models.PositiveIntegerField()
+    image_name = models.CharField(max_length=255)
+    image_file = models.FileField(upload_to=_snapshot_path, max_length=500)
+    image_axes = models.CharField(max_length=8)
+    image_shape = models.JSONField(default=list)
+    masks_file = models.FileField(upload_to=_snapshot_path, max_length=500)
+    prediction_file = models.FileField(upload_to=_snapshot_path, max_length=500, blank=True)
+    n_masks = models.PositiveIntegerField(default=0)
+    license = models.CharField(max_length=8, choices=License.choices)
+    consent = models.BooleanField()
+    tags = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=ContributionStatus.choices, default=ContributionStatus.SUBMITTED, db_index=True
+    )
+    split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
+    checks = models.JSONField(default=list, blank=True)
+    checks_passed = models.BooleanField(default=False)
+    current_ap = models.FloatField(null=True, blank=True, help_text="AP@0.5 of the current model's prediction.")
+    checked_with = models.ForeignKey(
+        "inference.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    priority = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(consent=True), name="contribution_needs_consent"),
+            models.CheckConstraint(condition=Q(license__in=["CC0", "CC-BY"]), name="contribution_license_known"),
+        ]
+
+    def __str__(self):
+        return f"contribution {self.pk} ({self.image_name}, {self.status})"
+
+
+class ReviewDecision(models.TextChoices):
+    SUBMIT = "submit", "submitted"
+    APPROVE = "approve", "approve"
+    REJECT = "reject", "reject"
+    CHANGES = "changes", "request changes"
+    SPLIT = "split", "moved between train and test"
+
+
+class ReviewEvent(models.Model):
+    """One logged decision about a contribution: who, when, what, and the comment shown to the
+    contributor. Rows are only ever added."""
+
+    contribution = models.ForeignKey(Contribution, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    decision = models.CharField(max_length=8, choices=ReviewDecision.choices)
+    from_status = models.CharField(max_length=10, choices=ContributionStatus.choices)
+    to_status = models.CharField(max_length=10, choices=ContributionStatus.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.decision} of contribution {self.contribution_id}"
+
+
+class TestSet(models.Model):
+    """A frozen, numbered list of approved contributions held out from training: every training
+    run evaluates its candidate (and the current model) on the latest version."""
+
+    version = models.PositiveIntegerField(unique=True)
+    contributions = models.ManyToManyField(Contribution, related_name="test_sets")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self):
+        return f"test set v{self.version}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+RUN_ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class TrainingRun(models.Model):
+    """Fine-tuning ``base`` on approved train contributions, evaluated on ``test_set``.
+
+    ``active`` is True while queued or running and NULL after: the database allows one active run
+    at a time. ``history`` holds the trainer's per-epoch records (epoch, lr, train_loss, val_loss,
+    val_ap50); ``metrics`` the evaluation of the candidate and of the current model on the test
+    set (``{"candidate": {...}, "current": {...}}``, each with ap50/ap75/ap90 and ``per_tag``).
+    """
+
+    Status = RunStatus
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    base = models.ForeignKey("inference.ModelVersion", on_delete=models.PROTECT, related_name="+")
+    contributions = models.ManyToManyField(Contribution, related_name="training_runs")
+    test_set = models.ForeignKey(TestSet, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    active = models.BooleanField(null=True, default=True)
+    stage = models.CharField(max_length=64, blank=True)
+    progress = models.FloatField(default=0.0)
+    history = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    log = models.FileField(upload_to=_run_path, max_length=500, blank=True)
+    candidate = models.OneToOneField(
+        "inference.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="training_run"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="at_most_one_active_training_run"),
+            models.CheckConstraint(condition=Q(progress__gte=0.0) & Q(progress__lte=1.0), name="run_progress_0_1"),
+        ]
+
+    def __str__(self):
+        return f"training run {self.pk} ({self.status})"
+
+
+class ModelCard(models.Model):
+    """What the community knows about a model version: the run that made it (or the file it was
+    imported from), the exact contributions and test set, the changelog."""
+
+    model_version = models.OneToOneField("inference.ModelVersion", on_delete=models.CASCADE, related_name="card")
+    training_run = models.ForeignKey(TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    contributions = models.ManyToManyField(Contribution, related_name="model_cards", blank=True)
+    test_set = models.ForeignKey(TestSet, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    changelog = models.TextField(blank=True)
+    imported_from = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"card of {self.model_version}"
+
+
+class ReleaseAction(models.TextChoices):
+    RELEASE = "release", "release"
+    ROLLBACK = "rollback", "roll back"
+
+
+class Release(models.Model):
+    """The release log: which version became current, which one it replaced, who did it."""
+
+    model_version = models.ForeignKey("inference.ModelVersion", on_delete=models.PROTECT, related_name="+")
+    previous = models.ForeignKey(
+        "inference.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=8, choices=ReleaseAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} {self.model_version_id}"

@@ -1,0 +1,97 @@
+"""Reading the community loop, already filtered by who may see it (community.access)."""
+from django.db.models import QuerySet
+from django.http import Http404
+
+from community.access import can_review
+from community.models import Contribution, ContributionStatus, ModelCard, Release, Split, TestSet, TrainingRun
+from inference.models import ModelVersion
+
+
+def contribution_list(*, user, scope: str = "mine") -> QuerySet[Contribution]:
+    """``mine``: the user's own, newest first. ``queue`` (reviewers): contributions waiting for a
+    decision, by priority (failed checks last, then the most informative: lowest current AP).
+    ``all`` (reviewers): every contribution."""
+    rows = Contribution.objects.select_related("contributor")
+    if not (user and user.is_authenticated and user.is_active):
+        return rows.none()
+    if scope == "mine" or not can_review(user):
+        return rows.filter(contributor=user)
+    if scope == "queue":
+        return rows.filter(status=ContributionStatus.SUBMITTED).order_by("-checks_passed", "-priority", "created_at")
+    return rows
+
+
+def contribution_get(*, user, contribution_id, own: bool = False) -> Contribution:
+    """The contributor's own contribution, or any for a reviewer (unless ``own``); Http404 otherwise."""
+    rows = Contribution.objects.select_related("contributor", "checked_with")
+    if own or not can_review(user):
+        rows = rows.filter(contributor=user) if user and user.is_authenticated else rows.none()
+    try:
+        return rows.get(pk=contribution_id)
+    except Contribution.DoesNotExist:
+        raise Http404(f"Contribution {contribution_id} not found.") from None
+
+
+def released_version_ids() -> set[int]:
+    return set(Release.objects.values_list("model_version_id", flat=True))
+
+
+def contribution_used_in(contribution: Contribution) -> list[ModelVersion]:
+    """The released model versions trained on ``contribution``."""
+    released = released_version_ids()
+    cards = contribution.model_cards.select_related("model_version").filter(model_version_id__in=released)
+    return [card.model_version for card in cards.order_by("model_version__version")]
+
+
+def contributions_unused_for_training() -> QuerySet[Contribution]:
+    """Approved train contributions that no released model was trained on."""
+    return (
+        Contribution.objects.filter(status=ContributionStatus.APPROVED, split=Split.TRAIN)
+        .exclude(model_cards__model_version_id__in=released_version_ids())
+        .order_by("id")
+    )
+
+
+def test_set_latest() -> TestSet | None:
+    return TestSet.objects.order_by("-version").first()
+
+
+def training_run_list() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.select_related("base", "candidate", "test_set", "created_by")
+
+
+def training_run_get(*, run_id) -> TrainingRun:
+    try:
+        return training_run_list().get(pk=run_id)
+    except TrainingRun.DoesNotExist:
+        raise Http404(f"Training run {run_id} not found.") from None
+
+
+def training_run_active() -> TrainingRun | None:
+    return TrainingRun.objects.filter(active=True).first()
+
+
+def model_version_get(*, model_version_id) -> ModelVersion:
+    try:
+        return ModelVersion.objects.get(pk=model_version_id)
+    except ModelVersion.DoesNotExist:
+        raise Http404(f"Model version {model_version_id} not found.") from None
+
+
+def model_versions_public() -> QuerySet[ModelVersion]:
+    """Every model version, newest first, with its card (contributions come along)."""
+    return ModelVersion.objects.select_related("card").prefetch_related(
+        "card__contributions__contributor"
+    ).order_by("-created_at", "-id")
+
+
+def model_card(model_version: ModelVersion) -> ModelCard | None:
+    return ModelCard.objects.filter(model_version=model_version).first()
+
+
+def release_log() -> QuerySet[Release]:
+    return Release.objects.select_related("model_version", "previous", "actor")
+
+
+def review_events(contribution: Contribution):
+    return contribution.events.select_related("actor").order_by("created_at", "id")

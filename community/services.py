@@ -1,0 +1,422 @@
+"""Changing the community loop: contributions, reviews, the test set, training runs, releases.
+
+Shared rows (a contribution's status, a run's status, which model is current) move only by
+compare-and-set inside a transaction; a change subscribers should see is sent after commit.
+"""
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotations.files import delete_stored, npz_content
+from annotations.models import Image
+from annotations.selectors import annotation_get, annotation_load
+from cellposeweb.exceptions import ApplicationError, ConflictError
+from community import runner
+from community.checks import run_checks
+from community.events import training_run_event_send_on_commit
+from community.models import (
+    RUN_ACTIVE,
+    Contribution,
+    ContributionStatus,
+    License,
+    ModelCard,
+    Release,
+    ReleaseAction,
+    ReviewDecision,
+    ReviewEvent,
+    RunStatus,
+    Split,
+    TestSet,
+    TrainingRun,
+)
+from community.snapshots import CHANNELS, channel_axis, read_image
+from inference.engine.size import diameter_of_masks
+from inference.loading import model_load
+from inference.models import ModelVersion
+from inference.selectors import model_version_current
+from inference.services import model_version_create
+
+logger = logging.getLogger(__name__)
+
+MAX_TAGS = 10
+DECISIONS = {
+    ReviewDecision.APPROVE: ContributionStatus.APPROVED,
+    ReviewDecision.REJECT: ContributionStatus.REJECTED,
+    ReviewDecision.CHANGES: ContributionStatus.CHANGES_REQUESTED,
+}
+REVIEWABLE = (ContributionStatus.SUBMITTED, ContributionStatus.CHANGES_REQUESTED)
+
+
+# -- contributions --------------------------------------------------------------------------------
+
+
+def _clean_tags(tags) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, (list, tuple)) or len(tags) > MAX_TAGS:
+        raise ApplicationError(f"tags must be a list of at most {MAX_TAGS} words (modality, stain, ...).")
+    cleaned = []
+    for tag in tags:
+        tag = str(tag).strip().lower()[:40]
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def _predict(array: np.ndarray, axes: str, masks: np.ndarray, model_version: ModelVersion):
+    """(masks int32, cellprob float32) of the current model on the image, at the diameter of the
+    submitted masks."""
+    model = model_load(model_version)
+    diameter = diameter_of_masks(masks) if masks.max(initial=0) > 0 else None
+    result = model.segment(
+        array, channels=CHANNELS, diameter=diameter or None, augment=False, channel_axis=channel_axis(axes)
+    )
+    return result.masks, result.cellprob
+
+
+def _freeze(image: Image):
+    """(annotation, masks, origins, current model version, prediction, cellprob, check result) of
+    the image's latest annotation; the current model runs on the image (outside any transaction)."""
+    if image.is_3d:
+        raise ApplicationError(f"{image.name} is a 3D stack; contributions are 2D images for now.")
+    annotation = annotation_get(image=image)
+    if annotation is None:
+        raise ApplicationError(f"{image.name} has no saved masks; curate them in the editor first.")
+    masks, origins = annotation_load(annotation)
+    model_version = model_version_current()
+    prediction = cellprob = None
+    if model_version is not None:
+        prediction, cellprob = _predict(read_image(image.file, image.axes), image.axes, masks, model_version)
+    result = run_checks(masks=masks, origins=origins, prediction=prediction, cellprob=cellprob)
+    return annotation, masks, origins, model_version, prediction, cellprob, result
+
+
+def _snapshot_fields(image, annotation, masks, model_version, result) -> dict:
+    return dict(
+        image=image, annotation=annotation, annotation_version=annotation.version, image_name=image.name,
+        image_axes=image.axes, image_shape=list(image.shape), n_masks=int(masks.max(initial=0)),
+        checks=result.checks, checks_passed=result.passed, current_ap=result.ap["ap50"] if result.ap else None,
+        checked_with=model_version, priority=result.priority,
+    )
+
+
+def _store_snapshot(contribution, image, masks, origins, prediction, cellprob) -> list[str]:
+    """Copy the image and save the masks (and prediction) files; returns their names (the
+    caller deletes them if the row is not saved)."""
+    stored = []
+    try:
+        with image.file.open("rb") as fh:
+            contribution.image_file.save(image.name, File(fh), save=False)
+        stored.append(contribution.image_file.name)
+        contribution.masks_file.save("masks.npz", npz_content(masks=masks, origins=origins), save=False)
+        stored.append(contribution.masks_file.name)
+        contribution.prediction_file = ""
+        if prediction is not None:
+            contribution.prediction_file.save(
+                "prediction.npz", npz_content(masks=prediction, cellprob=cellprob.astype(np.float32)), save=False
+            )
+            stored.append(contribution.prediction_file.name)
+    except BaseException:
+        delete_stored(stored)
+        raise
+    return stored
+
+
+def contribution_create(
+    *, contributor, image: Image, license: str, consent: bool, tags=None, note: str = ""
+) -> Contribution:
+    """Freeze ``image`` and its latest annotation version as a contribution, with the automatic
+    checks (the current model runs on the image, so this takes a moment).
+
+    The model runs outside any transaction; the files are stored, then the row is added in one
+    transaction (the files are deleted if it is not).
+    """
+    if license not in License.values:
+        raise ApplicationError(f"license must be chosen explicitly: one of {', '.join(License.values)}.")
+    if consent is not True:
+        raise ApplicationError("consent: confirm that you may share this image and its masks under the licence.")
+    tags = _clean_tags(tags)
+    annotation, masks, origins, model_version, prediction, cellprob, result = _freeze(image)
+    contribution = Contribution(
+        contributor=contributor, license=license, consent=True, tags=tags, note=str(note or "")[:4000],
+        **_snapshot_fields(image, annotation, masks, model_version, result),
+    )
+    stored = _store_snapshot(contribution, image, masks, origins, prediction, cellprob)
+    try:
+        with transaction.atomic():
+            contribution.full_clean()
+            contribution.save()
+            ReviewEvent.objects.create(
+                contribution=contribution, actor=contributor, decision=ReviewDecision.SUBMIT,
+                from_status=ContributionStatus.SUBMITTED, to_status=ContributionStatus.SUBMITTED,
+                comment=f"submitted (annotation version {annotation.version})",
+            )
+    except BaseException:
+        delete_stored(stored)
+        raise
+    return contribution
+
+
+def contribution_resubmit(*, contribution: Contribution, contributor, note: str | None = None) -> Contribution:
+    """After a curator requested changes: freeze the image's latest masks again, re-run the checks
+    and put the contribution back in the queue (its old snapshot files are deleted)."""
+    if contribution.contributor_id != contributor.pk:
+        raise ConflictError("Only the contributor can resubmit a contribution.")
+    if contribution.status != ContributionStatus.CHANGES_REQUESTED:
+        raise ConflictError(f"Contribution {contribution.pk} is {contribution.get_status_display()}; only "
+                            "contributions with changes requested can be resubmitted.")
+    image = Image.objects.filter(pk=contribution.image_id).first()
+    if image is None:
+        raise ConflictError("The contributed image was deleted; contribute it again.")
+    annotation, masks, origins, model_version, prediction, cellprob, result = _freeze(image)
+    old = [contribution.image_file.name, contribution.masks_file.name, contribution.prediction_file.name]
+    fields = _snapshot_fields(image, annotation, masks, model_version, result)
+    stored = _store_snapshot(contribution, image, masks, origins, prediction, cellprob)
+    fields.update(image_file=contribution.image_file.name, masks_file=contribution.masks_file.name,
+                  prediction_file=contribution.prediction_file.name or "")
+    if note is not None:
+        fields["note"] = str(note)[:4000]
+    try:
+        with transaction.atomic():
+            changed = Contribution.objects.filter(
+                pk=contribution.pk, status=ContributionStatus.CHANGES_REQUESTED
+            ).update(status=ContributionStatus.SUBMITTED, updated_at=timezone.now(), **fields)
+            if changed != 1:
+                raise ConflictError(f"Contribution {contribution.pk} changed meanwhile; reload it.")
+            ReviewEvent.objects.create(
+                contribution=contribution, actor=contributor, decision=ReviewDecision.SUBMIT,
+                from_status=ContributionStatus.CHANGES_REQUESTED, to_status=ContributionStatus.SUBMITTED,
+                comment=f"resubmitted (annotation version {annotation.version})",
+            )
+            transaction.on_commit(lambda: delete_stored(old))
+    except BaseException:
+        delete_stored(stored)
+        raise
+    contribution.refresh_from_db()
+    return contribution
+
+
+@transaction.atomic
+def contribution_review(*, contribution: Contribution, reviewer, decision: str, comment: str = "") -> Contribution:
+    """Approve, reject or request changes (with a comment the contributor sees); logged."""
+    if decision not in DECISIONS:
+        raise ApplicationError("decision must be approve, reject or changes.")
+    comment = str(comment or "").strip()
+    if decision in (ReviewDecision.REJECT, ReviewDecision.CHANGES) and not comment:
+        raise ApplicationError("comment: tell the contributor why (it is shown to them).")
+    before = contribution.status
+    changed = Contribution.objects.filter(pk=contribution.pk, status__in=REVIEWABLE).update(
+        status=DECISIONS[decision], updated_at=timezone.now()
+    )
+    contribution.refresh_from_db()
+    if changed != 1:
+        raise ConflictError(
+            f"Contribution {contribution.pk} is already {contribution.get_status_display()}; only submitted "
+            "contributions can be reviewed."
+        )
+    ReviewEvent.objects.create(
+        contribution=contribution, actor=reviewer, decision=decision, from_status=before,
+        to_status=contribution.status, comment=comment[:4000],
+    )
+    return contribution
+
+
+@transaction.atomic
+def contribution_set_split(*, contribution: Contribution, split: str, actor) -> Contribution:
+    """Mark an approved contribution as held-out test data, or as training data again.
+    Contributions a candidate was trained on cannot become test data (it would have seen them)."""
+    if split not in Split.values:
+        raise ApplicationError("split must be train or test.")
+    if split == Split.TEST and contribution.model_cards.exists():
+        raise ConflictError(f"Contribution {contribution.pk} was trained on; it cannot become test data.")
+    before = contribution.split
+    changed = Contribution.objects.filter(pk=contribution.pk, status=ContributionStatus.APPROVED).update(split=split)
+    contribution.refresh_from_db()
+    if changed != 1:
+        raise ConflictError("Only approved contributions can be moved between the training and the test set.")
+    if before != split:
+        ReviewEvent.objects.create(
+            contribution=contribution, actor=actor, decision=ReviewDecision.SPLIT, from_status=contribution.status,
+            to_status=contribution.status, comment=f"{before} -> {split}",
+        )
+    return contribution
+
+
+@transaction.atomic
+def test_set_freeze(*, created_by=None) -> TestSet:
+    """The test set as it stands (every approved contribution marked test), as a new version when
+    it differs from the latest one."""
+    members = set(
+        Contribution.objects.filter(status=ContributionStatus.APPROVED, split=Split.TEST).values_list("pk", flat=True)
+    )
+    latest = TestSet.objects.select_for_update().order_by("-version").first()
+    if latest is not None and set(latest.contributions.values_list("pk", flat=True)) == members:
+        return latest
+    test_set = TestSet.objects.create(version=(latest.version if latest else 0) + 1, created_by=created_by)
+    test_set.contributions.set(members)
+    return test_set
+
+
+# -- training runs --------------------------------------------------------------------------------
+
+PARAM_LIMITS = {  # name: (type, default, low, high)
+    "n_epochs": (int, 10, 1, 2000),
+    "learning_rate": (float, 0.05, 1e-6, 1.0),
+    "batch_size": (int, 8, 1, 64),
+    "n_samples_per_epoch": (int, 16, 1, 100000),
+    "bsize": (int, 224, 64, 512),
+    "val_every": (int, 1, 1, 1000),
+    "warmup_epochs": (int, 1, 0, 100),
+    "seed": (int, 0, 0, 2**31 - 1),
+}
+
+
+def clean_training_params(params: dict | None) -> dict:
+    """Hyper-parameters with defaults filled in; ApplicationError names the bad one."""
+    params = dict(params or {})
+    cleaned = {}
+    for name, (kind, default, low, high) in PARAM_LIMITS.items():
+        value = params.pop(name, default)
+        try:
+            value = kind(value)
+        except (TypeError, ValueError):
+            raise ApplicationError(f"{name} must be a number; got {value!r}.") from None
+        if not low <= value <= high:
+            raise ApplicationError(f"{name} must lie between {low} and {high}; got {value}.")
+        cleaned[name] = value
+    if cleaned["bsize"] % 16:
+        raise ApplicationError("bsize must be a multiple of 16.")
+    fit = params.pop("fit_size_model", False)
+    if not isinstance(fit, bool):
+        raise ApplicationError("fit_size_model must be true or false.")
+    cleaned["fit_size_model"] = fit
+    if params:
+        raise ApplicationError(f"Unknown training option(s): {', '.join(sorted(params))}.")
+    return cleaned
+
+
+@transaction.atomic
+def training_run_create(*, created_by, base: ModelVersion | None = None, contributions=None, params=None) -> TrainingRun:
+    """Queue a run fine-tuning ``base`` (default: the current model) on ``contributions``
+    (default: every approved train contribution no released model used), evaluated on the test
+    set frozen now. At most one run is queued or running at a time (409 otherwise)."""
+    from community.selectors import contributions_unused_for_training
+
+    params = clean_training_params(params)
+    runner.recover_interrupted()
+    if TrainingRun.objects.filter(active=True).exists():
+        raise ConflictError("A training run is already in progress; wait for it or cancel it.")
+    base = base or model_version_current()
+    if base is None:
+        raise ConflictError("No current model to fine-tune; register one first.")
+    if contributions is None:
+        contributions = list(contributions_unused_for_training())
+    else:
+        contributions = list(contributions)
+        bad = [c.pk for c in contributions if c.status != ContributionStatus.APPROVED or c.split != Split.TRAIN]
+        if bad:
+            raise ApplicationError(
+                f"contributions: {', '.join(map(str, bad))} are not approved training data "
+                "(only approved contributions marked train can be trained on)."
+            )
+    if not contributions:
+        raise ConflictError("No approved training contributions to train on.")
+    test_set = test_set_freeze(created_by=created_by)
+    if not test_set.contributions.exists():
+        raise ConflictError("The test set is empty: mark at least one approved contribution as test first.")
+    run = TrainingRun(created_by=created_by, base=base, test_set=test_set, params=params, stage="queued")
+    run.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            run.save()
+    except IntegrityError:
+        raise ConflictError("A training run is already in progress; wait for it or cancel it.") from None
+    run.contributions.set(contributions)
+    training_run_event_send_on_commit(run)
+    runner.enqueue_training(run.pk)
+    return run
+
+
+@transaction.atomic
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Cancel a queued or running run; a running one stops before its next batch. Nothing it
+    made is kept."""
+    changed = TrainingRun.objects.filter(pk=run.pk, status__in=RUN_ACTIVE).update(
+        status=RunStatus.CANCELLED, stage="cancelled", active=None, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    if changed != 1:
+        raise ConflictError(f"Training run {run.pk} has already {run.status}.")
+    training_run_event_send_on_commit(run)
+    return run
+
+
+# -- releases -------------------------------------------------------------------------------------
+
+
+def _make_current(*, model_version: ModelVersion, expected_current: ModelVersion | None) -> None:
+    """Compare-and-set: ``model_version`` becomes current only if ``expected_current`` still is."""
+    if expected_current is not None:
+        cleared = ModelVersion.objects.filter(pk=expected_current.pk, is_current=True).update(is_current=False)
+    else:
+        cleared = 0 if ModelVersion.objects.filter(is_current=True).exists() else 1
+    if cleared != 1 or ModelVersion.objects.filter(pk=model_version.pk, is_current=False).update(is_current=True) != 1:
+        raise ConflictError("The current model changed meanwhile; reload and try again.")
+    model_version.is_current = True
+
+
+@transaction.atomic
+def model_version_release(*, model_version: ModelVersion, actor) -> ModelVersion:
+    """Make ``model_version`` the current community model in one step (new segmentation jobs use
+    it); the one it replaces is remembered for a roll-back."""
+    previous = ModelVersion.objects.select_for_update().filter(is_current=True).first()
+    if previous is not None and previous.pk == model_version.pk:
+        raise ConflictError(f"{model_version} is already the current model.")
+    _make_current(model_version=model_version, expected_current=previous)
+    Release.objects.create(model_version=model_version, previous=previous, action=ReleaseAction.RELEASE, actor=actor)
+    return model_version
+
+
+@transaction.atomic
+def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersion:
+    """Undo the release of the current ``model_version``: the version it replaced becomes current
+    again (returned)."""
+    current = ModelVersion.objects.select_for_update().filter(is_current=True).first()
+    if current is None or current.pk != model_version.pk:
+        raise ConflictError(f"{model_version} is not the current model; only the current model can be rolled back.")
+    last = Release.objects.filter(model_version=model_version).exclude(previous=None).order_by("-created_at", "-id").first()
+    if last is None:
+        raise ConflictError(f"{model_version} has no earlier version to roll back to.")
+    previous = last.previous
+    _make_current(model_version=previous, expected_current=current)
+    Release.objects.create(model_version=previous, previous=current, action=ReleaseAction.ROLLBACK, actor=actor)
+    return previous
+
+
+def model_version_import(*, uploaded_file, name: str = "imported", description: str = "", actor=None) -> ModelVersion:
+    """Register a Cellpose 3 ``.pth`` state dict (or one of our model files) as a new, not current
+    model version (converted to our file format)."""
+    from inference.engine.model import CellposeModel
+
+    with tempfile.TemporaryDirectory(prefix="cellposeweb-import-") as tmp:
+        raw = Path(tmp) / "upload.pth"
+        with open(raw, "wb") as out:
+            for chunk in uploaded_file.chunks():
+                out.write(chunk)
+        try:
+            model = CellposeModel.from_file(raw, device="cpu")
+        except (ValueError, FileNotFoundError) as exc:
+            raise ApplicationError(f"{uploaded_file.name} is not a Cellpose model file: {exc}".replace(str(raw), uploaded_file.name)) from None
+        model.meta = {**model.meta, "imported_from": uploaded_file.name}
+        converted = Path(tmp) / "model.pt"
+        model.save(converted)
+        with transaction.atomic():
+            model_version = model_version_create(name=name, file_path=converted, description=description, metrics={})
+            ModelCard.objects.create(model_version=model_version, imported_from=uploaded_file.name[:255],
+                                     changelog=description or f"Imported from {uploaded_file.name}.")
+    return model_version

@@ -1,0 +1,216 @@
+"""Running a training run: fine-tune the base model on the run's contributions with the engine's
+trainer, evaluate candidate and current model on the held-out test set, register the candidate.
+
+Not atomic as a whole on purpose (progress must be visible while it trains): a sequence of short
+transactions, each guarded by a compare-and-set on the run's status. A run that fails or is
+cancelled leaves everything else as it was: the candidate is registered only in the final
+transaction, together with the run's success.
+"""
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from annotations.files import delete_stored, local_path
+from community.events import training_run_event_send_on_commit
+from community.models import RUN_ACTIVE, ModelCard, RunStatus, TrainingRun
+from community.snapshots import contribution_arrays
+from inference.engine.metrics import average_precision
+from inference.engine.model import CellposeModel
+from inference.engine.size import diameter_of_masks
+from inference.models import ModelVersion
+from inference.selectors import model_version_current
+from inference.services import model_version_create
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE_NAME = "community"
+STOP_POLL_S = 1.0
+MAX_ERROR_LENGTH = 4000
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def training_run_fail(*, run_id: int, error: str) -> int:
+    """Mark an active run failed (compare-and-set); 1 when it was active."""
+    with transaction.atomic():
+        changed = TrainingRun.objects.filter(pk=run_id, status__in=RUN_ACTIVE).update(
+            status=RunStatus.FAILED, stage="failed", active=None, error=error[:MAX_ERROR_LENGTH],
+            finished_at=timezone.now(),
+        )
+        if changed:
+            training_run_event_send_on_commit(TrainingRun.objects.get(pk=run_id))
+    return changed
+
+
+def _update_running(run_id: int, **fields) -> TrainingRun:
+    with transaction.atomic():
+        if TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(**fields) != 1:
+            raise _Cancelled()
+        run = TrainingRun.objects.get(pk=run_id)
+        training_run_event_send_on_commit(run, record=fields.get("history", [None])[-1] if "history" in fields else None)
+    return run
+
+
+def _load(model_version: ModelVersion, device: str) -> CellposeModel:
+    with local_path(model_version.file, suffix=".pt") as path:
+        return CellposeModel.from_file(path, device=device)
+
+
+def evaluate(model: CellposeModel, items: list[tuple[np.ndarray, np.ndarray, list[str]]]) -> dict:
+    """AP at IoU 0.5 / 0.75 / 0.9 of ``model`` on ``items`` ((image float32 (2, Ly, Lx), true
+    masks int32 (Ly, Lx), tags)), averaged over images, overall and per tag. Each image is
+    segmented at the diameter of its true masks, without test-time augmentation."""
+    rows = []
+    for image, truth, tags in items:
+        diameter = diameter_of_masks(truth) or None
+        predicted = model.segment(image, channels=(1, 2), diameter=diameter, augment=False, channel_axis=0).masks
+        ap = average_precision(truth, predicted)[0][0]
+        rows.append((ap, tags))
+
+    def summary(aps) -> dict:
+        mean = np.mean(aps, axis=0) if aps else np.full(3, np.nan)
+        return {"ap50": round(float(mean[0]), 4), "ap75": round(float(mean[1]), 4), "ap90": round(float(mean[2]), 4),
+                "n_images": len(aps)}
+
+    per_tag = {}
+    for tag in sorted({t for _, tags in rows for t in tags}):
+        per_tag[tag] = summary([ap for ap, tags in rows if tag in tags])
+    return {**summary([ap for ap, _ in rows]), "per_tag": per_tag}
+
+
+def _dataset(contributions) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
+    items = []
+    for contribution in contributions:
+        image, masks = contribution_arrays(contribution)
+        items.append((image, masks, list(contribution.tags)))
+    return items
+
+
+def _changelog(run: TrainingRun, metrics: dict, n_train: int) -> str:
+    c, cur = metrics["candidate"], metrics["current"]
+    return (
+        f"Fine-tuned from {run.base} on {n_train} approved contribution(s) for {run.params['n_epochs']} epochs "
+        f"(learning rate {run.params['learning_rate']}). Test set v{run.test_set.version} "
+        f"({c['n_images']} images): AP@0.5 {c['ap50']:.3f} (current model {cur['ap50']:.3f}), "
+        f"AP@0.75 {c['ap75']:.3f} ({cur['ap75']:.3f}), AP@0.9 {c['ap90']:.3f} ({cur['ap90']:.3f})."
+    )
+
+
+def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | None:
+    """Run a queued training run to its end: succeeded (with a registered candidate), failed
+    (with the reason) or cancelled. None when the run was not queued."""
+    from inference.engine.train import TrainConfig, train
+
+    taken = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, stage="loading data", started_at=timezone.now()
+    )
+    if taken != 1:
+        return None
+    run = TrainingRun.objects.select_related("base", "test_set").get(pk=run_id)
+    training_run_event_send_on_commit(run)
+    stored = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="cellposeweb-training-") as tmp:
+            train_contributions = list(run.contributions.order_by("pk"))
+            test_contributions = list(run.test_set.contributions.order_by("pk"))
+            train_items, test_items = _dataset(train_contributions), _dataset(test_contributions)
+            base = _load(run.base, device="cpu" if device == "cpu" else None)
+            params = run.params
+            config = TrainConfig(
+                n_epochs=params["n_epochs"], learning_rate=params["learning_rate"], batch_size=params["batch_size"],
+                n_samples_per_epoch=params["n_samples_per_epoch"], bsize=params["bsize"],
+                warmup_epochs=params["warmup_epochs"], seed=params["seed"], val_every=params["val_every"],
+                fit_size_model=params["fit_size_model"], checkpoint_every=10**6, device=device,
+            )
+            history: list[dict] = []
+            last_poll = [0.0]
+
+            def progress(epoch, n_epochs, record):
+                history.append({k: record.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_ap50")})
+                _update_running(run_id, history=list(history), progress=0.9 * epoch / n_epochs,
+                                stage=f"epoch {epoch} of {n_epochs}")
+
+            def should_stop():
+                now = time.monotonic()
+                if now - last_poll[0] < STOP_POLL_S:
+                    return False
+                last_poll[0] = now
+                return not TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists()
+
+            _update_running(run_id, stage="training")
+            log_path = Path(tmp) / "training.log.jsonl"
+            result = train(
+                [image for image, _, _ in train_items], [masks for _, masks, _ in train_items],
+                config=config, base=base, val_images=[image for image, _, _ in test_items],
+                val_labels=[masks for _, masks, _ in test_items], log_path=log_path,
+                progress=progress, should_stop=should_stop,
+                data_description={"training_run": run_id, "contributions": [c.pk for c in train_contributions],
+                                  "test_set": run.test_set.version},
+            )
+            if result.stopped:
+                raise _Cancelled()
+            candidate = result.model
+            if candidate.size_model is None and base.size_model is not None:  # keep the base's size model
+                candidate = CellposeModel(candidate.nets, diam_mean=candidate.diam_mean, size_model=base.size_model,
+                                          meta=candidate.meta)
+            candidate.name = CANDIDATE_NAME
+            _update_running(run_id, stage="evaluating on the test set", progress=0.9)
+            current_version = model_version_current() or run.base
+            current = base if current_version.pk == run.base_id else _load(current_version, device=None)
+            metrics = {
+                "candidate": evaluate(candidate, test_items),
+                "current": {**evaluate(current, test_items), "model_version": current_version.pk,
+                            "name": str(current_version)},
+                "test_set": run.test_set.version,
+                "test_contributions": [c.pk for c in test_contributions],
+                "train_contributions": [c.pk for c in train_contributions],
+            }
+            out = Path(tmp) / "candidate.pt"
+            candidate.meta = {**candidate.meta, "metrics": metrics["candidate"]}
+            candidate.save(out)
+            changelog = _changelog(run, metrics, len(train_contributions))
+            _register(run_id=run_id, out=out, log_path=log_path, metrics=metrics, changelog=changelog,
+                      contributions=train_contributions, stored=stored)
+    except _Cancelled:
+        delete_stored(stored)
+        TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.CANCELLED, stage="cancelled", active=None, finished_at=timezone.now()
+        )
+    except Exception as exc:
+        delete_stored(stored)
+        logger.exception("training run %s failed", run_id)
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {message}")
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def _register(*, run_id, out, log_path, metrics, changelog, contributions, stored) -> None:
+    """The candidate becomes a (not current) model version with its card, and the run succeeds:
+    one transaction, only while the run is still running."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            raise _Cancelled()
+        flat = {"ap50": metrics["candidate"]["ap50"], "ap75": metrics["candidate"]["ap75"],
+                "ap90": metrics["candidate"]["ap90"], **metrics}
+        model_version = model_version_create(name=CANDIDATE_NAME, file_path=out, metrics=flat, description=changelog)
+        stored.append(model_version.file.name)
+        with open(log_path, "rb") as fh:
+            run.log.save("training.log.jsonl", File(fh), save=False)
+        stored.append(run.log.name)
+        card = ModelCard.objects.create(model_version=model_version, training_run=run, test_set=run.test_set,
+                                        changelog=changelog)
+        card.contributions.set(contributions)
+        TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.SUCCEEDED, stage="succeeded", active=None, progress=1.0, metrics=metrics,
+            candidate=model_version, log=run.log.name, finished_at=timezone.now(),
+        )
+        training_run_event_send_on_commit(TrainingRun.objects.get(pk=run_id))

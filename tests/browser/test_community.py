@@ -1,0 +1,112 @@
+"""The community loop in the browser: a curator's review queue (read-only viewer with the model's
+prediction as an overlay, decisions with comments) and the admin's release dashboard (test-set
+marking, a training run with its live loss and AP plots, candidate metrics, release)."""
+import base64
+import io
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def sign_in(page, site):
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", site.username)
+    page.fill("input[name=password]", site.password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{site.url}/")
+
+
+def encode(masks):
+    data = np.ascontiguousarray(masks, dtype="<i4").tobytes()
+    return {"encoding": "zlib-base64", "dtype": "int32", "byteorder": "little", "shape": list(masks.shape),
+            "data": base64.b64encode(zlib.compress(data)).decode()}
+
+
+def api(page, method, path, **kwargs):
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.fetch(path, method=method, headers={"X-CSRFToken": token}, **kwargs)
+    assert response.ok, f"{method} {path}: {response.status} {response.text()[:300]}"
+    return response.json()
+
+
+def contribute_crop(page, i, j, tags):
+    image = tifffile.imread(DATA / "img2d.tif")[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
+    masks = tifffile.imread(DATA / "mask2d.tif")[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, image)
+    uploaded = api(page, "POST", "/api/images/", multipart={
+        "file": {"name": f"crop-{i}{j}.tif", "mimeType": "image/tiff", "buffer": buf.getvalue()}})
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    saved = page.request.put(f"/api/images/{uploaded['id']}/annotation/", data=json.dumps({"version": None, "masks": encode(masks)}),
+                             headers={"X-CSRFToken": token, "Content-Type": "application/json"})
+    assert saved.ok, saved.text()[:300]
+    contribution = page.request.post("/api/contributions/", data=json.dumps(
+        {"image": uploaded["id"], "license": "CC-BY", "consent": True, "tags": tags, "note": f"crop {i}{j}"}),
+        headers={"X-CSRFToken": token, "Content-Type": "application/json"})
+    assert contribution.status == 201, contribution.text()[:300]
+    return contribution.json()
+
+
+def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live_site):
+    sign_in(page, live_site)
+    page.goto("/community/")  # sets the CSRF cookie
+    page.wait_for_selector("[data-page=contributions][data-state=ready]")
+    ids = [contribute_crop(page, 0, 0, ["nuclei"])["id"], contribute_crop(page, 1, 1, ["nuclei"])["id"],
+           contribute_crop(page, 0, 1, ["nuclei"])["id"]]
+    page.reload()
+    page.wait_for_selector("[data-page=contributions][data-state=ready]")
+    assert page.locator("[data-role=contributions] tbody tr").count() >= 3
+    assert page.locator("[data-check=manual_share].ok").count() >= 3
+
+    # the review queue: open each, look at the prediction overlay, decide
+    page.goto("/community/review/")
+    page.wait_for_selector("[data-page=review][data-state=ready]")
+    for n, (cid, decision) in enumerate(zip(ids, ["approve", "approve", "reject"])):
+        row = page.locator(f"[data-role=queue] tr[data-contribution='{cid}']")
+        assert row.count() == 1
+        row.click()
+        page.wait_for_selector(f"[data-role=viewer][data-contribution='{cid}']:not([hidden])")
+        assert page.locator("[data-role=canvas]").get_attribute("data-overlay") == "masks"
+        page.check("[data-role=show-prediction]")
+        assert page.locator("[data-role=canvas]").get_attribute("data-overlay") == "prediction"
+        page.fill("[data-role=comment]", "not a full labelling" if decision == "reject" else "thanks")
+        page.click(f"[data-decision={decision}]")
+        page.wait_for_selector(f"[data-role=queue] tr[data-contribution='{cid}']", state="detached")
+
+    # the contributor sees the curator's comment
+    page.goto("/community/")
+    page.wait_for_selector("[data-page=contributions][data-state=ready]")
+    rejected = page.locator(f"tr[data-contribution='{ids[2]}']")
+    assert rejected.get_attribute("data-status") == "rejected"
+    assert "not a full labelling" in rejected.inner_text()
+
+    # the dashboard: hold one out as test data, train, watch the plots, release the candidate
+    page.goto("/community/dashboard/")
+    page.wait_for_selector("[data-page=dashboard][data-state=ready]")
+    page.click(f"[data-role=approved] tr[data-contribution='{ids[1]}'] [data-action=mark-test]")
+    page.wait_for_selector(f"[data-role=approved] tr[data-contribution='{ids[1]}'][data-split=test]")
+    for name, value in {"n_epochs": "2", "n_samples_per_epoch": "2", "batch_size": "2", "bsize": "64"}.items():
+        page.fill(f"[data-role=train-form] [name={name}]", value)
+    page.click("[data-role=train-form] button[type=submit]")
+    page.wait_for_selector("[data-role=run][data-status=succeeded]", timeout=180_000)
+    assert page.locator("[data-role=loss-plot]").get_attribute("data-points") == "2"
+    assert page.locator("[data-role=ap-plot]").get_attribute("data-points") == "2"
+    assert page.locator("[data-role=loss-plot] polyline").count() == 1
+    assert page.locator("[data-role=candidate-ap]").count() >= 2  # all images and the "nuclei" tag
+    candidate = api(page, "GET", "/api/training-runs/")["results"][0]["candidate"]
+    page.click(f"[data-role=models] tr[data-model='{candidate}'] [data-action=release]")
+    page.wait_for_selector(f"[data-role=models] tr[data-model='{candidate}'][data-current=true]")
+
+    # the public models page credits the contributor of the training image
+    page.goto("/models/")
+    page.wait_for_selector("[data-page=models][data-state=ready]")
+    row = page.locator(f"[data-role=models] tr[data-model='{candidate}']")
+    assert "current" in row.inner_text() and live_site.username in row.inner_text()
