@@ -13,7 +13,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ["id", "image", "version", "source", "n_masks", "created_by", "created_at"]
+    list_display = ["id", "image", "version", "source", "base_version", "n_masks", "created_by", "created_at"]
     list_filter = ["source"]
     search_fields = ["image__name"]
     raw_id_fields = ["image", "job"]

@@ -1,5 +1,6 @@
 """REST API for images and their annotations. Views are thin: validate, call a service or a
 selector, render. Which images a user may touch is decided by the selectors (cellposeweb.access)."""
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,16 +12,30 @@ from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import display
 from annotations.encoding import decode_labels, encode_labels
 from annotations.files import load_npz, local_path
-from annotations.models import Annotation, Image
-from annotations.selectors import annotation_arrays, annotation_get, image_get, image_list
-from annotations.services import annotation_create, image_create, image_delete
+from annotations.models import Annotation, Image, MaskOrigin
+from annotations.selectors import (
+    annotation_arrays,
+    annotation_get,
+    annotation_load,
+    annotation_versions,
+    image_get,
+    image_list,
+)
+from annotations.services import (
+    StaleVersionError,
+    annotation_restore,
+    annotation_save,
+    image_create,
+    image_delete,
+)
 from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import UploadRateThrottle
@@ -260,19 +275,59 @@ class AnnotationOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Annotation
-        fields = ["version", "n_masks", "source", "created_by", "created_at", "job", "summary"]
+        fields = [
+            "version", "n_masks", "source", "created_by", "created_at", "job", "summary", "base_version",
+            "restored_from", "changes",
+        ]
+
+
+ORIGIN_LABELS = {origin.value: origin.label for origin in MaskOrigin}
+
+
+class AnnotationJSONParser(BaseParser):
+    """JSON read from the request stream. DRF's JSONParser goes through ``request.body``, which
+    Django caps at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), less than the masks of a large image or
+    stack; the annotation view bounds the body by the image's size instead (413)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return json.loads(stream.read().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 class ImageAnnotationApi(APIView):
-    """``GET``: the current annotation (or ``?version=``) with its masks in the compact encoding.
-    ``POST``: save edited masks as the next version (source "manual")."""
+    """``GET``: the current annotation (or ``?version=``) with its masks in the compact encoding
+    (annotations.encoding) and each mask's origin (``origins[k - 1]`` for label k).
+    ``PUT``: save edited masks as the next version, if ``version`` is still the latest (else 409
+    with ``current_version``); returns the new version."""
+
+    parser_classes = [AnnotationJSONParser]
 
     class QuerySerializer(serializers.Serializer):
         version = serializers.IntegerField(min_value=1, required=False)
 
     class AnnotationInputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(
+            min_value=0, allow_null=True, help_text="The version the edit started from (null or 0: none)."
+        )
         masks = serializers.JSONField(help_text="The compact encoding (see annotations.encoding).")
-        ismanual = serializers.ListField(child=serializers.BooleanField(), required=False, allow_empty=True)
+        origins = serializers.JSONField(
+            required=False,
+            help_text='Optional: "model", "manual", "edited" or null for label k at index k - 1; '
+            "missing ones are worked out by comparing with the base version.",
+        )
+        ismanual = serializers.ListField(
+            child=serializers.BooleanField(), required=False, allow_empty=True,
+            help_text="The Cellpose GUI's flags, instead of origins (true = manual, false = model).",
+        )
+
+        def validate_origins(self, value):
+            if not isinstance(value, list):
+                raise serializers.ValidationError("Expected a list of origins, one per label.")
+            return value
 
     @extend_schema(
         parameters=[QuerySerializer],
@@ -282,6 +337,7 @@ class ImageAnnotationApi(APIView):
                 "version": serializers.IntegerField(),
                 "n_masks": serializers.IntegerField(),
                 "masks": serializers.JSONField(),
+                "origins": serializers.ListField(child=serializers.CharField()),
                 "ismanual": serializers.ListField(child=serializers.BooleanField()),
             },
         ),
@@ -289,26 +345,91 @@ class ImageAnnotationApi(APIView):
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         annotation = annotation_or_404(image, parse_query(self.QuerySerializer, request).get("version"))
-        masks, ismanual = annotation_arrays(annotation)
+        masks, origins = annotation_load(annotation)
         data = AnnotationOutputSerializer(annotation).data
-        return Response({**data, "masks": encode_labels(masks), "ismanual": [bool(v) for v in ismanual]})
+        names = [ORIGIN_LABELS[int(o)] for o in origins.tolist()]
+        return Response(
+            {**data, "masks": encode_labels(masks), "origins": names, "ismanual": [n != "model" for n in names]}
+        )
 
-    @extend_schema(request=AnnotationInputSerializer, responses={201: AnnotationOutputSerializer})
-    def post(self, request, image_id):
+    @extend_schema(
+        request=AnnotationInputSerializer,
+        responses={200: AnnotationOutputSerializer, 409: OpenApiTypes.OBJECT},
+    )
+    def put(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
+        refuse_oversized_body(request, image)
         serializer = self.AnnotationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         try:
-            masks = decode_labels(
-                serializer.validated_data["masks"], expected_shape=display.spatial_shape(image.shape, image.axes)
-            )
+            masks = decode_labels(data["masks"], expected_shape=display.spatial_shape(image.shape, image.axes))
         except ValueError as exc:
             raise ApplicationError(str(exc)) from None
-        annotation = annotation_create(
-            image=image,
-            masks=masks,
-            source=Annotation.Source.MANUAL,
-            created_by=request.user,
-            ismanual=serializer.validated_data.get("ismanual"),
-        )
+        try:
+            annotation = annotation_save(
+                image=image,
+                base_version=data["version"],
+                masks=masks,
+                created_by=request.user,
+                origins=data.get("origins"),
+                ismanual=data.get("ismanual"),
+            )
+        except StaleVersionError as exc:
+            return stale_response(exc)
+        return Response(AnnotationOutputSerializer(annotation).data)
+
+
+def refuse_oversized_body(request, image: Image) -> None:
+    """413 for a body larger than the image's labels could need even uncompressed (base64 of
+    int32 per voxel) plus room for origins: JSON bodies are not capped by Django's form limits."""
+    limit = 6 * _n_voxels(image) + 8 * 1024 * 1024
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        raise PayloadTooLargeError("The annotation is larger than any encoding of this image's masks can be.")
+
+
+def _n_voxels(image: Image) -> int:
+    n = 1
+    for size in display.spatial_shape(image.shape, image.axes):
+        n *= int(size)
+    return n
+
+
+def stale_response(exc: StaleVersionError) -> Response:
+    """409 with the versions, so an editor can offer to reload or to save on top."""
+    body = {"detail": exc.message, "current_version": exc.current_version, "base_version": exc.base_version}
+    return Response(body, status=status.HTTP_409_CONFLICT)
+
+
+class AnnotationVersionListApi(APIView):
+    """Every saved version of the image's annotation, newest first: who saved it, when, and what
+    changed against the version it was made from (masks added, removed, edited)."""
+
+    @extend_schema(parameters=[OpenApiParameter("page", int)], responses=AnnotationOutputSerializer(many=True))
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(annotation_versions(image=image), request, view=self)
+        return paginator.get_paginated_response(AnnotationOutputSerializer(page, many=True).data)
+
+
+class AnnotationVersionRestoreApi(APIView):
+    """Make an older version the current one again, as a new version. With ``{"version": n}`` it
+    is refused (409) unless n is still the latest version."""
+
+    class RestoreInputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+    @extend_schema(request=RestoreInputSerializer, responses={201: AnnotationOutputSerializer, 409: OpenApiTypes.OBJECT})
+    def post(self, request, image_id, version):
+        image = image_get(user=request.user, image_id=image_id)
+        serializer = self.RestoreInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            annotation = annotation_restore(
+                image=image, version=version, created_by=request.user,
+                base_version=serializer.validated_data.get("version"),
+            )
+        except StaleVersionError as exc:
+            return stale_response(exc)
         return Response(AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED)

@@ -45,16 +45,33 @@ class Image(models.Model):
         return f"{self.name} ({self.pk})"
 
 
+class MaskOrigin(models.IntegerChoices):
+    """Where one mask came from (the Cellpose GUI's ``ismanual``, with edits told apart)."""
+
+    MODEL = 0, "model"
+    MANUAL = 1, "manual"
+    EDITED = 2, "edited"  # found by a model, then changed by a person
+
+
 class Annotation(models.Model):
-    """One saved version of an image's masks.
+    """One saved version of an image's masks. Versions are never changed or deleted (except with
+    their image): a save or a restore adds the next one.
 
     ``masks`` is a compressed ``.npz`` holding ``masks`` (int32 labels, shape (Y, X) or (Z, Y, X),
-    0 = background) and ``ismanual`` (bool, one entry per label 1..n_masks: drawn by a person).
+    0 = background, 1..n_masks), ``origins`` (uint8, one :class:`MaskOrigin` per label 1..n_masks)
+    and ``ismanual`` (bool per label: origin is not "model"; what the Cellpose GUI's files hold).
+    Files saved before ``origins`` existed hold ``ismanual`` alone (True reads as "manual").
+
+    ``changes`` says what this version changed against ``base_version`` (the version it was
+    edited from; the previous latest for model runs and restores): counts of masks ``added``,
+    ``removed``, ``edited`` and ``unchanged``, and the first labels of each (``*_labels``; added
+    and edited name labels of this version, removed ones labels of the base).
     """
 
     class Source(models.TextChoices):
         MODEL = "model", "model"
         MANUAL = "manual", "manual"
+        RESTORED = "restored", "restored"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
     version = models.PositiveIntegerField()
@@ -69,6 +86,13 @@ class Annotation(models.Model):
         "inference.SegmentationJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="annotations"
     )
     summary = models.JSONField(default=dict, blank=True)
+    base_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version this one was made from (None for the first)."
+    )
+    restored_from = models.PositiveIntegerField(
+        null=True, blank=True, help_text="For a restore: the older version whose masks it holds."
+    )
+    changes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["image", "-version"]

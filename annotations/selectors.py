@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from annotations.files import load_npz
-from annotations.models import Annotation, Image
+from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.access import visible
 
 
@@ -31,7 +31,29 @@ def annotation_get(*, image: Image, version: int | None = None) -> Annotation | 
     return annotations.order_by("-version").first()
 
 
-def annotation_arrays(annotation: Annotation) -> tuple[np.ndarray, np.ndarray]:
-    """(masks int32 (Ly, Lx) or (Lz, Ly, Lx), ismanual bool (n_masks,)) of a saved annotation."""
+def annotation_versions(*, image: Image) -> QuerySet[Annotation]:
+    """Every saved version of the image's annotation, newest first (who saved it comes along)."""
+    return image.annotations.select_related("created_by").order_by("-version")
+
+
+def annotation_load(annotation: Annotation) -> tuple[np.ndarray, np.ndarray]:
+    """(masks, origins) of a saved annotation.
+
+    masks : ndarray of int32, shape (Ly, Lx) or (Lz, Ly, Lx); 0 = background, 1..n_masks.
+    origins : ndarray of uint8, shape (n_masks,): the MaskOrigin of label k at index k - 1.
+    """
     data = load_npz(annotation.masks)
-    return data["masks"].astype(np.int32, copy=False), data.get("ismanual", np.zeros(annotation.n_masks, bool))
+    masks = data["masks"].astype(np.int32, copy=False)
+    if "origins" in data:
+        origins = data["origins"].astype(np.uint8, copy=False)
+    else:  # saved before origins were kept: the GUI's flags
+        flags = data.get("ismanual", np.zeros(annotation.n_masks, bool)).astype(bool)
+        origins = np.where(flags, MaskOrigin.MANUAL, MaskOrigin.MODEL).astype(np.uint8)
+    return masks, origins
+
+
+def annotation_arrays(annotation: Annotation) -> tuple[np.ndarray, np.ndarray]:
+    """(masks int32 (Ly, Lx) or (Lz, Ly, Lx), ismanual bool (n_masks,)) of a saved annotation:
+    ismanual is True for masks a person drew or changed (the Cellpose GUI's flag)."""
+    masks, origins = annotation_load(annotation)
+    return masks, origins != MaskOrigin.MODEL

@@ -9,14 +9,15 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.template.defaultfilters import filesizeformat
 
 from annotations import display
+from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
-from annotations.models import Annotation, Image
-from cellposeweb.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from annotations.models import Annotation, Image, MaskOrigin
+from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
 from inference.engine import io as engine_io
 
 MAX_NAME_LENGTH = 200
@@ -137,27 +138,6 @@ def image_delete(*, image: Image) -> None:
     transaction.on_commit(lambda: delete_stored(names))
 
 
-def _renumber(masks: np.ndarray, ismanual) -> tuple[np.ndarray, np.ndarray]:
-    """Labels made consecutive (1..N, in order of their old values); ismanual follows its labels."""
-    labels, inverse = np.unique(masks, return_inverse=True)
-    has_background = labels.size > 0 and labels[0] == 0
-    new = inverse.reshape(masks.shape).astype(np.int32)
-    if not has_background:
-        new += 1
-    old_labels = labels[1:] if has_background else labels
-    n = old_labels.size
-    if ismanual is None:
-        flags = np.zeros(n, dtype=bool)
-    else:
-        given = np.asarray(ismanual, dtype=bool).ravel()
-        # ismanual[k - 1] belongs to old label k; labels beyond the list count as not manual.
-        idx = old_labels.astype(np.int64) - 1
-        flags = np.zeros(n, dtype=bool)
-        inside = idx < given.size
-        flags[inside] = given[idx[inside]]
-    return new, flags
-
-
 def _summary(masks: np.ndarray) -> dict:
     areas = np.bincount(masks.ravel())[1:]
     areas = areas[areas > 0]
@@ -165,6 +145,146 @@ def _summary(masks: np.ndarray) -> dict:
         return {"n_masks": 0}
     key = "volume_median" if masks.ndim == 3 else "area_median"
     return {"n_masks": int(areas.size), key: float(np.median(areas)), "area_total": int(areas.sum())}
+
+
+ORIGIN_NAMES = {origin.label: origin.value for origin in MaskOrigin}
+
+
+def _given_origins(origins, ismanual) -> list | None:
+    """The client's origin of each of its labels (index k - 1 for label k; None = not given)."""
+    if origins is not None:
+        unknown = sorted({o for o in origins if o is not None and o not in ORIGIN_NAMES})
+        if unknown:
+            raise ApplicationError(f"origins must be one of {', '.join(ORIGIN_NAMES)} (or null); got {unknown[0]!r}.")
+        return [None if o is None else ORIGIN_NAMES[o] for o in origins]
+    if ismanual is not None:  # the Cellpose GUI's flags: True = drawn by hand, False = the model's
+        return [MaskOrigin.MANUAL if flag else MaskOrigin.MODEL for flag in ismanual]
+    return None
+
+
+def _origins(*, changes: MaskChanges, base_origins, source: str, given, old_labels) -> np.ndarray:
+    """uint8 MaskOrigin of each saved label 1..N (entry k - 1 for label k).
+
+    Given origins win; otherwise a model run's masks are "model", and a person's save keeps each
+    unchanged mask's origin, marks a model mask they changed "edited" and a new one "manual".
+    """
+    n = old_labels.size
+    if source == Annotation.Source.MODEL:
+        inferred = np.full(n, MaskOrigin.MODEL, np.uint8)
+    else:
+        match = changes.match[1 : n + 1]
+        same = changes.same[1 : n + 1]
+        base = np.zeros(changes.match.max(initial=0) + 1, np.uint8)
+        if base_origins is not None and base_origins.size:
+            k = min(base.size - 1, base_origins.size)
+            base[1 : k + 1] = base_origins[:k]
+        from_base = base[match]
+        inferred = np.where(
+            match == 0,
+            MaskOrigin.MANUAL,
+            np.where(same | (from_base != MaskOrigin.MODEL), from_base, MaskOrigin.EDITED),
+        ).astype(np.uint8)
+    if given:
+        for new_index, old_label in enumerate(old_labels.tolist()):
+            if 0 < old_label <= len(given) and given[old_label - 1] is not None:
+                inferred[new_index] = given[old_label - 1]
+    return inferred
+
+
+def _checked_masks(image: Image, masks) -> np.ndarray:
+    masks = np.asarray(masks)
+    expected = display.spatial_shape(image.shape, image.axes)
+    if masks.shape != expected:
+        raise ApplicationError(f"Masks have shape {list(masks.shape)} but {image.name} needs {list(expected)}.")
+    if masks.dtype.kind not in "iu" or (masks.size and masks.min() < 0):
+        raise ApplicationError("Masks must be non-negative integer labels (0 = background).")
+    return masks
+
+
+class StaleVersionError(ConflictError):
+    """A save based on a version that is no longer the latest (HTTP 409)."""
+
+    def __init__(self, *, image: Image, base_version, current_version):
+        based = f"version {base_version}" if base_version else "no saved version"
+        super().__init__(
+            f"{image.name} has a newer version ({current_version}, saved elsewhere) than the one these "
+            f"edits started from ({based}): reload it, or save yours on top."
+        )
+        self.base_version = base_version
+        self.current_version = current_version
+
+
+def _latest_version(image: Image) -> int:
+    return image.annotations.aggregate(v=Max("version"))["v"] or 0
+
+
+def _store(
+    *,
+    image: Image,
+    masks: np.ndarray,
+    origins: np.ndarray,
+    changes: dict,
+    source: str,
+    base_version: int | None,
+    expected_latest: int,
+    created_by=None,
+    job=None,
+    restored_from: int | None = None,
+    summary: dict | None = None,
+) -> Annotation:
+    """Write the file, then add the row in one transaction; the file is deleted if the row is not.
+
+    The save is conditional: it is refused (StaleVersionError) unless ``expected_latest`` (0 for
+    none) is still the latest version once the image row is locked; the unique (image, version)
+    constraint refuses whichever of two racing saves commits second where locks are not enough.
+    """
+    guess = expected_latest + 1
+    annotation = Annotation(
+        image=image,
+        version=guess,
+        source=source,
+        created_by=created_by,
+        job=job,
+        n_masks=int(origins.size),
+        base_version=base_version,
+        restored_from=restored_from,
+        changes=changes,
+        summary={**_summary(masks), **(summary or {})},
+    )
+    annotation.masks.save(
+        "masks.npz", npz_content(masks=masks, origins=origins, ismanual=origins != MaskOrigin.MODEL), save=False
+    )
+    try:
+        with transaction.atomic():
+            Image.objects.select_for_update().filter(pk=image.pk).first()
+            latest = _latest_version(image)
+            if latest != expected_latest:
+                raise StaleVersionError(image=image, base_version=expected_latest, current_version=latest)
+            annotation.version = latest + 1
+            annotation.full_clean(validate_constraints=False)  # the database decides (image, version)
+            try:
+                with transaction.atomic():
+                    annotation.save()
+            except IntegrityError:
+                raise StaleVersionError(
+                    image=image, base_version=expected_latest, current_version=_latest_version(image)
+                ) from None
+    except BaseException:
+        delete_stored([annotation.masks.name])
+        raise
+    return annotation
+
+
+def _base_arrays(image: Image, version: int | None):
+    """(masks, origins) of ``version`` of the image's annotation; (None, None) for no version."""
+    from annotations.selectors import annotation_get, annotation_load
+
+    if not version:
+        return None, None
+    base = annotation_get(image=image, version=version)
+    if base is None:
+        return None, None
+    return annotation_load(base)
 
 
 @transaction.atomic
@@ -178,34 +298,85 @@ def annotation_create(
     ismanual=None,
     summary: dict | None = None,
 ) -> Annotation:
-    """Save ``masks`` as the image's next annotation version.
+    """Save ``masks`` as the image's next annotation version, on top of whatever is latest
+    (a model run, a re-threshold). Editors save with :func:`annotation_save` instead.
 
     masks : ndarray of integers, shape (Ly, Lx) or (Lz, Ly, Lx) matching the image; 0 = background.
         Saved renumbered to 1..N. ismanual : optional bools, ``ismanual[k - 1]`` for label k.
     """
-    masks = np.asarray(masks)
-    expected = display.spatial_shape(image.shape, image.axes)
-    if masks.shape != expected:
-        raise ApplicationError(f"Masks have shape {list(masks.shape)} but {image.name} needs {list(expected)}.")
-    if masks.dtype.kind not in "iu" or (masks.size and masks.min() < 0):
-        raise ApplicationError("Masks must be non-negative integer labels (0 = background).")
-    masks, flags = _renumber(masks, ismanual)
+    masks, old_labels = renumber(_checked_masks(image, masks))
     Image.objects.select_for_update().filter(pk=image.pk).first()
-    version = (image.annotations.aggregate(v=Max("version"))["v"] or 0) + 1
-    annotation = Annotation(
-        image=image,
-        version=version,
-        source=source,
-        created_by=created_by,
-        job=job,
-        n_masks=int(flags.size),
-        summary={**_summary(masks), **(summary or {})},
+    latest = _latest_version(image)
+    base_masks, base_origins = _base_arrays(image, latest)
+    changes = compare_masks(base_masks, masks)
+    origins = _origins(
+        changes=changes, base_origins=base_origins, source=source, given=_given_origins(None, ismanual),
+        old_labels=old_labels,
     )
-    annotation.masks.save("masks.npz", npz_content(masks=masks, ismanual=flags), save=False)
-    try:
-        annotation.full_clean()
-        annotation.save()
-    except BaseException:
-        delete_stored([annotation.masks.name])
-        raise
-    return annotation
+    return _store(
+        image=image, masks=masks, origins=origins, changes=changes.summary(), source=source,
+        base_version=latest or None, expected_latest=latest, created_by=created_by, job=job, summary=summary,
+    )
+
+
+def annotation_save(
+    *,
+    image: Image,
+    base_version: int | None,
+    masks: np.ndarray,
+    created_by,
+    origins: list | None = None,
+    ismanual: list | None = None,
+) -> Annotation:
+    """Save a person's edit of version ``base_version`` as the next version, unless someone saved
+    another version since (StaleVersionError, HTTP 409: nothing is stored).
+
+    masks : ndarray of integers, shape (Ly, Lx) or (Lz, Ly, Lx) matching the image; 0 = background;
+        any labels (saved renumbered 1..N in the order of these labels).
+    base_version : the version the edit started from; None or 0 when the image had none.
+    origins : optional "model" / "manual" / "edited" (or None) for label k at index k - 1;
+        labels without one get theirs from the comparison with the base version (a new mask is
+        "manual", a changed model mask "edited", an unchanged one keeps its origin).
+    ismanual : the Cellpose GUI's flags instead of origins (True = "manual", False = "model").
+
+    Only the final insert runs in the transaction (``_store``: the version check, the row, with
+    the image row locked): decoding, renumbering and comparing a 2048 x 2048 annotation take a
+    few hundred milliseconds that other writers need not wait for. The file is deleted if the
+    row is not stored.
+    """
+    masks, old_labels = renumber(_checked_masks(image, masks))
+    base_version = base_version or 0
+    base_masks, base_origins = _base_arrays(image, base_version)
+    if base_version and base_masks is None:
+        current = _latest_version(image)
+        raise StaleVersionError(image=image, base_version=base_version, current_version=current)
+    changes = compare_masks(base_masks, masks)
+    flags = _origins(
+        changes=changes, base_origins=base_origins, source=Annotation.Source.MANUAL,
+        given=_given_origins(origins, ismanual), old_labels=old_labels,
+    )
+    return _store(
+        image=image, masks=masks, origins=flags, changes=changes.summary(), source=Annotation.Source.MANUAL,
+        base_version=base_version or None, expected_latest=base_version, created_by=created_by,
+    )
+
+
+def annotation_restore(*, image: Image, version: int, created_by, base_version: int | None = None) -> Annotation:
+    """Make the masks of an older ``version`` the latest again, as a new version (history is kept).
+
+    base_version : when given, the restore is refused (StaleVersionError) unless it is still the
+    latest version, as for a save.
+    """
+    from annotations.selectors import annotation_get, annotation_load
+
+    old = annotation_get(image=image, version=version)
+    if old is None:
+        raise NotFoundError(f"{image.name} has no annotation version {version}.")
+    masks, origins = annotation_load(old)
+    latest = base_version if base_version is not None else _latest_version(image)
+    base_masks, _ = _base_arrays(image, latest)
+    changes = compare_masks(base_masks, masks)
+    return _store(
+        image=image, masks=masks, origins=origins, changes=changes.summary(), source=Annotation.Source.RESTORED,
+        base_version=latest or None, expected_latest=latest, created_by=created_by, restored_from=version,
+    )

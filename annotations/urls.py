@@ -9,4 +9,14 @@ urlpatterns = [
     path("images/<int:image_id>/data/", apis.ImageDataApi.as_view(), name="image-data"),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
+    path(
+        "images/<int:image_id>/annotation/versions/",
+        apis.AnnotationVersionListApi.as_view(),
+        name="image-annotation-versions",
+    ),
+    path(
+        "images/<int:image_id>/annotation/versions/<int:version>/restore/",
+        apis.AnnotationVersionRestoreApi.as_view(),
+        name="image-annotation-restore",
+    ),
 ]

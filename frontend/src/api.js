@@ -192,13 +192,34 @@ export class ApiClient {
    * The current annotation, or null when the image has none yet.
    * @returns {Promise<{version: number, n_masks: number, masks: object}|null>}
    */
-  async getAnnotation(id) {
+  async getAnnotation(id, { version } = {}) {
     try {
-      return await this.request("GET", `/api/images/${id}/annotation/`);
+      return await this.request("GET", `/api/images/${id}/annotation/`, { query: { version } });
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return null;
+      if (error instanceof ApiError && error.status === 404 && version === undefined) return null;
       throw error;
     }
+  }
+
+  /**
+   * Save edited masks as the version after `version` (the one the edits are based on;
+   * 0 for none). A stale `version` fails with ApiError status 409, whose body holds
+   * current_version.
+   * @param {{version: number, masks: object, origins?: Array<string|null>}} annotation
+   * @returns {Promise<{version: number, n_masks: number, changes: object}>}
+   */
+  saveAnnotation(id, annotation) {
+    return this.request("PUT", `/api/images/${id}/annotation/`, { json: annotation });
+  }
+
+  /** The saved versions, newest first (paginated: {count, results}). */
+  listVersions(id, { page } = {}) {
+    return this.request("GET", `/api/images/${id}/annotation/versions/`, { query: { page } });
+  }
+
+  /** Make an older version current again (refused with 409 unless `base` is still the latest). */
+  restoreVersion(id, version, { base } = {}) {
+    return this.request("POST", `/api/images/${id}/annotation/versions/${version}/restore/`, { json: { version: base ?? null } });
   }
 
   // ---- segmentation ----------------------------------------------------------

@@ -102,3 +102,18 @@ export function paintOverlay(labels, table, outlines, outlinePixel, out) {
   }
   return out;
 }
+
+/**
+ * paintOverlay for the pixels of one rectangle of a width-wide plane (after an edit there).
+ * @param {{x0: number, y0: number, x1: number, y1: number}} rect
+ */
+export function paintOverlayRect(labels, table, outlines, outlinePixel, out, width, rect) {
+  for (let y = rect.y0; y < rect.y1; y++) {
+    const start = y * width + rect.x0;
+    const end = y * width + rect.x1;
+    for (let i = start; i < end; i++) {
+      out[i] = outlines && outlines[i] ? outlinePixel : table ? table[labels[i]] : 0;
+    }
+  }
+  return out;
+}

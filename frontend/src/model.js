@@ -8,7 +8,11 @@
  * Reasons:
  *   "image"     a new image was set (everything else was reset)
  *   "raster"    a drawable for (kind, z) arrived or rasters were cleared; detail {kind, z}
- *   "masks"     the label image changed (new segmentation, re-threshold, edit)
+ *   "masks"     the label image changed: replaced (new segmentation, re-threshold, a version
+ *               loaded; detail = the masks) or edited (detail {edit: true, rect, planes, labels}:
+ *               the changed pixels lie in rect {x0, y0, x1, y1} of the planes listed)
+ *   "selection" the selected masks changed (detail: the Set of labels)
+ *   "sketch"    what a tool is drawing changed (a path being traced, a box, a brush stroke)
  *   "plane"     the Z plane changed
  *   "layers"    background view, mask/outline visibility or opacity changed
  *   "display"   colour mode, contrast or brightness changed
@@ -17,8 +21,8 @@
  *   "diameter"  the calibration disk's diameter or visibility changed
  *   "cursor"    the pixel under the pointer (or the label there) changed
  */
+import { LabelImage, ORIGIN_NAMES } from "./labelImage.js";
 import { Observable } from "./observable.js";
-import { countLabels } from "./outlines.js";
 import { fitTransform, IDENTITY, transformsEqual, zoomAt } from "./transform.js";
 
 /** What the canvas shows under the masks (Cellpose GUI's view drop-down, PgUp/PgDn). */
@@ -55,11 +59,17 @@ export class ViewerModel extends Observable {
     /** @type {ImageInfo|null} */
     this.image = null;
     /**
-     * @type {{labels: Int32Array, depth: number, height: number, width: number,
-     *         count: number, version: number|null}|null}
-     * labels: int32, shape (depth, height, width) in C order, 0 = background.
+     * @type {LabelImage|null} labels (int32, shape (depth, height, width) in C order,
+     * 0 = background), depth, height, width, count, version, origins per label.
      */
     this.masks = null;
+    /** @type {Set<number>} selected mask labels */
+    this.selection = new Set();
+    /**
+     * What the active tool is drawing, in image coordinates (view/sketchLayer.js draws it), or null.
+     * @type {{kind: string, points?: Array<{x: number, y: number}>, [key: string]: any}|null}
+     */
+    this.sketch = null;
     this.view = { ...DEFAULT_VIEW };
     this.transform = { ...IDENTITY };
     this.viewport = { width: 0, height: 0 };
@@ -77,6 +87,8 @@ export class ViewerModel extends Observable {
     }
     this.image = { ...info };
     this.masks = null;
+    this.selection = new Set();
+    this.sketch = null;
     this._rasters.clear();
     this.cursor = null;
     this.view = { ...this.view, z: Math.min(this.view.z, info.depth - 1) };
@@ -111,10 +123,13 @@ export class ViewerModel extends Observable {
   // ---- masks -----------------------------------------------------------------
 
   /**
-   * @param {{labels: Int32Array, shape: number[], count?: number, version?: number}|null} masks
-   *   labels: int32, shape (Ly, Lx) or (Lz, Ly, Lx) matching the image.
+   * Replace the masks (a loaded version, a new segmentation). The selection is cleared.
+   * @param {{labels: Int32Array, shape: number[], version?: number, origins?: Array<string|null>}|null} masks
+   *   labels: int32, shape (Ly, Lx) or (Lz, Ly, Lx) matching the image; origins: the API's
+   *   "model" / "manual" / "edited" for label k at index k - 1.
    */
   setMasks(masks) {
+    this.selection = new Set();
     if (masks === null) {
       this.masks = null;
       this.notify("masks", null);
@@ -129,18 +144,50 @@ export class ViewerModel extends Observable {
         `masks shape (${masks.shape.join(", ")}) does not match the image (${image.depth}, ${image.height}, ${image.width})`,
       );
     }
-    this.masks = {
-      labels: masks.labels,
-      depth,
-      height,
-      width,
-      count: masks.count ?? countLabels(masks.labels),
-      version: masks.version ?? null,
-    };
+    this.masks = new LabelImage(masks.labels, { depth, height, width, version: masks.version ?? null, origins: masks.origins });
     this._refreshCursorLabel();
     this.notify("masks", this.masks);
   }
 
+  /**
+   * Write an edit into the masks. Only commands call this (commands/labelEdit.js), so that
+   * every edit can be undone.
+   * @param {{indices: Uint32Array, values: Int32Array|number, origins?: Array<[number, number]>,
+   *          rect?: {x0: number, y0: number, x1: number, y1: number}|null, planes?: number[]|null}} change
+   *   indices: voxel indices; values: the new label of each (or one for all); origins: [label, ORIGIN]
+   *   pairs to set; rect, planes: where the changed pixels lie (for redrawing only that part).
+   */
+  writeLabels({ indices, values, origins = [], rect = null, planes = null }) {
+    if (!this.masks) throw new Error("there are no masks to edit");
+    const labels = this.masks.write(indices, values);
+    for (const [label, origin] of origins) this.masks.setOrigin(label, origin);
+    this._refreshCursorLabel();
+    this.notify("masks", { edit: true, rect, planes, labels });
+    const gone = [...this.selection].filter((label) => this.masks.area(label) === 0);
+    if (gone.length) this.setSelection([...this.selection].filter((label) => !gone.includes(label)));
+  }
+
+  /** "model", "manual" or "edited": where the mask with this label came from. */
+  originOf(label) {
+    return this.masks && label > 0 ? ORIGIN_NAMES[this.masks.origin(label)] : null;
+  }
+
+  // ---- selection and sketch ----------------------------------------------------
+
+  /** @param {Iterable<number>} labels the masks to select (background 0 is ignored) */
+  setSelection(labels) {
+    const next = new Set([...labels].filter((label) => label > 0));
+    if (next.size === this.selection.size && [...next].every((label) => this.selection.has(label))) return;
+    this.selection = next;
+    this.notify("selection", next);
+  }
+
+  /** @param {object|null} sketch see the `sketch` property */
+  setSketch(sketch) {
+    if (sketch === null && this.sketch === null) return;
+    this.sketch = sketch;
+    this.notify("sketch", sketch);
+  }
   /** The labels of one plane: an Int32Array view (no copy), shape (height, width). */
   planeLabels(z = this.view.z) {
     if (!this.masks) return null;
@@ -177,6 +224,11 @@ export class ViewerModel extends Observable {
   setBackground(kind) {
     if (!BACKGROUNDS.includes(kind)) throw new Error(`background must be one of ${BACKGROUNDS.join(", ")}, got ${kind}`);
     this._setView({ background: kind }, "layers");
+  }
+
+  /** Show `kind` as the background, or the image again if it already is (the I, L, C keys). */
+  toggleBackground(kind) {
+    this.setBackground(this.view.background === kind ? "image" : kind);
   }
 
   cycleBackground(step) {

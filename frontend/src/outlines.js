@@ -41,6 +41,49 @@ export function computeOutlines(labels, width, height, out) {
 }
 
 /**
+ * Recompute the outline pixels inside a rectangle only (after an edit there): the
+ * same rule as computeOutlines, for rows y0..y1-1 and columns x0..x1-1.
+ * @param {{x0: number, y0: number, x1: number, y1: number}} rect clipped to the plane
+ * @param {Uint8Array} out the outlines of the whole plane, updated in place
+ */
+export function updateOutlines(labels, width, height, rect, out) {
+  const lastX = width - 1;
+  const lastY = height - 1;
+  for (let y = rect.y0; y < rect.y1; y++) {
+    const row = y * width;
+    for (let x = rect.x0; x < rect.x1; x++) {
+      const i = row + x;
+      const l = labels[i];
+      out[i] =
+        l !== 0 &&
+        (x === 0 || x === lastX || y === 0 || y === lastY ||
+          labels[i - 1] !== l || labels[i + 1] !== l ||
+          labels[i - width] !== l || labels[i + width] !== l)
+          ? 1
+          : 0;
+    }
+  }
+  return out;
+}
+
+/** A rectangle grown by `margin` pixels on each side and clipped to a width x height plane. */
+export function growRect(rect, margin, width, height) {
+  return {
+    x0: Math.max(0, rect.x0 - margin),
+    y0: Math.max(0, rect.y0 - margin),
+    x1: Math.min(width, rect.x1 + margin),
+    y1: Math.min(height, rect.y1 + margin),
+  };
+}
+
+/** The smallest rectangle holding both (either may be null). */
+export function unionRect(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  return { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
+}
+
+/**
  * The number of distinct non-zero labels (cells) in a label array.
  * @param {Int32Array} labels
  */

@@ -95,3 +95,30 @@ test("an API image becomes the viewer's width, height, depth and channels", () =
     { id: 3, name: "c", width: 500, height: 300, depth: 1, channels: 3 });
   assert.throws(() => describeImage({ shape: [5, 5], axes: "ZYX" }), /cannot display/);
 });
+
+test("annotations are saved with PUT on a version; a stale one is a 409 carrying the current version", async () => {
+  const { fetch, calls } = fakeFetch([
+    { body: { version: 3 } },
+    { status: 409, body: { detail: "saved by someone else", current_version: 5, base_version: 2 } },
+    { body: { count: 1, results: [{ version: 3 }] } },
+    { status: 201, body: { version: 6 } },
+    { body: { version: 1, masks: {} } },
+  ]);
+  const api = new ApiClient({ fetch, csrfToken: () => "tok" });
+  assert.deepEqual(await api.saveAnnotation(4, { version: 2, masks: { data: "" } }), { version: 3 });
+  assert.equal(calls[0].method, "PUT");
+  assert.equal(calls[0].url, "/api/images/4/annotation/");
+  assert.deepEqual(JSON.parse(calls[0].body), { version: 2, masks: { data: "" } });
+  const error = await api.saveAnnotation(4, { version: 2, masks: {} }).catch((e) => e);
+  assert.ok(error instanceof ApiError);
+  assert.equal(error.status, 409);
+  assert.equal(error.body.current_version, 5);
+  assert.equal(error.message, "saved by someone else");
+  assert.equal((await api.listVersions(4)).count, 1);
+  assert.equal(calls[2].url, "/api/images/4/annotation/versions/");
+  await api.restoreVersion(4, 1, { base: 5 });
+  assert.equal(calls[3].url, "/api/images/4/annotation/versions/1/restore/");
+  assert.deepEqual(JSON.parse(calls[3].body), { version: 5 });
+  await api.getAnnotation(4, { version: 1 });
+  assert.equal(calls[4].url, "/api/images/4/annotation/?version=1");
+});

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
+import { EDITOR_GESTURES, EDITOR_SHORTCUTS } from "../src/controller/editorKeys.js";
 import { findShortcut, GESTURES, handleKey, keyLabel, SHORTCUTS } from "../src/controller/keyboard.js";
 import { ViewerModel } from "../src/model.js";
 
@@ -13,6 +14,19 @@ function model3d() {
 }
 
 const key = (k, extra = {}) => ({ key: k, preventDefault() { this.prevented = true; }, ...extra });
+
+test("single keys show the image, flows and cell probability views", () => {
+  const model = model3d();
+  handleKey(key("l"), model);
+  assert.equal(model.view.background, "flows");
+  handleKey(key("c"), model);
+  assert.equal(model.view.background, "cellprob");
+  handleKey(key("c"), model);
+  assert.equal(model.view.background, "image", "the same key again goes back to the image");
+  handleKey(key("L"), model);
+  handleKey(key("i"), model);
+  assert.equal(model.view.background, "image");
+});
 
 test("the Cellpose GUI's keys toggle masks and outlines and cycle views", () => {
   const model = model3d();
@@ -71,9 +85,9 @@ test("no key is bound twice", () => {
   assert.equal(keyLabel("PageDown"), "PgDn");
 });
 
-test("docs/keys.md lists every shortcut and gesture", () => {
+test("docs/keys.md lists every shortcut and gesture, the editor's too", () => {
   const doc = readFileSync(new URL("../../docs/keys.md", import.meta.url), "utf8");
-  for (const { keys } of [...SHORTCUTS, ...GESTURES]) {
+  for (const { keys } of [...SHORTCUTS, ...GESTURES, ...EDITOR_SHORTCUTS, ...EDITOR_GESTURES]) {
     for (const k of keys) assert.ok(doc.includes(`\`${k}\``) || doc.includes(`\`${keyLabel(k)}\``), `docs/keys.md does not mention ${k}`);
   }
 });

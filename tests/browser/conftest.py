@@ -60,16 +60,18 @@ def page(browser, live_site, request):
     """A fresh browser tab on the live site; fails the test if the page threw a JavaScript error."""
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True, base_url=live_site.url)
     context.set_default_timeout(20_000)
-    page = context.new_page()
     errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    context.on("page", lambda tab: tab.on("pageerror", lambda error: errors.append(str(error))))
+    page = context.new_page()
     yield page
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    if failed:
+    if failed and not page.is_closed():
         shots = Path(os.environ.get("BROWSER_TEST_ARTIFACTS", "/tmp/cellposeweb-browser-failures"))
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / f"{request.node.name}.png"), full_page=True)
-        print(f"\nscreenshot: {shots / (request.node.name + '.png')}\nserver log:\n{live_site.log_tail()}")
+        print(f"\nscreenshot: {shots / (request.node.name + '.png')}")
+    if failed:
+        print(f"\nserver log:\n{live_site.log_tail()}")
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 

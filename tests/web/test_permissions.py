@@ -27,7 +27,9 @@ ENDPOINTS = [
     ("get", "/api/images/{image}/flows/", None, 200, 404),
     ("get", "/api/images/{image}/cellprob/", None, 200, 404),
     ("get", "/api/images/{image}/annotation/", None, 200, 404),
-    ("post", "/api/images/{image}/annotation/", "masks", 201, 404),
+    ("put", "/api/images/{image}/annotation/", "masks", 200, 404),
+    ("get", "/api/images/{image}/annotation/versions/", None, 200, 404),
+    ("post", "/api/images/{image}/annotation/versions/1/restore/", {}, 201, 404),
     ("post", "/api/images/{image}/rethreshold/", {}, 201, 404),
     ("get", "/api/jobs/", None, 200, 200),
     ("post", "/api/jobs/", "batch", 202, 404),
@@ -54,7 +56,7 @@ def body_for(kind, world):
     if kind == "upload":
         return {"file": upload("new.tif", tiff_bytes(np.ones((16, 16), np.uint8)))}, "multipart"
     if kind == "masks":
-        return {"masks": encode_labels(world["image"].true_masks)}, "json"
+        return {"version": 1, "masks": encode_labels(world["image"].true_masks)}, "json"
     if kind == "batch":
         return {"images": [world["image"].pk]}, "json"
     return kind, "json"

@@ -15,6 +15,9 @@
 export const SHORTCUTS = [
   { keys: ["X"], description: "Filled masks on / off", run: (m) => m.setMasksVisible(!m.view.showMasks) },
   { keys: ["Z"], description: "Outlines on / off", run: (m) => m.setOutlinesVisible(!m.view.showOutlines) },
+  { keys: ["I"], description: "Image view (the channels)", run: (m) => m.setBackground("image") },
+  { keys: ["L"], description: "Flows view on / off", run: (m) => m.toggleBackground("flows") },
+  { keys: ["C"], description: "Cell probability view on / off", run: (m) => m.toggleBackground("cellprob") },
   { keys: ["PageDown"], description: "Next view: image → flows → cell probability", run: (m) => m.cycleBackground(1) },
   { keys: ["PageUp"], description: "Previous view", run: (m) => m.cycleBackground(-1) },
   { keys: ["ArrowDown", "S"], description: "Next colour: RGB → red → green → blue → gray", run: (m) => m.cycleColorMode(1) },
@@ -32,7 +35,7 @@ export const SHORTCUTS = [
 /** Pointer gestures, listed with the shortcuts. */
 export const GESTURES = [
   { keys: ["Wheel"], description: "Zoom around the cursor" },
-  { keys: ["Drag"], description: "Pan (also Space + drag, or middle-button drag, with any tool)" },
+  { keys: ["Drag"], description: "Pan with the pan tool (Space + drag, or middle-button drag, with any tool)" },
   { keys: ["Double-click"], description: "Fit the image to the window" },
 ];
 
@@ -55,7 +58,7 @@ export function findShortcut(key, shortcuts = SHORTCUTS) {
 const NAVIGATION_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End"]);
 
 /** Whether a focused form control needs this key itself (typing, or moving a slider). */
-function ownedByControl(target, key) {
+export function ownedByControl(target, key) {
   if (typeof Element === "undefined" || !(target instanceof Element)) return false;
   if (target.closest("textarea, select, [contenteditable='true']")) return true;
   if (target.tagName !== "INPUT") return false;

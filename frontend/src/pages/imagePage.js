@@ -5,9 +5,12 @@
  */
 import { ApiClient, ApiError, describeImage } from "../api.js";
 import { decodeMasks } from "../codec.js";
-import { bindShortcuts } from "../controller/keyboard.js";
+import { EDITOR_GESTURES, EDITOR_SHORTCUTS } from "../controller/editorKeys.js";
+import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
 import { RasterLoader } from "../controller/rasters.js";
+import { Editor } from "../editor.js";
 import { ViewerModel } from "../model.js";
+import { MaskClicks } from "../tools/maskClicks.js";
 import { PanZoomTool } from "../tools/panZoom.js";
 import { PointerRouter } from "../tools/pointer.js";
 import { ToolRegistry } from "../tools/registry.js";
@@ -19,8 +22,10 @@ import { SegmentPanel } from "../ui/segmentPanel.js";
 import { renderShortcuts } from "../ui/shortcuts.js";
 import { StatusBar } from "../ui/statusBar.js";
 import { ThresholdPanel } from "../ui/thresholdPanel.js";
+import { SelectionLayer, SketchLayer } from "../view/editLayers.js";
 import { ImageLayer, MaskOverlayLayer, RasterLayer, ScaleDiskLayer } from "../view/layers.js";
 import { Renderer } from "../view/renderer.js";
+import { registerTools, startEditing } from "./imageEditor.js";
 
 const RESULT_RASTERS = ["flows", "cellprob"];
 
@@ -38,14 +43,17 @@ export async function startImagePage(root) {
     new RasterLayer("flows"),
     new RasterLayer("cellprob"),
     new MaskOverlayLayer(),
+    new SelectionLayer(),
     new ScaleDiskLayer(),
+    new SketchLayer(),
   ]);
 
-  // Tools: navigation now; the annotation editor registers its tools here.
-  const tools = new ToolRegistry({ model });
-  tools.register("pan", (context) => new PanZoomTool(context), { label: "Pan and zoom" });
+  // Tools: navigation and the annotation editor's; edits go through the editor's history.
+  const editor = new Editor(model);
+  const tools = new ToolRegistry({ model, editor });
+  registerTools(tools);
   tools.activate("pan");
-  new PointerRouter(canvas, { model, tools, navigator: new PanZoomTool({ model }) });
+  new PointerRouter(canvas, { model, tools, navigator: new PanZoomTool({ model }), clicks: new MaskClicks({ model, editor }) });
   bindShortcuts(model);
 
   // The canvas fills its box; fit the image the first time the box has a size.
@@ -68,10 +76,10 @@ export async function startImagePage(root) {
   new DisplayPanel($("[data-panel=display]"), model);
   new PlaneSlider($("[data-role=plane]"), model);
   new DownloadMenu($("[data-role=downloads]"), model);
-  renderShortcuts($("[data-role=shortcuts]"));
+  renderShortcuts($("[data-role=shortcuts]"), [...SHORTCUTS, ...EDITOR_SHORTCUTS, ...GESTURES, ...EDITOR_GESTURES]);
 
   // Debug and test handle (browser tests and benchmarks read it; the page never does).
-  window.cellposeViewer = { model, renderer, tools };
+  window.cellposeViewer = { model, renderer, tools, editor };
 
   let image;
   try {
@@ -102,41 +110,50 @@ export async function startImagePage(root) {
   const thresholds = new ThresholdPanel($("[data-panel=threshold]"), {
     api,
     imageId,
-    onResult: () => loadMasks(),
+    guard: () => editing.guard(),
+    onResult: async () => editing.replaced(await loadMasks()),
   });
 
-  async function loadMasks() {
-    const annotation = await api.getAnnotation(imageId);
+  /** Put the current annotation (or an older version) in the model; returns it (null: none). */
+  async function loadMasks(version) {
+    const annotation = await api.getAnnotation(imageId, { version });
     if (!annotation) {
       model.setMasks(null);
       thresholds.setEnabled(false);
-      return;
+      return null;
     }
     const { labels, shape } = await decodeMasks(annotation.masks);
-    model.setMasks({ labels, shape, count: annotation.n_masks, version: annotation.version });
+    model.setMasks({ labels, shape, version: annotation.version, origins: annotation.origins });
     thresholds.setEnabled(true);
+    return annotation;
   }
+
+  const editing = startEditing({ root, model, editor, tools, api, imageId, notice, loadMasks });
+  window.cellposeViewer.saver = editing.saver;
 
   new SegmentPanel($("[data-panel=segment]"), {
     api,
     imageId,
     model,
-    onSucceeded: (job, options) => {
+    guard: () => editing.guard(),
+    onSucceeded: async (job, options) => {
       notice.clear();
       rasters.reset(...RESULT_RASTERS);
       thresholds.setValues(options);
-      showMasks();
+      editing.replaced(await showMasks());
     },
   });
 
   async function showMasks() {
     try {
-      await loadMasks();
+      return await loadMasks();
     } catch (error) {
       notice.show(`Could not load the masks: ${error.message}`, { source: "masks" });
+      editor.setReadOnly("The masks could not be loaded: reload the page before editing.");
+      return null;
     }
   }
-  await showMasks();
+  await editing.begin(await showMasks());
   root.dataset.state = "ready";
 }
 

@@ -2,8 +2,10 @@
  * The pointer router: turns DOM pointer, wheel and double-click events on the
  * canvas into ToolEvents and hands them to the active tool, except navigation:
  * the wheel always zooms, and the middle button or Space+drag always pans, so
- * every tool can be navigated the same way. It also reports the pixel under the
- * pointer to the model (hover shows the label there).
+ * every tool can be navigated the same way; and the modifier clicks (Ctrl+click
+ * deletes, Alt+click merges: tools/maskClicks.js), which work with every tool too.
+ * It also reports the pixel under the pointer to the model (hover shows the label
+ * there), and keeps the browser's context menu off the canvas (right-click draws).
  *
  * @typedef {object} ToolEvent
  * @property {number} sx, sy     canvas CSS pixels from the canvas's top-left corner
@@ -15,6 +17,9 @@
  */
 import { screenToImage, pixelAt } from "../transform.js";
 
+/** Owns a press that a modifier click already handled: its moves and release do nothing. */
+const CONSUMED = Object.freeze({ cursor: "default" });
+
 function isTyping(target) {
   return target instanceof Element && target.closest("input, textarea, select, [contenteditable='true']") !== null;
 }
@@ -24,13 +29,16 @@ export class PointerRouter {
    * @param {HTMLElement} element the canvas (or the element stacked over it)
    * @param {{model: import("../model.js").ViewerModel, tools: import("./registry.js").ToolRegistry,
    *          navigator: {pointerDown: Function, pointerMove: Function, pointerUp: Function,
-   *                      wheel: Function, doubleClick: Function, cursor: string}}} deps
+   *                      wheel: Function, doubleClick: Function, cursor: string},
+   *          clicks?: {pointerDown: (e: ToolEvent) => boolean}}} deps
+   *   clicks: offered every press with a modifier first; returning true consumes the press
    */
-  constructor(element, { model, tools, navigator }) {
+  constructor(element, { model, tools, navigator, clicks = null }) {
     this.element = element;
     this.model = model;
     this.tools = tools;
     this.navigator = navigator;
+    this.clicks = clicks;
     this.captured = null; // the handler that owns the current press
     this.spaceHeld = false;
     const on = (target, type, fn, options) => {
@@ -42,9 +50,13 @@ export class PointerRouter {
       on(element, "pointermove", (e) => this._move(e)),
       on(element, "pointerup", (e) => this._up(e)),
       on(element, "pointercancel", (e) => this._up(e)),
-      on(element, "pointerleave", () => this.model.setCursor(null)),
+      on(element, "pointerleave", () => {
+        this.model.setCursor(null);
+        if (!this.captured) this.tools.active?.pointerLeave?.();
+      }),
       on(element, "wheel", (e) => this._wheel(e), { passive: false }),
       on(element, "dblclick", (e) => this._doubleClick(e)),
+      on(element, "contextmenu", (e) => e.preventDefault()),
       on(window, "keydown", (e) => this._key(e, true)),
       on(window, "keyup", (e) => this._key(e, false)),
       on(window, "blur", () => this._setSpace(false)),
@@ -76,6 +88,11 @@ export class PointerRouter {
 
   _down(e) {
     const navigate = e.button === 1 || (e.button === 0 && this.spaceHeld);
+    if (!navigate && (e.ctrlKey || e.metaKey || e.altKey) && this.clicks?.pointerDown(this.toolEvent(e))) {
+      e.preventDefault();
+      this.captured = CONSUMED;
+      return;
+    }
     const handler = navigate ? this.navigator : this.tools.active;
     if (!handler) return;
     if (e.button === 1) e.preventDefault(); // no autoscroll

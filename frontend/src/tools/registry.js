@@ -6,11 +6,12 @@
  * the history (the annotation editor's tools). A tool implements any of:
  *
  *   activate()       / deactivate()
- *   pointerDown(e)   / pointerMove(e) / pointerUp(e) / doubleClick(e)
+ *   pointerDown(e)   / pointerMove(e) / pointerUp(e) / doubleClick(e) / pointerLeave()
+ *   key(name)        Escape, Enter or Backspace; returns true when the tool used it
  *   cursor           CSS cursor shown over the canvas while the tool is active
  *
- * A factory receives the context given to the registry ({model, ...}) and returns
- * a tool. The editor registers its tools here; the viewer registers "pan".
+ * A factory receives the context given to the registry ({model, editor}) and returns
+ * a tool (pages/imageEditor.js registers them all).
  */
 export class ToolRegistry {
   /** @param {object} context passed to every tool factory, e.g. {model, history} */

@@ -23,3 +23,21 @@ export function describeImageMeta(image) {
   if (typeof image.n_masks === "number") parts.push(image.n_masks === 1 ? "1 cell" : `${image.n_masks} cells`);
   return parts.join(" · ");
 }
+
+/** A moment for people: "14:05" today, "3 Mar, 14:05" otherwise (local time). */
+export function formatTime(value, now = new Date()) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return "";
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === now.toDateString()) return time;
+  return `${date.toLocaleDateString([], { day: "numeric", month: "short" })}, ${time}`;
+}
+
+/** "+2 added · 1 removed · 3 edited" from a version's changes. */
+export function describeChanges(changes = {}) {
+  const parts = [];
+  if (changes.added) parts.push(`${changes.added} added`);
+  if (changes.removed) parts.push(`${changes.removed} removed`);
+  if (changes.edited) parts.push(`${changes.edited} edited`);
+  return parts.length ? parts.join(" · ") : "no mask changed";
+}

@@ -11,10 +11,12 @@ export class SegmentPanel {
    * @param {HTMLElement} root contains the options <form>, [data-role="form-error"] and [data-role="job"]
    * @param {{api: import("../api.js").ApiClient, imageId: number|string,
    *          model: import("../model.js").ViewerModel,
-   *          onSucceeded: (job: object, options: object) => void, openSocket?: Function|null}} deps
+   *          onSucceeded: (job: object, options: object) => void, openSocket?: Function|null,
+   *          guard?: () => string|null}} deps guard: why a run must not start now (unsaved edits)
    */
-  constructor(root, { api, imageId, model, onSucceeded, openSocket }) {
+  constructor(root, { api, imageId, model, onSucceeded, openSocket, guard = () => null }) {
     this.root = root;
+    this.guard = guard;
     this.api = api;
     this.imageId = imageId;
     this.onSucceeded = onSucceeded;
@@ -44,7 +46,9 @@ export class SegmentPanel {
   }
 
   async run() {
-    this.showError("");
+    const why = this.guard();
+    this.showError(why ? `${why} A new segmentation replaces the masks.` : "");
+    if (why) return;
     let options;
     try {
       options = readSegmentOptions(this.form);

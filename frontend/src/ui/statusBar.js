@@ -1,7 +1,10 @@
 /**
- * The status line under the canvas: cell count, the label under the pointer,
- * the Z plane of stacks and the zoom.
+ * The status line under the canvas: cell count, the label under the pointer (and
+ * where that mask came from), the Z plane of stacks and the zoom.
  */
+
+/** How a mask's origin reads on hover (the Cellpose GUI's `ismanual`, with edits told apart). */
+export const ORIGIN_TEXT = { model: "from the model", manual: "drawn by hand", edited: "model, then edited" };
 export class StatusBar {
   /**
    * @param {{count: HTMLElement, hover: HTMLElement, zoom: HTMLElement}} elements
@@ -31,9 +34,14 @@ export class StatusBar {
     const { cursor } = this.model;
     const el = this.elements.hover;
     el.dataset.label = cursor ? String(cursor.label) : "";
+    el.dataset.origin = "";
     if (!cursor) el.textContent = "";
     else if (!this.model.masks) el.textContent = `x ${cursor.x}, y ${cursor.y}`;
-    else if (cursor.label > 0) el.textContent = `Cell ${cursor.label} · x ${cursor.x}, y ${cursor.y}`;
+    else if (cursor.label > 0) {
+      const origin = this.model.originOf(cursor.label);
+      el.dataset.origin = origin;
+      el.textContent = `Cell ${cursor.label} · ${ORIGIN_TEXT[origin]} · x ${cursor.x}, y ${cursor.y}`;
+    }
     else el.textContent = `Background · x ${cursor.x}, y ${cursor.y}`;
   }
 

@@ -8,10 +8,12 @@ export class ThresholdPanel {
    * @param {HTMLElement} root contains ranges named cellprob_threshold and flow_threshold,
    *   an <output> for each (data-for=name) and [data-role="threshold-status"]
    * @param {{api: import("../api.js").ApiClient, imageId: number|string,
-   *          onResult: (response: object) => Promise<void>|void}} deps
+   *          onResult: (response: object) => Promise<void>|void, guard?: () => string|null}} deps
+   *   guard: why the masks must not be recomputed now (unsaved edits), or null
    */
-  constructor(root, { api, imageId, onResult }) {
+  constructor(root, { api, imageId, onResult, guard = () => null }) {
     this.root = root;
+    this.guard = guard;
     this.api = api;
     this.imageId = imageId;
     this.onResult = onResult;
@@ -50,6 +52,12 @@ export class ThresholdPanel {
   }
 
   async apply() {
+    const why = this.guard();
+    if (why) {
+      this.status.textContent = `${why} Re-thresholding replaces the masks.`;
+      this.status.dataset.state = "error";
+      return;
+    }
     const request = ++this._request;
     this.status.textContent = "Recomputing masks…";
     this.status.dataset.state = "busy";

@@ -9,8 +9,8 @@
  *   visible(model) -> boolean
  *   draw(ctx, model)                        compose if stale, then draw at image coordinates
  */
-import { makeColorTable, packRGBA, paintOverlay, withAlpha } from "../colors.js";
-import { computeOutlines, maxLabel } from "../outlines.js";
+import { makeColorTable, packRGBA, paintOverlay, paintOverlayRect, withAlpha } from "../colors.js";
+import { computeOutlines, growRect, unionRect, updateOutlines } from "../outlines.js";
 import { applyDisplay } from "./display.js";
 import { createSurface, PixelSurface } from "./surface.js";
 
@@ -119,28 +119,55 @@ export class RasterLayer {
  * table at the model's opacity, outlines opaque on top. One surface means one
  * drawImage per frame for both (pan and zoom at 2048² stay at the display's rate
  * in software rendering); opacity and the X/Z toggles recompose it, which is a
- * table lookup per pixel.
+ * table lookup per pixel. An edit recomposes only the rectangle it changed (plus a
+ * pixel around it, where outlines may change), so brushing a 2048² image is cheap.
  */
 export class MaskOverlayLayer extends ComposedLayer {
   constructor({ outlineColor = [255, 255, 255], ...options } = {}) {
     super(options);
     this.outlinePixel = packRGBA(outlineColor[0], outlineColor[1], outlineColor[2], 255);
-    this._colors = null; // opaque colour table of the current masks
+    this._colors = null; // opaque colour table, indexed by label
+    this._table = null; // the colour table at the current opacity (null: masks hidden)
     this._outlines = null; // outline pixels of the current plane
     this._outlinesFresh = false;
+    this._full = true; // whether the next compose redraws everything
+    this._dirty = null; // else: the rectangle edits changed
   }
 
   invalidate(reason, detail) {
+    if (reason === "masks" && detail?.edit) {
+      const z = this._z;
+      if (!detail.planes || detail.planes.includes(z)) {
+        this._dirty = unionRect(this._dirty, detail.rect ?? { x0: 0, y0: 0, x1: Infinity, y1: Infinity });
+        this.stale = true;
+      }
+      return this.stale;
+    }
     if (reason === "masks" || reason === "image") this._colors = null;
     if (reason === "masks" || reason === "image" || reason === "plane") this._outlinesFresh = false;
     if (reason === "layers" && detail && ("opacity" in detail || "showMasks" in detail || "showOutlines" in detail)) {
       this.stale = true;
+      this._full = true;
     }
+    if (this.staleOn.includes(reason)) this._full = true;
     return super.invalidate(reason);
   }
 
   visible(model) {
     return model.masks !== null && (model.view.showMasks || model.view.showOutlines);
+  }
+
+  _colorTable(model) {
+    const top = model.masks.ceiling;
+    if (!this._colors || this._colors.length <= top) {
+      this._colors = makeColorTable(Math.max(top, 255) + (this._colors ? 1024 : 0));
+      this._table = null;
+    }
+    if (!this._table) {
+      const alpha = Math.round(model.view.opacity * 255);
+      this._table = this._colors.map((pixel, label) => (label === 0 ? 0 : withAlpha(pixel, alpha)));
+    }
+    return this._table;
   }
 
   compose(model) {
@@ -150,20 +177,30 @@ export class MaskOverlayLayer extends ComposedLayer {
       return;
     }
     const { width, height } = model.masks;
-    const { showMasks, showOutlines, opacity } = model.view;
-    let table = null;
-    if (showMasks) {
-      if (!this._colors) this._colors = makeColorTable(maxLabel(model.masks.labels));
-      const alpha = Math.round(opacity * 255);
-      table = this._colors.map((pixel, label) => (label === 0 ? 0 : withAlpha(pixel, alpha)));
-    }
-    if (showOutlines && !this._outlinesFresh) {
-      this._outlines = computeOutlines(labels, width, height, this._outlines);
-      this._outlinesFresh = true;
-    }
+    const { showMasks, showOutlines } = model.view;
+    const partial = !this._full && this._dirty && this.surface?.fits(width, height) && this._z === model.view.z;
+    if (!partial) this._table = null; // opacity may have changed
+    const table = showMasks ? this._colorTable(model) : null;
     const surface = this._surface(width, height);
-    paintOverlay(labels, table, showOutlines ? this._outlines : null, this.outlinePixel, surface.pixels);
-    surface.commit();
+    if (partial) {
+      const rect = growRect(this._dirty, 1, width, height);
+      if (showOutlines) updateOutlines(labels, width, height, rect, this._outlines);
+      else this._outlinesFresh = false; // recomputed when they are shown again
+      paintOverlayRect(labels, table, showOutlines ? this._outlines : null, this.outlinePixel, surface.pixels, width, rect);
+      surface.commit(rect);
+    } else {
+      if (showOutlines && !this._outlinesFresh) {
+        this._outlines = computeOutlines(labels, width, height, this._outlines);
+        this._outlinesFresh = true;
+      } else if (!showOutlines) {
+        this._outlinesFresh = false; // edits while hidden do not update them
+      }
+      paintOverlay(labels, table, showOutlines ? this._outlines : null, this.outlinePixel, surface.pixels);
+      surface.commit();
+    }
+    this._z = model.view.z;
+    this._full = false;
+    this._dirty = null;
   }
 }
 

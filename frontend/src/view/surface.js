@@ -27,9 +27,13 @@ export class PixelSurface {
     this.pixels = new Uint32Array(this.imageData.data.buffer);
   }
 
-  /** Copy the ImageData onto the canvas after its pixels were written. */
-  commit() {
-    this.ctx.putImageData(this.imageData, 0, 0);
+  /**
+   * Copy the ImageData onto the canvas after its pixels were written.
+   * @param {{x0: number, y0: number, x1: number, y1: number}} [rect] only this part changed
+   */
+  commit(rect) {
+    if (rect) this.ctx.putImageData(this.imageData, 0, 0, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+    else this.ctx.putImageData(this.imageData, 0, 0);
   }
 
   fits(width, height) {

@@ -114,13 +114,13 @@ def test_saving_edited_masks_makes_a_new_manual_version(api, segmented_image):
     n = len(np.unique(masks)) - 1
     ismanual = [False] * 999 + [True]
 
-    response = api.post(
+    response = api.put(
         f"/api/images/{segmented_image.pk}/annotation/",
-        {"masks": encode_labels(masks), "ismanual": ismanual},
+        {"version": 1, "masks": encode_labels(masks), "ismanual": ismanual},
         format="json",
     )
 
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 200, response.json()
     assert response.json()["version"] == 2 and response.json()["source"] == "manual"
     body = api.get(f"/api/images/{segmented_image.pk}/annotation/").json()
     saved = decode_labels(body["masks"], expected_shape=(64, 64))
@@ -146,7 +146,7 @@ def test_saving_edited_masks_makes_a_new_manual_version(api, segmented_image):
     ids=["wrong shape", "bad base64", "not zlib", "expands too far", "not an object"],
 )
 def test_malformed_masks_are_refused(api, segmented_image, masks, reason):
-    response = api.post(f"/api/images/{segmented_image.pk}/annotation/", {"masks": masks}, format="json")
+    response = api.put(f"/api/images/{segmented_image.pk}/annotation/", {"version": 1, "masks": masks}, format="json")
 
     assert response.status_code == 400
     assert reason in response.json()["detail"]
@@ -173,7 +173,11 @@ def test_the_cellpose_gui_file_keeps_which_cells_were_drawn_by_hand(api, segment
     masks = segmented_image.true_masks
     ismanual = [False] * int(masks.max())
     ismanual[0] = True
-    api.post(f"/api/images/{segmented_image.pk}/annotation/", {"masks": encode_labels(masks), "ismanual": ismanual}, format="json")
+    api.put(
+        f"/api/images/{segmented_image.pk}/annotation/",
+        {"version": 1, "masks": encode_labels(masks), "ismanual": ismanual},
+        format="json",
+    )
 
     response = api.get(f"/api/images/{segmented_image.pk}/masks/", {"format": "npy"})
 
