@@ -1,7 +1,8 @@
 """Settings for Cellpose Web, driven by environment variables with safe defaults.
 
 The defaults give the *embedded* mode (SQLite, local media, in-process job worker,
-in-memory channel layer). Production sets DATABASE_URL, REDIS_URL, S3_* and friends.
+in-memory channel layer). Production (``DJANGO_ENV=production``) sets DATABASE_URL, REDIS_URL,
+S3_* and friends; every variable is listed in docs/deploy.md and docker/env.example.
 """
 import os
 from pathlib import Path
@@ -21,13 +22,39 @@ def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_int(name, default):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _improperly_configured(message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    return ImproperlyConfigured(message)
+
+
+# "embedded" (the default: one machine, nothing else to run) or "production" (stricter: secrets
+# and hosts must come from the environment, HTTPS-only cookies and headers, JSON logs).
+ENVIRONMENT = os.environ.get("DJANGO_ENV", "embedded").strip().lower()
+if ENVIRONMENT not in {"embedded", "production"}:
+    raise _improperly_configured(f"DJANGO_ENV must be embedded or production; got {ENVIRONMENT!r}")
+PRODUCTION = ENVIRONMENT == "production"
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise _improperly_configured("DJANGO_DEBUG must be off when DJANGO_ENV=production.")
 
 
 def _secret_key():
     key = os.environ.get("DJANGO_SECRET_KEY")
     if key:
+        if PRODUCTION and (len(key) < 50 or len(set(key)) < 5):
+            raise _improperly_configured("DJANGO_SECRET_KEY must be at least 50 random characters in production.")
         return key
+    if PRODUCTION:
+        raise _improperly_configured(
+            "DJANGO_SECRET_KEY is not set: in production the secret key comes from the environment only."
+        )
     # Embedded mode: a random key persisted under var/ so sessions survive restarts.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     path = VAR_DIR / "secret_key"
@@ -40,7 +67,9 @@ def _secret_key():
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise _improperly_configured("DJANGO_ALLOWED_HOSTS must name the host names this server answers to.")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -57,10 +86,13 @@ INSTALLED_APPS = [
     "channels",
     "annotations",
     "inference",
+    "community",
 ]
 
 MIDDLEWARE = [
+    "cellposeweb.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "cellposeweb.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,7 +122,17 @@ TEMPLATES = [
 if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # A connection per request by default (DB_CONN_MAX_AGE=0: what Django advises under ASGI, where
+    # each request may run on a different thread; put PgBouncer in front for many web processes).
+    # Persistent connections are health-checked before reuse, so after a database restart the next
+    # request reconnects; the requests during the outage answer 503 (cellposeweb.exceptions).
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+        )
+    }
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
 else:
     DATABASES = {
         "default": {
@@ -137,9 +179,12 @@ if S3_BUCKET:
             "region_name": os.environ.get("S3_REGION") or None,
             "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
             "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
-            "default_acl": None,
+            "default_acl": None,  # objects stay private: readable only through signed URLs
             "file_overwrite": False,
             "querystring_auth": True,
+            "querystring_expire": env_int("S3_PRESIGN_EXPIRY", 300),
+            "signature_version": "s3v4",
+            "addressing_style": os.environ.get("S3_ADDRESSING_STYLE") or None,  # "path" for MinIO and moto
         },
     }
 else:
@@ -148,6 +193,11 @@ STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Downloads of stored files at least this large are redirects to a short-lived presigned URL of the
+# S3 store (signed for S3_PUBLIC_ENDPOINT_URL, the address browsers reach) instead of passing
+# through a web process; smaller ones, and all of them on local storage, are streamed.
+S3_PRESIGN_MIN_BYTES = env_int("S3_PRESIGN_MIN_BYTES", 8 * 1024 * 1024)
+S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL", "")
 
 # Uploads. Files above FILE_UPLOAD_MAX_MEMORY_SIZE stream to a temporary file, never to memory.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", 200 * 1024 * 1024))
@@ -165,13 +215,65 @@ if JOB_RUNNER not in {"thread", "celery", "off"}:
     raise ImproperlyConfigured(f"JOB_RUNNER must be thread, celery or off; got {JOB_RUNNER!r}")
 JOB_MAX_IMAGES = int(os.environ.get("JOB_MAX_IMAGES", 100))
 MODEL_CACHE_SIZE = int(os.environ.get("MODEL_CACHE_SIZE", 2))  # loaded models kept per process
+# Back-pressure: a user with this many queued or running jobs is answered 429 (0: no limit).
+JOB_MAX_ACTIVE_PER_USER = env_int("JOB_MAX_ACTIVE_PER_USER", 20)
+JOB_RETRY_AFTER_S = env_int("JOB_RETRY_AFTER_S", 30)
+# Fair queueing (inference.selectors.job_queue_fair): users who had jobs started within this many
+# seconds wait behind those who had fewer.
+JOB_FAIR_WINDOW_S = env_int("JOB_FAIR_WINDOW_S", 3600)
+# Reliability (celery runner): a running job's worker stamps heartbeat_at every
+# JOB_HEARTBEAT_INTERVAL_S; a job whose stamp is older than JOB_HEARTBEAT_TIMEOUT_S lost its worker
+# and is re-queued, up to JOB_MAX_ATTEMPTS starts in all, then failed. The sweep runs every
+# JOB_RECOVER_INTERVAL_S (celery beat) and when a worker starts.
+JOB_HEARTBEAT_INTERVAL_S = float(os.environ.get("JOB_HEARTBEAT_INTERVAL_S", 10))
+JOB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT_S", 120))
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+JOB_RECOVER_INTERVAL_S = float(os.environ.get("JOB_RECOVER_INTERVAL_S", 30))
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_SOCKET_TIMEOUT_S = float(os.environ.get("REDIS_SOCKET_TIMEOUT_S", 5))
+
+# Celery: queues "gpu" (segmentation; one job at a time per worker), "cpu" (maintenance, the
+# default) and "training". Workers: see docs/deploy.md (the gpu queue runs with --pool=solo).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "redis://localhost:6379/0")
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ACKS_LATE = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {
+    "inference.segmentation_job_run": {"queue": "gpu"},
+    "inference.segmentation_job_run_next": {"queue": "gpu"},
+    "inference.segmentation_jobs_recover": {"queue": "cpu"},
+    "training.*": {"queue": "training"},
+}
+# A message is acknowledged when its task ends, so a worker that dies mid-task leaves it to be
+# delivered again (jobs themselves are recovered from the database; a duplicate message is harmless).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below (JSON in production)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False  # a broker blip must not kill a job
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # workers wait out a broker restart
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT_S
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 6 * 3600),
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S,
+    "socket_timeout": max(REDIS_SOCKET_TIMEOUT_S, 30),
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+}
+# A request that queues a job must not hang on a broker that is down: the job is in the
+# database and the recovery sweep dispatches it once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_BEAT_SCHEDULE = {
+    "recover-jobs": {
+        "task": "inference.segmentation_jobs_recover",
+        "schedule": JOB_RECOVER_INTERVAL_S,
+        "options": {"queue": "cpu", "expires": JOB_RECOVER_INTERVAL_S},
+    },
+}
 
 # Accounts and roles (admin = is_staff; curators = members of the "curator" group).
 LOGIN_URL = "login"
@@ -179,10 +281,42 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
 
-if env_bool("DJANGO_SECURE", False):
+# HTTPS (on by default in production; the TLS proxy in front sets X-Forwarded-Proto).
+SECURE = env_bool("DJANGO_SECURE", PRODUCTION)
+if SECURE:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]  # probes from inside the deployment
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every response (cellposeweb.middleware): on by default in production;
+# DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI from a CDN).
+CONTENT_SECURITY_POLICY = os.environ.get(
+    "DJANGO_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+    if PRODUCTION
+    else "",
+)
+CSP_API_DOCS = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+# /metrics: administrators (session or token), or "Authorization: Bearer <METRICS_TOKEN>" for a scraper.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -213,17 +347,43 @@ SPECTACULAR_SETTINGS = {
 }
 
 if REDIS_URL:
+    _redis_timeouts = {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, **_redis_timeouts}]},
+        }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {**_redis_timeouts, "retry_on_timeout": False},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "cellposeweb.channel_layers.ThreadSafeInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Logs go to stderr: one JSON object a line in production (LOG_FORMAT=json), text otherwise. Every
+# record carries the request id (X-Request-ID) of the request it was logged in; each request is
+# logged once by cellposeweb.middleware.RequestLogMiddleware ("cellposeweb.request").
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "cellposeweb.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "cellposeweb.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},  # 4xx are logged once, as requests
 }

@@ -1,7 +1,7 @@
 """URL map.
 
 Pages: ``/`` (image list and upload), ``/images/<id>/`` (viewer), ``/accounts/{login,logout,signup}/``,
-``/admin/``. API under ``/api/`` (see the schema at
+``/admin/``; probes ``/livez``, ``/healthz`` and ``/metrics``. API under ``/api/`` (see the schema at
 ``/api/schema/`` and ``/api/docs/``); websocket ``/ws/jobs/<id>/`` is routed in asgi.py.
 """
 from django.contrib import admin
@@ -10,7 +10,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cellposeweb.apis import TokenCreateApi
-from cellposeweb.views import SignUpView, healthz
+from cellposeweb.views import MetricsApi, SignUpView, healthz, livez
 
 handler404 = "cellposeweb.views.not_found"
 handler500 = "cellposeweb.views.server_error"
@@ -22,9 +22,12 @@ urlpatterns = [
     path("accounts/signup/", SignUpView.as_view(), name="signup"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
+    path("metrics", MetricsApi.as_view(), name="metrics"),
     path("api/auth/token/", TokenCreateApi.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotations.urls")),
     path("api/", include("inference.urls")),
+    path("", include("community.urls")),
 ]

@@ -24,6 +24,7 @@ from annotations.apis import (
 )
 from annotations.files import load_npz
 from annotations.selectors import annotation_get, image_get, image_list
+from cellposeweb import downloads
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import JobRateThrottle
@@ -156,7 +157,8 @@ class JobCancelApi(APIView):
 
 class JobDownloadApi(APIView):
     """A zip of the current masks of every image the job segmented (``format``: default png, tif
-    for stacks), each named after its image."""
+    for stacks), each named after its image. With S3 storage a large zip is a 302 redirect to a
+    presigned URL that expires after S3_PRESIGN_EXPIRY seconds."""
 
     class QuerySerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=MASK_FORMATS, required=False)
@@ -189,7 +191,8 @@ class JobDownloadApi(APIView):
                     name = path.name if path.name not in names else f"{item.image_id}-{path.name}"
                     names.add(name)
                     archive.write(path, arcname=name)
-            return file_download(zip_path, filename=zip_path.name, content_type="application/zip")
+            # Large archives on S3: a redirect to a short-lived presigned URL (cellposeweb.downloads).
+            return downloads.file_download(zip_path, filename=zip_path.name, content_type="application/zip")
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -68,10 +68,16 @@ class SegmentationJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Reliability: the worker running the job stamps heartbeat_at while it runs; a running job whose
+    # stamp is stale lost its worker and is re-queued (attempts counts the starts) or failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that last started it.")
     images = models.ManyToManyField("annotations.Image", through="JobItem", related_name="jobs")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "owner", "created_at"], name="job_queue_order")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(progress__gte=0.0) & Q(progress__lte=1.0), name="job_progress_between_0_and_1"

@@ -3,11 +3,14 @@
 * ``thread`` (embedded mode): one daemon thread in this process consumes a queue of job ids. When it
   starts it fails jobs a stopped process left running and picks up jobs left queued. Embedded mode
   is one process; run several web processes only with ``celery``.
-* ``celery``: the ``inference.segmentation_job_run`` task, on a worker fed through CELERY_BROKER_URL.
+* ``celery``: an ``inference.segmentation_job_run_next`` message on the "gpu" queue, for a worker
+  fed through CELERY_BROKER_URL. If the broker is down the job stays queued in the database and
+  ``recovery.segmentation_jobs_recover`` (celery beat, and each worker's start) sends it later.
 * ``off``: nothing runs jobs here (tests; a web process whose worker lives elsewhere).
 
-Either way the worker calls ``services.segmentation_job_run(job_id=...)``, which takes the job by a
-compare-and-set, so a job handed out twice still runs once.
+Either way a message is a turn: the worker calls ``services.segmentation_job_run_next()``, which
+takes the fairest queued job by a compare-and-set, so a message handed out twice still runs one job
+once, and a lost message is made up for by the recovery sweep.
 """
 import logging
 import queue
@@ -36,11 +39,62 @@ def _dispatch(job_id: int) -> None:
         _queue.put(job_id)
     elif runner == "celery":
         from cellposeweb.celery import app  # noqa: F401  (binds shared tasks to the configured app)
-        from inference.tasks import segmentation_job_run_task
+        from inference.tasks import segmentation_job_run_next_task
 
-        segmentation_job_run_task.delay(job_id)
+        try:
+            segmentation_job_run_next_task.delay()
+        except Exception as exc:  # the job is safe in the database; the recovery sweep sends it
+            logger.warning("job %s: could not reach the broker (%s); it stays queued", job_id, exc, extra={"job_id": job_id})
     elif runner != "off":
         raise ValueError(f"JOB_RUNNER must be 'thread', 'celery' or 'off', got {runner!r}")
+
+
+GPU_QUEUE = "gpu"
+QUEUES = ("gpu", "cpu", "training")
+
+
+def queue_lengths() -> dict[str, int]:
+    """Messages waiting in each job queue ({} when JOB_RUNNER=off)."""
+    if settings.JOB_RUNNER == "thread":
+        return {"thread": _queue.qsize()}
+    if settings.JOB_RUNNER != "celery":
+        return {}
+    from cellposeweb.celery import app
+
+    lengths = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        client = getattr(channel, "client", None)
+        for name in QUEUES:
+            if client is not None and hasattr(client, "llen"):  # Redis: a list per queue
+                lengths[name] = int(client.llen(name))
+            else:
+                lengths[name] = channel.queue_declare(queue=name, passive=True).message_count
+    return lengths
+
+
+def dispatch_missing() -> int:
+    """Send one message for each queued job beyond the messages already waiting (a broker restart,
+    or a broker that was down when the job was created, loses them); returns how many were sent.
+    Extra messages are harmless: a worker that finds no queued job does nothing."""
+    from inference.models import JobStatus, SegmentationJob
+
+    if settings.JOB_RUNNER not in {"thread", "celery"}:
+        return 0
+    queued = SegmentationJob.objects.filter(status=JobStatus.QUEUED).count()
+    if not queued:
+        return 0
+    try:
+        waiting = queue_lengths().get("thread" if settings.JOB_RUNNER == "thread" else GPU_QUEUE, 0)
+    except Exception as exc:  # the broker is down: the next sweep will try again
+        logger.warning("could not read the queue lengths: %s", exc)
+        return 0
+    missing = max(0, queued - waiting)
+    for _ in range(missing):
+        _dispatch(0)
+    if missing:
+        logger.info("sent %d message(s) for queued jobs that had none", missing, extra={"sent": missing})
+    return missing
 
 
 def start() -> None:
@@ -84,14 +138,14 @@ def recover() -> None:
 
 
 def _work() -> None:
-    from inference.services import segmentation_job_run
+    from inference.services import segmentation_job_run_next
 
     recover()
     while True:
-        job_id = _queue.get()
+        job_id = _queue.get()  # the job that was queued; the fairest queued job runs
         try:
             close_old_connections()
-            segmentation_job_run(job_id=job_id)
+            segmentation_job_run_next(worker="thread")
         except Exception:
             logger.exception("job %s: the worker failed", job_id)
         finally:

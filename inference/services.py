@@ -3,6 +3,11 @@
 Job rows are shared between request handlers and the worker, so every status change is a
 compare-and-set (``filter(id=..., status=...).update(...)``, acting only when one row changed), and
 every change a subscriber should see is followed by a websocket event sent on commit.
+
+Reliability (docs/deploy.md, inference.recovery): a worker stamps ``heartbeat_at`` while it runs a
+job; a job whose worker died is re-queued and resumes with the images not yet done. An image's
+results become visible in one transaction, so a kill never leaves half of them. Workers take jobs in the fair order of
+selectors.job_queue_fair, and a user with JOB_MAX_ACTIVE_PER_USER active jobs is answered 429.
 """
 import logging
 import time
@@ -10,15 +15,17 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import DateTimeField, F, Max, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotations.files import delete_stored, file_sha256, load_npz, local_path, npz_content
 from annotations.models import Annotation, Image
 from annotations.services import annotation_create
-from cellposeweb.exceptions import ApplicationError, ConflictError
+from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
 from inference import runner
 from inference.engine import io as engine_io
 from inference.engine.model import CellposeModel, recompute_masks
@@ -26,7 +33,8 @@ from inference.events import job_event_send_on_commit
 from inference.loading import model_load
 from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
 from inference.options import clean_segmentation_options
-from inference.selectors import job_item_with_flows, model_version_current
+from inference.recovery import Heartbeat, segmentation_job_requeue_after_outage
+from inference.selectors import job_item_with_flows, job_queue_fair, model_version_current
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,10 @@ class JobCancelled(Exception):
 
 class _JobFailed(Exception):
     """Ends a running job as failed with this message."""
+
+
+class _ServiceDown(Exception):
+    """The database or the file store went away mid-job: not the job's fault, so it is re-queued."""
 
 
 # -- model versions -------------------------------------------------------------------------------
@@ -118,6 +130,22 @@ def _check_image_options(image: Image, options: dict) -> None:
         )
 
 
+def _check_active_jobs(owner) -> None:
+    """Back-pressure: 429 once ``owner`` has JOB_MAX_ACTIVE_PER_USER jobs queued or running. The
+    owner's row is locked first, so parallel requests cannot both slip under the limit."""
+    limit = settings.JOB_MAX_ACTIVE_PER_USER
+    if not limit:
+        return
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    active = SegmentationJob.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).count()
+    if active >= limit:
+        raise TooManyRequestsError(
+            f"You have {active} jobs queued or running, the most one user may have at once; wait for some "
+            "to finish (or cancel some) and try again.",
+            retry_after=settings.JOB_RETRY_AFTER_S,
+        )
+
+
 @transaction.atomic
 def segmentation_job_create(*, owner, images, options: dict | None = None) -> SegmentationJob:
     """A queued job segmenting ``images`` (one, or many as a batch) with ``options`` (see
@@ -128,6 +156,7 @@ def segmentation_job_create(*, owner, images, options: dict | None = None) -> Se
         raise ApplicationError("images: choose at least one image to segment.")
     if len(images) > settings.JOB_MAX_IMAGES:
         raise ApplicationError(f"images: a job segments at most {settings.JOB_MAX_IMAGES} images; got {len(images)}.")
+    _check_active_jobs(owner)
     model_version = options.pop("model_version") or model_version_current()
     if model_version is None:
         raise ConflictError(
@@ -198,7 +227,7 @@ class _ProgressReporter:
         self.last_stage, self.last_time = stage, now
         label = stage if self.total == 1 else f"{stage} (image {self.index + 1} of {self.total})"
         changed = SegmentationJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-            stage=label, progress=self.value
+            stage=label, progress=self.value, heartbeat_at=timezone.now()
         )
         if changed != 1:
             raise JobCancelled()
@@ -309,6 +338,8 @@ def _item_run(*, job: SegmentationJob, item: JobItem, model, index: int, total: 
     except JobCancelled:
         raise
     except Exception as exc:
+        if unavailable_service(exc) is not None:
+            raise _ServiceDown(unavailable_service(exc)) from exc
         if not isinstance(exc, (ValueError, MemoryError)):
             logger.exception("segmenting image %s in job %s failed", item.image_id, job.pk)
         reason = _describe(exc)[:MAX_ERROR_LENGTH]
@@ -341,55 +372,92 @@ def _job_outcome(n_ok: int, failures: list[str]) -> tuple[str, str]:
     return JobStatus.SUCCEEDED, f"{len(failures)} of {len(failures) + n_ok} images failed: " + "; ".join(failures)
 
 
-def segmentation_job_run(*, job_id: int) -> SegmentationJob | None:
+def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | None:
     """Run a queued job to its end: succeeded, failed (with the reason) or cancelled.
 
     Returns None when the job was not queued (taken by another worker, or cancelled). Not atomic as
     a whole on purpose: progress and each image's results must be visible as they happen, so it is
-    a sequence of short transactions, each guarded by a compare-and-set on the job's status.
+    a sequence of short transactions, each guarded by a compare-and-set on the job's status. A job
+    re-queued after its worker died resumes: images already finished are not run again.
+    ``worker`` names the worker (its Celery node name) so that it can recover its jobs on restart.
     """
     started = timezone.now()
     taken = SegmentationJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=started, stage="loading model", progress=0.0
+        status=JobStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), Value(started, output_field=DateTimeField())),
+        stage="loading model",
+        heartbeat_at=started,
+        attempts=F("attempts") + 1,
+        worker=worker[:200],
     )
     if taken != 1:
         return None
-    job_event_send_on_commit(job_id=job_id, status=JobStatus.RUNNING, stage="loading model", progress=0.0)
     job = SegmentationJob.objects.select_related("model_version", "owner").get(pk=job_id)
+    job_event_send_on_commit(job_id=job_id, status=JobStatus.RUNNING, stage="loading model", progress=job.progress)
     clock = time.perf_counter()
-    timings = {"queued": round((started - job.created_at).total_seconds(), 4)}
-    try:
+    timings = {"queued": round((job.started_at - job.created_at).total_seconds(), 4)}
+    if job.attempts > 1:
+        timings["attempts"] = job.attempts
+    logger.info(
+        "job %s started", job_id, extra={"job_id": job_id, "attempt": job.attempts, "worker": worker, "owner_id": job.owner_id}
+    )
+    with Heartbeat(job_id):
         try:
-            model = model_load(job.model_version)
+            try:
+                model = model_load(job.model_version)
+            except Exception as exc:
+                logger.exception("job %s: loading %s failed", job_id, job.model_version)
+                raise _JobFailed(f"could not load the model {job.model_version}: {_describe(exc)}") from exc
+            timings["load_model"] = round(time.perf_counter() - clock, 4)
+            items = list(job.items.select_related("image").order_by("position"))
+            n_ok = sum(item.status == JobStatus.SUCCEEDED for item in items)
+            failures = [f"{item.image.name}: {item.error}" for item in items if item.status == JobStatus.FAILED]
+            for index, item in enumerate(items):
+                if item.status != JobStatus.QUEUED:  # finished before the worker that ran it died
+                    continue
+                reason = _item_run(job=job, item=item, model=model, index=index, total=len(items))
+                if reason is None:
+                    n_ok += 1
+                else:
+                    failures.append(f"{item.image.name}: {reason}")
+            status, error = _job_outcome(n_ok, failures)
+        except JobCancelled:
+            status, error = JobStatus.CANCELLED, ""
+        except _JobFailed as exc:
+            status, error = JobStatus.FAILED, str(exc)
         except Exception as exc:
-            logger.exception("job %s: loading %s failed", job_id, job.model_version)
-            raise _JobFailed(f"could not load the model {job.model_version}: {_describe(exc)}") from exc
-        timings["load_model"] = round(time.perf_counter() - clock, 4)
-        items = list(job.items.select_related("image").order_by("position"))
-        failures, n_ok = [], 0
-        for index, item in enumerate(items):
-            reason = _item_run(job=job, item=item, model=model, index=index, total=len(items))
-            if reason is None:
-                n_ok += 1
-            else:
-                failures.append(f"{item.image.name}: {reason}")
-        status, error = _job_outcome(n_ok, failures)
-    except JobCancelled:
-        status, error = JobStatus.CANCELLED, ""
-    except _JobFailed as exc:
-        status, error = JobStatus.FAILED, str(exc)
-    except Exception as exc:
-        logger.exception("job %s failed", job_id)
-        status, error = JobStatus.FAILED, _describe(exc)
-    timings["total"] = round(time.perf_counter() - clock, 4)
-    if status == JobStatus.CANCELLED:  # the cancelling request already ended the job
-        JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.CANCELLED)
-        SegmentationJob.objects.filter(pk=job_id).update(timings=timings)
-    else:
-        if status == JobStatus.FAILED:
-            JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.FAILED)
-        _job_finish(job_id, status=status, error=error, timings=timings)
+            if isinstance(exc, _ServiceDown) or unavailable_service(exc) is not None:
+                segmentation_job_requeue_after_outage(job_id=job_id, exc=exc)
+                return None
+            logger.exception("job %s failed", job_id)
+            status, error = JobStatus.FAILED, _describe(exc)
+        timings["total"] = round(time.perf_counter() - clock, 4)
+        if status == JobStatus.CANCELLED:  # the cancelling request already ended the job
+            JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.CANCELLED)
+            SegmentationJob.objects.filter(pk=job_id).update(timings=timings)
+        else:
+            if status == JobStatus.FAILED:
+                JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.FAILED)
+            _job_finish(job_id, status=status, error=error, timings=timings)
+    logger.info(
+        "job %s %s", job_id, status,
+        extra={"job_id": job_id, "status": status, "seconds": timings["total"], "attempt": job.attempts, "worker": worker},
+    )
     return SegmentationJob.objects.get(pk=job_id)
+
+
+def segmentation_job_run_next(*, worker: str = "", candidates: int = 10) -> SegmentationJob | None:
+    """Run the queued job whose turn it is (selectors.job_queue_fair); None when none is queued.
+
+    Workers call this for each message they receive: a message is a turn to run a job rather than
+    one particular job, so the queue stays fair whatever order the messages arrived in, and a lost
+    or duplicated message costs nothing (segmentation_jobs_recover tops the messages up).
+    """
+    for job_id in list(job_queue_fair().values_list("pk", flat=True)[:candidates]):
+        job = segmentation_job_run(job_id=job_id, worker=worker)
+        if job is not None:  # else another worker took it first: try the next one
+            return job
+    return None
 
 
 # -- re-thresholding ------------------------------------------------------------------------------

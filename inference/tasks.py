@@ -1,9 +1,27 @@
-"""Celery tasks: thin wrappers that take ids and call one service."""
+"""Celery tasks: thin wrappers that take ids and call one service.
+
+Routing (settings.CELERY_TASK_ROUTES): segmentation on the "gpu" queue, the recovery sweep on
+"cpu". Messages are acknowledged when the task ends (acks_late), so one whose worker died is
+delivered again; running it twice is harmless (every job is taken by a compare-and-set).
+"""
 from celery import shared_task
 
-from inference import services
+from inference import recovery, services
 
 
-@shared_task(name="inference.segmentation_job_run", acks_late=True, ignore_result=True)
-def segmentation_job_run_task(job_id: int) -> None:
-    services.segmentation_job_run(job_id=job_id)
+@shared_task(name="inference.segmentation_job_run", bind=True, acks_late=True, ignore_result=True)
+def segmentation_job_run_task(self, job_id: int) -> None:
+    """Run this job if it is still queued (an operator's tool: the web sends run_next)."""
+    services.segmentation_job_run(job_id=job_id, worker=self.request.hostname or "")
+
+
+@shared_task(name="inference.segmentation_job_run_next", bind=True, acks_late=True, ignore_result=True)
+def segmentation_job_run_next_task(self) -> None:
+    """A turn on a segmentation worker: run the queued job that is next in fair order."""
+    services.segmentation_job_run_next(worker=self.request.hostname or "")
+
+
+@shared_task(name="inference.segmentation_jobs_recover", ignore_result=True)
+def segmentation_jobs_recover_task() -> None:
+    """The periodic sweep (celery beat): re-queue or fail jobs of dead workers, resend lost messages."""
+    recovery.segmentation_jobs_recover()

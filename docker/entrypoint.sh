@@ -1,0 +1,42 @@
+#!/bin/sh
+# The role of this container: web | worker-gpu | worker-cpu | worker-training | beat | migrate,
+# or any other command. Settings come from the environment (docker/env.example, docs/deploy.md).
+set -eu
+
+case "${1:-web}" in
+  migrate)
+    # One-shot before the others start: schema, static files for the proxy, default model + admin.
+    python manage.py migrate --noinput
+    python manage.py collectstatic --noinput
+    exec python manage.py bootstrap
+    ;;
+  web)
+    # Several processes (WEB_CONCURRENCY) behind the proxy, which serves /static/ itself.
+    exec uvicorn cellposeweb.asgi:application --host 0.0.0.0 --port 8000 \
+      --workers "${WEB_CONCURRENCY:-2}" --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
+      --lifespan off --no-access-log --timeout-graceful-shutdown 30
+    ;;
+  worker-gpu)
+    # Segmentation, one job at a time in the worker's own process (--pool=solo: the engine's numba
+    # kernels use OpenMP, which is not safe across fork). A stable name (-n) lets a restarted
+    # worker recover the job it was killed in at once.
+    exec celery -A cellposeweb worker -Q gpu --pool=solo -n "${WORKER_NAME:-gpu}@%h" \
+      --loglevel "${LOG_LEVEL:-INFO}" --without-gossip --without-mingle
+    ;;
+  worker-cpu)
+    # Maintenance (the recovery sweep); forks children, which never run the engine's kernels.
+    exec celery -A cellposeweb worker -Q cpu --concurrency "${CPU_CONCURRENCY:-2}" --max-tasks-per-child 200 \
+      -n "${WORKER_NAME:-cpu}@%h" --loglevel "${LOG_LEVEL:-INFO}" --without-gossip --without-mingle
+    ;;
+  worker-training)
+    exec celery -A cellposeweb worker -Q training --pool=solo -n "${WORKER_NAME:-training}@%h" \
+      --loglevel "${LOG_LEVEL:-INFO}" --without-gossip --without-mingle
+    ;;
+  beat)
+    # Exactly one per deployment: sends the recovery sweep every JOB_RECOVER_INTERVAL_S.
+    exec celery -A cellposeweb beat --loglevel "${LOG_LEVEL:-INFO}" -s /tmp/celerybeat-schedule
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
