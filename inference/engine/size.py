@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .augment import median_diameter
 from .tiling import run_net
 
 __all__ = ["SizeModel", "diameter_of_masks", "style_for_size"]
@@ -107,7 +108,7 @@ class SizeModel:
 def diameter_of_masks(masks) -> float:
     """The median equivalent-circle diameter ``2 sqrt(area / pi)`` of the objects, in pixels.
 
-    As in Cellpose: ``median(sqrt(area)) * 2 / sqrt(pi)`` (the same as `augment.median_diameter`).
+    As in Cellpose: ``median(sqrt(area)) * 2 / sqrt(pi)``; `augment.median_diameter` with a 2D check.
 
     Parameters
     ----------
@@ -122,11 +123,7 @@ def diameter_of_masks(masks) -> float:
     m = np.asarray(masks)
     if m.ndim != 2:
         raise ValueError(f"diameter_of_masks needs 2D masks (Ly, Lx), got shape {m.shape}")
-    counts = np.bincount(m.ravel().astype(np.int64))[1:] if m.size else np.zeros(0)
-    counts = counts[counts > 0]
-    if counts.size == 0:
-        return 0.0
-    return float(np.median(np.sqrt(counts)) * 2.0 / math.sqrt(math.pi))
+    return median_diameter(m)
 
 
 def style_for_size(nets, x, *, tile_overlap: float = 0.5, batch_size: int = 8, progress=None) -> np.ndarray:

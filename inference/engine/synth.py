@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .augment import median_diameter  # re-exported: the one diameter formula
 from .synth_shapes import (
     _cell_layout,
     _consecutive,
@@ -165,15 +166,6 @@ def make_dataset(n: int, seed: int, *, shape: tuple[int, int] = (256, 256),
         raise ValueError(f"n must be >= 0, got {n}")
     it = iter_dataset(seed, shape=shape, styles=styles)
     return [next(it) for _ in range(n)]
-
-
-def median_diameter(masks: np.ndarray) -> float:
-    """Median equivalent-circle diameter of the labels in ``masks`` (int, shape (Ly, Lx)); 0 if none."""
-    counts = np.bincount(np.asarray(masks).ravel().astype(np.int64))[1:]
-    counts = counts[counts > 0]
-    if counts.size == 0:
-        return 0.0
-    return float(2.0 * np.sqrt(np.median(counts) / np.pi))
 
 
 def _check_shape(shape) -> tuple[int, int]:
