@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from annotations.selectors import image_get
+
 
 @login_required
 @ensure_csrf_cookie
@@ -18,6 +20,7 @@ def image_list_page(request):
 @login_required
 @ensure_csrf_cookie
 def image_page(request, image_id: int):
-    # Whether the image exists and is the user's is the API's decision: the page asks for it and
-    # shows "not found" on a 404, so the access rule is written once (cellposeweb.access).
+    # The same selector as the API (cellposeweb.access): someone else's image, or a missing one,
+    # is a 404 page here too. The page itself carries only the id; its script fetches the rest.
+    image_get(user=request.user, image_id=image_id)
     return render(request, "pages/image_detail.html", {"image_id": image_id})

@@ -6,12 +6,13 @@ the peak resident memory (``resource.getrusage(...).ru_maxrss``) is that width's
 
     python benchmarks/bench_train.py                     # the three widths, 2 threads, batch 8
     python benchmarks/bench_train.py --threads 2 --iters 5 --nbase 2,32,64,128,256
+    python benchmarks/bench_train.py --precision bf16    # bfloat16 autocast + channels-last
 
 ``--device cuda`` times the same step on a GPU (the crops are still made on one CPU core).
 
 Prints one JSON line per width: nbase, params, threads, batch_size, bsize, s_per_step (median),
 samples_per_s (from the median step), best_samples_per_s (from the fastest step),
-augment_s_per_step, peak_rss_mib, load_before (1-minute load average when it started: other
+augment_s_per_step, peak_rss_mib, precision, load_before (1-minute load average when it started: other
 processes on the machine slow it down, so compare runs taken at a similar load).
 """
 
@@ -34,6 +35,7 @@ def one(args) -> dict:
     import torch
 
     from inference.engine import train as tr
+    from inference.engine import train_runtime
     from inference.engine.net import CellposeNet
 
     torch.set_num_threads(args.threads)
@@ -44,6 +46,10 @@ def one(args) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device)
     net = CellposeNet(nbase=nbase).to(device)
+    mixed = args.precision == "bf16"
+    if mixed:  # what TrainConfig(precision="bf16", channels_last=True) does
+        net = net.to(memory_format=torch.channels_last)
+    amp = torch.bfloat16 if mixed else None
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-5)
     rng = np.random.default_rng(0)
@@ -53,9 +59,12 @@ def one(args) -> dict:
         t0 = time.perf_counter()
         x, y = tr._batch(data, idx, rng, config, 30.0, config.jitter())
         x, y = x.to(device), y.to(device)
+        if mixed:
+            x = x.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
-        out = net(x)[0]
-        loss = tr.training_loss(out, y)
+        with train_runtime.autocast(device, amp):
+            out = net(x)[0]
+        loss = tr.training_loss(out.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -73,7 +82,7 @@ def one(args) -> dict:
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "peak_gpu_mib": (round(torch.cuda.max_memory_allocated() / 2**20, 1)
                              if device.type == "cuda" else None),
-            "device": str(device),
+            "device": str(device), "precision": args.precision,
             "load_before": args.load}
 
 
@@ -86,6 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--load", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -96,6 +106,7 @@ def main(argv=None) -> int:
         cmd = [sys.executable, __file__, "--one", "--nbase", nbase, "--threads", str(args.threads),
                "--batch-size", str(args.batch_size), "--bsize", str(args.bsize),
                "--iters", str(args.iters), "--warmup", str(args.warmup), "--device", args.device,
+               "--precision", args.precision,
                "--load", str(round(os.getloadavg()[0], 2))]
         subprocess.run(cmd, check=True)
     return 0

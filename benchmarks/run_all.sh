@@ -22,3 +22,4 @@ echo "== 512x512 inference with the default model"
 $PY benchmarks/bench_inference.py --device cpu
 echo "== training throughput"
 $PY benchmarks/bench_train.py
+$PY benchmarks/bench_train.py --precision bf16 --nbase 2,16,32,64,128 --nbase 2,32,64,128,256

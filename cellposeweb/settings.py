@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "annotations",
     "inference",
@@ -300,7 +301,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy of every response (cellposeweb.middleware): on by default in production;
-# DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI from a CDN).
+# DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI's page has an
+# inline start-up script; its files are our own static files).
 CONTENT_SECURITY_POLICY = os.environ.get(
     "DJANGO_CSP",
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -310,9 +312,8 @@ CONTENT_SECURITY_POLICY = os.environ.get(
     else "",
 )
 CSP_API_DOCS = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 )
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # /metrics: administrators (session or token), or "Authorization: Bearer <METRICS_TOKEN>" for a scraper.
@@ -344,6 +345,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's scripts and styles come from drf-spectacular-sidecar's static files, not a CDN:
+    # /api/docs/ works offline and its CSP names no other origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 if REDIS_URL:
@@ -362,7 +368,10 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "cellposeweb.channel_layers.ThreadSafeInMemoryChannelLayer"}}
+    # expiry: Channels' in-memory layer drops a subscriber from its groups when one of its messages
+    # waits longer than this (default 60 s), which a busy 2-core machine can reach mid-training.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "cellposeweb.channel_layers.ThreadSafeInMemoryChannelLayer",
+                                  "CONFIG": {"expiry": 600}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Logs go to stderr: one JSON object a line in production (LOG_FORMAT=json), text otherwise. Every

@@ -1,15 +1,11 @@
 """Websocket ``/ws/training-runs/<id>/``: a training run's progress, loss and validation AP, for
 administrators (session authentication)."""
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from cellposeweb.realtime import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, ProgressConsumer
 from community.access import can_manage
 from community.events import training_run_event, training_run_group
 from community.models import TrainingRun
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
 
 
 @database_sync_to_async
@@ -22,32 +18,16 @@ def _snapshot(user, run_id):
     return {**training_run_event(run), "history": run.history}
 
 
-class TrainingRunConsumer(AsyncJsonWebsocketConsumer):
+class TrainingRunConsumer(ProgressConsumer):
     """Authenticates, subscribes to the run's group, sends the current state, then forwards events."""
 
-    group = None
+    url_kwarg = "run_id"
 
-    async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        snapshot = await _snapshot(user, run_id)
-        if isinstance(snapshot, int):
-            await self.close(code=snapshot)
-            return
-        self.group = training_run_group(run_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        await self.send_json(snapshot)
+    def group_name(self, object_id) -> str:
+        return training_run_group(object_id)
 
-    async def disconnect(self, code):
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive_json(self, content, **kwargs):
-        """Clients only listen."""
+    async def snapshot(self, user, object_id):
+        return await _snapshot(user, object_id)
 
     async def training_progress(self, event):
         await self.send_json(event)

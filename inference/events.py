@@ -1,11 +1,5 @@
 """Job progress events for websocket subscribers, sent only once the change is committed."""
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
-logger = logging.getLogger(__name__)
+from cellposeweb.realtime import send_on_commit
 
 EVENT_TYPE = "job.progress"
 
@@ -29,14 +23,4 @@ def job_event_send_on_commit(**fields) -> None:
     """Send a ``job.progress`` event to the job's group after the current transaction commits
     (at once in autocommit)."""
     event = job_event(**fields)
-    transaction.on_commit(lambda: _send(event))
-
-
-def _send(event: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(job_group(event["job"]), event)
-    except Exception:  # a lost progress event must never fail the job
-        logger.warning("could not send %s for job %s", event["type"], event["job"], exc_info=True)
+    send_on_commit(job_group(event["job"]), event)

@@ -47,8 +47,8 @@ STYLES = ("nuclei", "cyto", "cyto_only", "epithelium", "inverted", "brightfield"
 """Names of the renderings; ``docs/synth.md`` describes each."""
 
 STYLE_WEIGHTS = {
-    "nuclei": 0.30, "cyto": 0.14, "cyto_only": 0.08, "epithelium": 0.09,
-    "inverted": 0.10, "brightfield": 0.08, "phase": 0.07, "he": 0.14,
+    "nuclei": 0.36, "cyto": 0.14, "cyto_only": 0.07, "epithelium": 0.08,
+    "inverted": 0.10, "brightfield": 0.07, "phase": 0.06, "he": 0.12,
 }
 """How often ``synthesize(style=None)`` picks each style."""
 
@@ -250,14 +250,22 @@ def _acquire(rng, img, *, peak_range=(10.0, 4000.0)):
     return counts + np.float32(rng.uniform(0, 100))
 
 
-def _fluor_objects(rng, lab, fmap, bright, r_mean):
-    """Fluorescent objects: per-object brightness, a dome profile, soft outer edges, dimmed
-    cell-cell contacts and chromatin-like speckle; 0 on the background."""
+def _fluor_objects(rng, lab, fmap, bright, r_mean, p_overlap=0.0):
+    """Fluorescent objects: per-object brightness, a dome profile, soft outer edges, chromatin-like
+    speckle, and cell-cell contacts that are dimmed (a gap between neighbours) or, with
+    probability ``p_overlap``, brightened (neighbours overlapping in projection: where two stained
+    objects lie on top of each other their signals add, in a band along the shared boundary).
+    0 on the background."""
     d_bg, d_ct = _distances(lab)
     dome = 1 - rng.uniform(0, 0.6) * np.minimum(fmap, 1) ** 2
     edge = _smoothstep(d_bg / rng.uniform(0.8, max(1.0, 0.25 * r_mean)))
-    gap = rng.uniform(0.15, 1.0)  # 1 = contacts invisible
-    contact = gap + (1 - gap) * _smoothstep(d_ct / rng.uniform(1.0, 3.0))
+    if rng.random() < p_overlap:
+        gap = rng.uniform(1.25, 2.0)  # the overlap: up to twice as bright
+        width = rng.uniform(1.5, max(2.0, 0.3 * r_mean))
+    else:
+        gap = rng.uniform(0.15, 1.0)  # 1 = contacts invisible
+        width = rng.uniform(1.0, 3.0)
+    contact = gap + (1 - gap) * _smoothstep(d_ct / width)
     img = _per_object(bright, lab) * dome * edge * contact
     tex = _texture(rng, lab.shape, rng.uniform(0.6, max(0.7, min(3.0, 0.12 * r_mean))))
     img *= np.maximum(1 + rng.uniform(0, 0.35) * tex, 0.1)
@@ -282,7 +290,7 @@ def _fluor_nuclei_image(rng, shape, diameter):
     o, lab, fmap, bright = _nuclei_layout(rng, shape, diameter)
     bg_level = rng.uniform(0.0, 0.25)
     bright = np.maximum(bright, max(0.25, bg_level))  # labelled nuclei stay visible
-    img = _fluor_objects(rng, lab, fmap, bright, diameter / 2)
+    img = _fluor_objects(rng, lab, fmap, bright, diameter / 2, p_overlap=0.45)
     oof = np.concatenate([[False], rng.random(o.n) < rng.choice([0.0, rng.uniform(0, 0.25)])])[lab]
     psf = rng.uniform(0.4, 1.8)
     img = _blur(np.where(oof, 0, img), psf) + _blur(np.where(oof, img, 0), psf + rng.uniform(1.0, 3.0))
@@ -292,14 +300,17 @@ def _fluor_nuclei_image(rng, shape, diameter):
 
 def _style_nuclei(rng, shape, diameter):
     _, lab, _, img = _fluor_nuclei_image(rng, shape, diameter)
-    return _finish(_acquire(rng, img, peak_range=(20.0, 4000.0)), None, lab, lab, "nuclei", diameter)
+    img = _acquire(rng, img, peak_range=(20.0, 4000.0))
+    if rng.random() < 0.3:  # a saturated camera or 8-bit export: the brightest pixels clip
+        img = np.minimum(img, np.percentile(img, 100 - rng.uniform(0.2, 3.0))).astype(np.float32)
+    return _finish(img, None, lab, lab, "nuclei", diameter)
 
 
 def _style_cyto(rng, shape, diameter, style="cyto"):
     o, lab, fmap = _cell_layout(rng, shape, diameter)
     nlab, nf = _nuclei_in_cells(rng, shape, o, lab)
     bright = np.exp(rng.uniform(0.15, 0.6) * rng.standard_normal(o.n))
-    cyt = _fluor_objects(rng, lab, fmap, bright, diameter / 2)
+    cyt = _fluor_objects(rng, lab, fmap, bright, diameter / 2, p_overlap=0.2)
     # cytoplasm is thicker around the nucleus; the nucleus itself may be dimmer or brighter
     cyt *= 1 + rng.uniform(0.0, 1.5) * (1 - np.minimum(fmap, 1)) ** 2
     cyt *= np.where(nlab > 0, rng.uniform(0.3, 1.6), 1.0).astype(np.float32)

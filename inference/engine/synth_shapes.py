@@ -336,6 +336,8 @@ def _nuclei_layout(rng, shape, diameter):
     bright = np.exp(rng.uniform(0.1, 0.6) * rng.standard_normal(o.n))
     dim = rng.random(o.n) < rng.uniform(0, 0.15)
     bright[dim] *= rng.uniform(0.2, 0.5, dim.sum())
+    hot = rng.random(o.n) < rng.choice([0.0, rng.uniform(0.02, 0.12)])  # bright outliers (S/G2 phase)
+    bright[hot] *= rng.uniform(2.0, 5.0, hot.sum())
     mit = np.flatnonzero(rng.random(o.n) < rng.choice([0.0, rng.uniform(0.01, 0.1)]))
     if mit.size:  # shrink, elongate, brighten; half of them get a daughter alongside
         o.r[mit] *= rng.uniform(0.45, 0.75, mit.size)

@@ -44,8 +44,9 @@ import torch
 import torch.nn.functional as F
 
 from . import augment, checkpoint
+from . import train_runtime as runtime
 from .checkpoint import CHECKPOINT_FORMAT  # noqa: F401 (re-exported)
-from .model import CellposeModel, default_device, load_model
+from .model import CellposeModel, load_model
 from .net import CellposeNet
 from .train_data import TrainingSet, load_pairs, prepare_training_set, synthetic_dataset
 from .train_eval import VAL_SEED, fit_size_model, validation_ap50
@@ -117,6 +118,11 @@ class TrainConfig:
     # run
     seed: int = 0
     device: str = "auto"
+    # "fp32", "bf16" (autocast: convolutions in bfloat16, weights and loss in float32) or "auto"
+    # (bf16 where the hardware does it natively: a CUDA GPU with bfloat16, or a CPU whose oneDNN
+    # has bfloat16 instructions such as AVX512-BF16 or AMX; else fp32)
+    precision: str = "fp32"
+    channels_last: bool = False  # NHWC activations: faster convolutions on CPUs and tensor cores
     num_threads: int | None = None
     deterministic: bool = True
     checkpoint_every: int = 10
@@ -131,6 +137,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not (0 <= self.anneal_fraction <= 1 and 0 <= self.nucleus_dropout <= 1):
             raise ValueError("anneal_fraction and nucleus_dropout must lie in [0, 1]")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
         if self.bsize < 16 or self.bsize % 16:
             raise ValueError(f"bsize must be a positive multiple of 16, got {self.bsize}")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
@@ -259,16 +267,19 @@ def train(
         val_set = prepare_training_set(val_images, val_labels, channels=channels,
                                        normalize=config.normalize,
                                        flow_cache_dir=config.flow_cache_dir, name="val_images")
-    device = _resolve_device(config.device)
-    saved = _set_torch_globals(config, device)
+    device = runtime.resolve_device(config.device)
+    saved = runtime.set_torch_globals(config, device)
     try:
         torch.manual_seed(config.seed)
         net, diam_mean, base_name = _make_net(config, base, device)
+        if config.channels_last:
+            net = net.to(memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(net.parameters(), lr=config.learning_rate,
                                     momentum=config.momentum, weight_decay=config.weight_decay,
                                     nesterov=config.nesterov)
         run = _Run(net, optimizer, config, diam_mean, device,
                    checkpoint.default_path(config, out, resume))
+        run.amp_dtype = runtime.amp_dtype(config.precision, device)
         if resume is not None:
             checkpoint.load(resume, run)
         with checkpoint.open_log(log_path, run.history) as log:
@@ -276,7 +287,7 @@ def train(
         return _finish(run, train_set, val_set, stopped, out, log_path, base_name,
                        data_description)
     finally:
-        _restore_torch_globals(saved)
+        runtime.restore_torch_globals(saved)
 
 
 @dataclass
@@ -292,6 +303,7 @@ class _Run:
     epoch: int = 0  # epochs completed
     history: list[dict] = field(default_factory=list)
     elapsed: float = 0.0  # seconds spent training, over all resumed parts
+    amp_dtype: torch.dtype | None = None  # autocast dtype (config.precision resolved)
 
 
 def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bool:
@@ -329,7 +341,7 @@ def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bo
 
 def _finish(run: _Run, train_set, val_set, stopped, out, log_path, base_name, description):
     """Fit the size model, build the CellposeModel, save it unless training was stopped."""
-    net = run.net.eval()
+    net = run.net.eval().to(memory_format=torch.contiguous_format)
     if hasattr(net, "diam_labels"):  # Cellpose keeps the training labels' mean diameter
         net.diam_labels.fill_(float(np.mean(train_set.diameters)))
     size_model = None
@@ -373,8 +385,12 @@ def _run_epoch(run: _Run, data: TrainingSet, lr: float, should_stop):
             return (total / seen if seen else None), seen, True
         idx = order[b:b + config.batch_size]
         x, y = _batch(data, idx, rng, config, run.diam_mean, jitter)
-        out = run.net(x.to(run.device))[0]
-        loss = training_loss(out, y.to(run.device), flow_scale=config.flow_scale,
+        x = x.to(run.device)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast(run.device, run.amp_dtype):
+            out = run.net(x)[0]
+        loss = training_loss(out.float(), y.to(run.device), flow_scale=config.flow_scale,
                              flow_weight=config.flow_weight)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -421,31 +437,6 @@ def _validate(run: _Run, data: TrainingSet) -> tuple[float, float]:
 # set-up and meta
 
 
-def _resolve_device(device: str) -> torch.device:
-    return torch.device(default_device() if device == "auto" else device)
-
-
-def _set_torch_globals(config, device) -> dict:
-    saved = {"threads": torch.get_num_threads(),
-             "deterministic": torch.are_deterministic_algorithms_enabled(),
-             "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-             "cudnn_benchmark": torch.backends.cudnn.benchmark}
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    if config.deterministic:
-        if device.type == "cuda":
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    return saved
-
-
-def _restore_torch_globals(saved: dict) -> None:
-    torch.set_num_threads(saved["threads"])
-    torch.use_deterministic_algorithms(saved["deterministic"], warn_only=saved["warn_only"])
-    torch.backends.cudnn.benchmark = saved["cudnn_benchmark"]
-
-
 def _make_net(config, base, device):
     """A fresh CellposeNet, or a copy of the base model's first network (its width kept)."""
     if base is None:
@@ -476,7 +467,8 @@ def _meta(run: _Run, train_set, val_set, base_name, description, stopped) -> dic
     return {
         "trainer": "cellposeweb.train", "config": checkpoint.config_dict(config),
         "seed": config.seed, "nbase": [int(n) for n in run.net.nbase],
-        "base": base_name, "device": str(run.device), "torch_version": str(torch.__version__),
+        "base": base_name, "device": str(run.device),
+        "precision": "bf16" if run.amp_dtype is torch.bfloat16 else "fp32", "torch_version": str(torch.__version__),
         "data": {"n_train": len(train_set.images),
                  "n_val": len(val_set.images) if val_set is not None else 0,
                  "median_diameter": float(np.median(train_set.diameters)),

@@ -31,24 +31,27 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "default.pt"
 DEFAULT_RECIPE = {
     "synth_seed": 20240601,     # training images: synth.make_dataset(n_images, synth_seed)
     "val_seed": 20240602,       # held-out synthetic validation images
-    "n_images": 1000,
+    "n_images": 1500,
     "n_val": 8,
     "shape": (256, 256),
     "nbase": (2, 16, 32, 64, 128),
-    "n_epochs": 160,
+    "n_epochs": 500,
     "n_samples_per_epoch": 80,
     "batch_size": 8,
     "learning_rate": 0.2,
     "warmup_epochs": 10,
-    "anneal_fraction": 0.2,     # halved every 10 epochs over the last 32 epochs
+    "anneal_fraction": 0.2,     # the last 100 epochs: halved every 20 (0.1 ... 0.00625)
+    "anneal_every": 20,
     "bsize": 224,
     "nucleus_dropout": 0.25,
     "jitter_prob": 0.5,
-    "val_every": 20,
+    "val_every": 50,
     "checkpoint_every": 5,
     "size_n_rescales": 2,
     "size_max_side": 256,
     "seed": 0,                  # network initialisation and sampling
+    "precision": "auto",        # bf16 autocast where the CPU / GPU does bfloat16 natively
+    "channels_last": True,
 }
 
 
@@ -84,6 +87,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--log", type=Path, help="JSON-lines log, one record per epoch")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+                   help="fp32, bf16 (mixed precision) or auto (default: bf16 where the CPU or "
+                        "GPU does bfloat16 natively, else fp32)")
     p.set_defaults(func=run_train)
 
     d = subparsers.add_parser(
@@ -108,8 +114,9 @@ def default_recipe_config(*, epochs=None, device="auto", threads=None):
 
     r = DEFAULT_RECIPE
     keys = ("nbase", "n_epochs", "n_samples_per_epoch", "batch_size", "learning_rate",
-            "warmup_epochs", "anneal_fraction", "bsize", "nucleus_dropout", "jitter_prob",
-            "val_every", "checkpoint_every", "size_n_rescales", "size_max_side", "seed")
+            "warmup_epochs", "anneal_fraction", "anneal_every", "bsize", "nucleus_dropout", "jitter_prob",
+            "val_every", "checkpoint_every", "size_n_rescales", "size_max_side", "seed",
+            "precision", "channels_last")
     kwargs = {k: r[k] for k in keys}
     if epochs is not None:
         kwargs["n_epochs"] = epochs
@@ -124,7 +131,8 @@ def run_train(args) -> int:
             learning_rate=args.lr, n_epochs=args.epochs, batch_size=args.batch_size,
             nbase=args.nbase, seed=args.seed, val_every=args.val_every,
             n_samples_per_epoch=args.samples_per_epoch, checkpoint_every=args.checkpoint_every,
-            device=args.device, num_threads=args.threads)
+            device=args.device, num_threads=args.threads, precision=args.precision,
+            channels_last=args.precision != "fp32")
         images, labels, names = load_pairs(args.images, args.labels)
         train_idx, val_idx = _split(len(images), args.val_fraction, args.seed)
         val = {}

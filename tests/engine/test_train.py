@@ -339,3 +339,46 @@ def test_the_default_recipe_is_a_valid_config():
     config = train_cli.default_recipe_config(epochs=3)
     assert config.n_epochs == 3 and config.nbase == tuple(train_cli.DEFAULT_RECIPE["nbase"])
     assert train_cli.default_recipe_config().n_epochs == train_cli.DEFAULT_RECIPE["n_epochs"]
+
+
+@pytest.mark.slow
+def test_bf16_channels_last_training_lowers_the_loss_and_saves_ordinary_float32_weights(data, tmp_path):
+    images, labels = data
+    config = tiny(n_epochs=1, n_samples_per_epoch=32, learning_rate=0.2, jitter_prob=0.0,
+                  nucleus_dropout=0.0, precision="bf16", channels_last=True)
+    data_set = tr.prepare_training_set(images, labels)
+    torch.manual_seed(config.seed)
+    fresh = CellposeNet(nbase=config.nbase)
+    before = _fixed_batch_loss(fresh, data_set, config)
+    result = tr.train(images, labels, config=config, out=tmp_path / "m.pt")
+    net = result.model.nets[0]
+    assert _fixed_batch_loss(net, data_set, config) < 0.97 * before
+    assert result.meta["precision"] == "bf16"
+    for name, w in net.state_dict().items():
+        assert w.dtype in (torch.float32, torch.int64), name
+        assert w.is_contiguous(), f"{name} is left in channels-last layout"
+    reloaded = load_model(tmp_path / "m.pt", device="cpu")
+    for k, v in _weights(reloaded).items():
+        assert torch.equal(v, net.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_precision_auto_is_bf16_only_where_the_hardware_has_it(device, monkeypatch):
+    from inference.engine import train_runtime
+
+    dev = torch.device(device)
+    assert train_runtime.amp_dtype("fp32", dev) is None
+    assert train_runtime.amp_dtype("bf16", dev) is torch.bfloat16
+    if device == "cuda":
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+        assert train_runtime.amp_dtype("auto", dev) is None
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+        assert train_runtime.amp_dtype("auto", dev) is torch.bfloat16
+    else:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        assert train_runtime.amp_dtype("auto", dev) is (torch.bfloat16 if native else None)
+
+
+def test_the_config_rejects_an_unknown_precision():
+    with pytest.raises(ValueError, match="precision must be"):
+        tr.TrainConfig(precision="fp16")

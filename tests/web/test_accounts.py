@@ -114,11 +114,14 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         assert path in paths, path
 
 
-def test_the_swagger_ui_is_served(client):
+def test_the_swagger_ui_is_served_from_our_own_static_files(client):
     response = client.get("/api/docs/")
 
     assert response.status_code == 200
-    assert b"swagger" in response.content.lower()
+    page = response.content.decode()
+    assert "swagger" in page.lower()
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
 
 
 

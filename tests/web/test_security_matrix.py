@@ -209,9 +209,9 @@ def test_a_websocket_from_another_site_is_refused(world):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_the_image_page_needs_a_session_and_holds_no_data_of_its_own(world, role):
-    """The page is a shell whose script asks the API (above) for the image: it shows nothing
-    before that decides."""
+def test_the_image_page_is_only_for_those_who_may_see_the_image_and_holds_no_data_of_its_own(world, role):
+    """The page is a shell whose script asks the API (above) for the image; someone who may not
+    see the image gets the same 404 as for a missing one."""
     client = Client()
     if world["users"][role] is not None:
         client.force_login(world["users"][role])
@@ -220,6 +220,9 @@ def test_the_image_page_needs_a_session_and_holds_no_data_of_its_own(world, role
 
     if role == "anonymous":
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    elif role in ("other user", "curator"):
+        assert response.status_code == 404
+        assert world["image"].name.encode() not in response.content
     else:
         assert response.status_code == 200
         assert world["image"].name.encode() not in response.content
