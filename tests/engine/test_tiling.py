@@ -62,7 +62,7 @@ def test_tiled_stencil_equals_untiled_stencil_away_from_tile_edges():
     x = _image((400, 400), seed=2)
     y, _ = run_net([net], x, augment=False)
     ref = _untiled(net, x)
-    starts = tile_starts(400, 224, 0.5)
+    starts = tile_starts(416, 224, 0.5) - 8  # the 400-px axis is padded by 8 px a side to 416
     edges = np.concatenate([starts, starts + 223])
     near = np.zeros(400, bool)
     for e in edges:
@@ -185,3 +185,19 @@ def test_cuda_matches_cpu():
     y_gpu, s_gpu = run_net([net.to("cuda")], x, augment=True)
     np.testing.assert_allclose(y_gpu, y_cpu, atol=2e-3, rtol=1e-3)
     np.testing.assert_allclose(s_gpu, s_cpu, atol=1e-3)
+
+
+def test_every_axis_gets_a_zero_margin_so_the_image_border_reads_as_the_border():
+    # The net adds 1 to its input before a zero-padded central difference, so an explicit zero
+    # margin (which becomes 1) and the convolution's own padding (0) give different borders:
+    # d/dy on the first row is (2 - 1) / 2 = 0.5 with the margin, (2 - 0) / 2 = 1 without.
+    class ShiftedGradientNet(GradientNet):
+        def forward(self, x):
+            return super().forward(x + 1.0)
+
+    net = ShiftedGradientNet().eval()
+    for shape in [(40, 40), (224, 224), (400, 300)]:
+        x = np.ones((2,) + shape, np.float32)
+        y, _ = run_net([net], x, augment=False)
+        np.testing.assert_allclose(y[0, 0, 1:-1], 0.5, atol=1e-5, err_msg=str(shape))
+        np.testing.assert_allclose(y[1, 1:-1, -1], -0.5, atol=1e-5, err_msg=str(shape))  # d/dx, right edge
