@@ -129,7 +129,7 @@ def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | 
                 n_samples_per_epoch=params["n_samples_per_epoch"], bsize=params["bsize"],
                 warmup_epochs=params["warmup_epochs"], seed=params["seed"], val_every=params["val_every"],
                 fit_size_model=params["fit_size_model"], checkpoint_every=10**6, device=device,
-                precision="auto", channels_last=True,
+                precision="auto",
             )
             history: list[dict] = []
             last_poll = [0.0]

@@ -122,7 +122,9 @@ class TrainConfig:
     # (bf16 where the hardware does it natively: a CUDA GPU with bfloat16, or a CPU whose oneDNN
     # has bfloat16 instructions such as AVX512-BF16 or AMX; else fp32)
     precision: str = "fp32"
-    channels_last: bool = False  # NHWC activations: faster convolutions on CPUs and tensor cores
+    # NHWC activations (faster convolutions on CPUs and tensor cores); None = exactly when the
+    # resolved precision is bf16, where it pays
+    channels_last: bool | None = None
     num_threads: int | None = None
     deterministic: bool = True
     checkpoint_every: int = 10
@@ -272,14 +274,16 @@ def train(
     try:
         torch.manual_seed(config.seed)
         net, diam_mean, base_name = _make_net(config, base, device)
-        if config.channels_last:
+        amp = runtime.amp_dtype(config.precision, device)
+        channels_last = amp is not None if config.channels_last is None else config.channels_last
+        if channels_last:
             net = net.to(memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(net.parameters(), lr=config.learning_rate,
                                     momentum=config.momentum, weight_decay=config.weight_decay,
                                     nesterov=config.nesterov)
         run = _Run(net, optimizer, config, diam_mean, device,
                    checkpoint.default_path(config, out, resume))
-        run.amp_dtype = runtime.amp_dtype(config.precision, device)
+        run.amp_dtype, run.channels_last = amp, channels_last
         if resume is not None:
             checkpoint.load(resume, run)
         with checkpoint.open_log(log_path, run.history) as log:
@@ -304,6 +308,7 @@ class _Run:
     history: list[dict] = field(default_factory=list)
     elapsed: float = 0.0  # seconds spent training, over all resumed parts
     amp_dtype: torch.dtype | None = None  # autocast dtype (config.precision resolved)
+    channels_last: bool = False  # config.channels_last resolved
 
 
 def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bool:
@@ -386,7 +391,7 @@ def _run_epoch(run: _Run, data: TrainingSet, lr: float, should_stop):
         idx = order[b:b + config.batch_size]
         x, y = _batch(data, idx, rng, config, run.diam_mean, jitter)
         x = x.to(run.device)
-        if config.channels_last:
+        if run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with runtime.autocast(run.device, run.amp_dtype):
             out = run.net(x)[0]

@@ -51,8 +51,7 @@ DEFAULT_RECIPE = {
     "size_n_rescales": 2,
     "size_max_side": 256,
     "seed": 0,                  # network initialisation and sampling
-    "precision": "auto",        # bf16 autocast where the CPU / GPU does bfloat16 natively
-    "channels_last": True,
+    "precision": "auto",        # bf16 autocast (and channels-last) where the hardware has bfloat16
 }
 
 
@@ -117,7 +116,7 @@ def default_recipe_config(*, epochs=None, device="auto", threads=None):
     keys = ("nbase", "n_epochs", "n_samples_per_epoch", "batch_size", "learning_rate",
             "warmup_epochs", "anneal_fraction", "anneal_every", "bsize", "nucleus_dropout", "jitter_prob",
             "val_every", "checkpoint_every", "size_n_rescales", "size_max_side", "seed",
-            "precision", "channels_last")
+            "precision")
     kwargs = {k: r[k] for k in keys}
     if epochs is not None:
         kwargs["n_epochs"] = epochs
@@ -132,8 +131,7 @@ def run_train(args) -> int:
             learning_rate=args.lr, n_epochs=args.epochs, batch_size=args.batch_size,
             nbase=args.nbase, seed=args.seed, val_every=args.val_every,
             n_samples_per_epoch=args.samples_per_epoch, checkpoint_every=args.checkpoint_every,
-            device=args.device, num_threads=args.threads, precision=args.precision,
-            channels_last=args.precision != "fp32")
+            device=args.device, num_threads=args.threads, precision=args.precision)
         images, labels, names = load_pairs(args.images, args.labels)
         train_idx, val_idx = _split(len(images), args.val_fraction, args.seed)
         val = {}
