@@ -162,6 +162,7 @@ def test_the_viewer_shows_saved_masks_flows_and_downloads_them(page, live_site):
 
     open_image(page, "img2d.tif")
     assert page.inner_text("[data-role=cell-count]") == "No masks yet"
+    assert page.locator("[data-role=contribute]").is_hidden()  # nothing to contribute yet
     run_segmentation(page, timeout_ms=180_000)
     assert_flow_view_toggles(page)
 
@@ -206,6 +207,12 @@ def test_the_viewer_shows_saved_masks_flows_and_downloads_them(page, live_site):
     renumbered = np.zeros_like(truth)
     renumbered[truth > 0] = np.searchsorted(old_labels, truth[truth > 0]) + 1
     np.testing.assert_array_equal(labels, renumbered)
+
+    # "Contribute" opens the contributions page with this image chosen.
+    image_id = page.get_attribute("[data-page=image]", "data-image-id")
+    page.click("[data-role=contribute]")
+    page.wait_for_selector("[data-page=contributions][data-state=ready]")
+    assert page.locator("[data-role=image-select]").input_value() == image_id
 
 
 def test_a_person_segments_an_uploaded_image_and_sees_its_cells(page, live_site):

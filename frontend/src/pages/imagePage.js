@@ -15,6 +15,7 @@ import { PanZoomTool } from "../tools/panZoom.js";
 import { PointerRouter } from "../tools/pointer.js";
 import { ToolRegistry } from "../tools/registry.js";
 import { DisplayPanel } from "../ui/displayPanel.js";
+import { ContributeLink } from "../ui/contributeLink.js";
 import { DownloadMenu } from "../ui/downloadMenu.js";
 import { Notice } from "../ui/notice.js";
 import { PlaneSlider } from "../ui/planeSlider.js";
@@ -76,6 +77,7 @@ export async function startImagePage(root) {
   new DisplayPanel($("[data-panel=display]"), model);
   new PlaneSlider($("[data-role=plane]"), model);
   new DownloadMenu($("[data-role=downloads]"), model);
+  new ContributeLink($("[data-role=contribute]"), model);
   renderShortcuts($("[data-role=shortcuts]"), [...SHORTCUTS, ...EDITOR_SHORTCUTS, ...GESTURES, ...EDITOR_GESTURES]);
 
   // Debug and test handle (browser tests and benchmarks read it; the page never does).
