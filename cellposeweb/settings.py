@@ -229,6 +229,10 @@ JOB_FAIR_WINDOW_S = env_int("JOB_FAIR_WINDOW_S", 3600)
 JOB_HEARTBEAT_INTERVAL_S = float(os.environ.get("JOB_HEARTBEAT_INTERVAL_S", 10))
 JOB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT_S", 120))
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+# A running job whose stage and progress have not moved for this long counts as stuck: its
+# heartbeat stops and the sweep takes it over (0 = never). Generous: dynamics of a large 3D stack
+# on a CPU report no progress for minutes.
+JOB_STALL_TIMEOUT_S = float(os.environ.get("JOB_STALL_TIMEOUT_S", 3600))
 JOB_RECOVER_INTERVAL_S = float(os.environ.get("JOB_RECOVER_INTERVAL_S", 30))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -13,6 +13,7 @@ to life and a sweep cannot both act on one job.
 """
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -27,7 +28,7 @@ from inference.selectors import jobs_stale
 logger = logging.getLogger(__name__)
 
 WORKER_LOST = (
-    "The worker running this job stopped {n} times before it finished (killed, or out of memory); "
+    "The worker running this job stopped {n} times before it finished (killed, out of memory, or stuck); "
     "try fewer or smaller images, or ask an administrator to look at the workers."
 )
 
@@ -35,7 +36,9 @@ WORKER_LOST = (
 class Heartbeat:
     """Stamps the running job's ``heartbeat_at`` every JOB_HEARTBEAT_INTERVAL_S from a thread of
     its own, so a long step without progress reports (a large network pass) does not look like a
-    dead worker. The thread stops when the block ends or the job stops running."""
+    dead worker. The thread stops when the block ends or the job stops running, and also when the
+    job's stage and progress have not moved for JOB_STALL_TIMEOUT_S: a hung worker then stops
+    looking alive, and the recovery sweep re-queues the job (or fails it after its attempts)."""
 
     def __init__(self, job_id: int):
         self.job_id = job_id
@@ -52,12 +55,20 @@ class Heartbeat:
         self._stop.set()  # not joined: a stamp still in flight is a harmless compare-and-set
 
     def _run(self, interval: float) -> None:
+        stall = settings.JOB_STALL_TIMEOUT_S
+        seen, since = None, time.monotonic()
         try:
             while not self._stop.wait(interval):
+                running = SegmentationJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
                 try:
-                    beating = SegmentationJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
+                    now_seen = running.values_list("stage", "progress").first()
+                    if now_seen != seen:
+                        seen, since = now_seen, time.monotonic()
+                    elif stall > 0 and time.monotonic() - since > stall:
+                        logger.error("job %s: no progress for %.0f s; heartbeat stopped so that the recovery "
+                                     "sweep takes the job over", self.job_id, stall, extra={"job_id": self.job_id})
+                        return
+                    beating = running.update(heartbeat_at=timezone.now())
                 except DatabaseError as exc:  # the database is away; try again next beat
                     logger.warning("job %s: heartbeat failed: %s", self.job_id, exc, extra={"job_id": self.job_id})
                     connection.close()

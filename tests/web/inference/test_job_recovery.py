@@ -128,6 +128,32 @@ def test_the_heartbeat_thread_stamps_a_job_that_reports_no_progress(owner, image
             time.sleep(0.05)
 
 
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+def test_the_heartbeat_stops_once_a_job_has_made_no_progress_for_the_stall_timeout(
+    owner, image, model_version, settings
+):
+    import time
+
+    settings.JOB_HEARTBEAT_INTERVAL_S = 0.05
+    settings.JOB_STALL_TIMEOUT_S = 1.0
+    job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
+    SegmentationJob.objects.filter(pk=job.pk).update(status="running", stage="network", progress=0.1)
+
+    def stamp():
+        return SegmentationJob.objects.get(pk=job.pk).heartbeat_at
+
+    with recovery.Heartbeat(job.pk):
+        for step in range(1, 6):  # progress keeps moving for ~1.5 s: the heartbeat goes on
+            time.sleep(0.3)
+            SegmentationJob.objects.filter(pk=job.pk).update(progress=0.1 + 0.1 * step)
+        alive = stamp()
+        assert alive is not None and alive > timezone.now() - timedelta(seconds=1)
+        time.sleep(3.0)  # now stuck past the stall timeout
+        stopped = stamp()
+        time.sleep(0.5)
+        assert stamp() == stopped  # no more stamps: the sweep will see it as stale
+
+
 def test_a_database_outage_mid_job_requeues_it_without_counting_a_start(owner, image, model_version, monkeypatch,
                                                                        django_capture_on_commit_callbacks):
     job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
