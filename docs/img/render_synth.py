@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 
 from inference.engine import synth
+from inference.engine.export import masks_to_outlines
+from inference.engine.transforms import normalize99
 
 OUT = Path(__file__).resolve().parent
 STYLE_SEEDS = [("nuclei", 1), ("cyto", 4), ("cyto_only", 5), ("epithelium", 0),
@@ -18,17 +20,13 @@ GAP = 6
 
 
 def _gray(channel):
-    lo, hi = np.percentile(channel, [1, 99.5])
-    scaled = np.clip((channel - lo) / max(hi - lo, 1e-6), 0, 1)
+    scaled = np.clip(normalize99(channel, 1.0, 99.5, channel_axis=None), 0, 1)
     return cv2.cvtColor((scaled * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
 
 
 def _outlined(tile, masks):
-    grown = cv2.dilate(masks.astype(np.float32), np.ones((3, 3), np.uint8))
-    shrunk = cv2.erode(masks.astype(np.float32), np.ones((3, 3), np.uint8))
-    edge = (masks > 0) & ((grown != masks) | (shrunk != masks))
     out = tile.copy()
-    out[edge] = (0, 215, 255)  # yellow in BGR
+    out[masks_to_outlines(masks)] = (0, 215, 255)  # yellow in BGR
     return out
 
 

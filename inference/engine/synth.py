@@ -251,22 +251,22 @@ def _acquire(rng, img, *, peak_range=(10.0, 4000.0)):
     return counts + np.float32(rng.uniform(0, 100))
 
 
-def _soft_footprint(rng, lab, r_mean):
+def _soft_footprint(rng, lab, d_bg, r_mean):
     """Where each object's stain lies: a soft rim of random width that reaches 0.6-1.2 widths
     beyond the label outline, so the outline falls at 65-100 % of the object's own brightness
     before blurring (the visible edge, where people draw it; ~0.6 of the bright level after the
     PSF) rather than at the dark foot of the rim.
 
-    Returns (owner, edge): ``owner`` (int32, lab's shape) the label of the nearest object for
-    pixels the rim reaches (0 elsewhere); ``edge`` (float32) the rim profile, 0..1."""
+    ``d_bg`` is the distance inside objects to the background (`_distances`). Returns (owner,
+    edge): ``owner`` (int32, lab's shape) the label of the nearest object for pixels the rim
+    reaches (0 elsewhere); ``edge`` (float32) the rim profile, 0..1."""
     width = rng.uniform(0.8, max(1.0, 0.25 * r_mean))
     reach = rng.uniform(0.6, 1.2) * width  # how far the rim extends beyond the outline
     inside = lab > 0
     if not inside.any():
         return lab, np.zeros(lab.shape, np.float32)
-    d_in = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
     d_out, (iy, ix) = ndimage.distance_transform_edt(~inside, return_indices=True)
-    signed = np.where(inside, d_in - 0.5, 0.5 - d_out)  # px from the outline, > 0 inside
+    signed = np.where(inside, d_bg - 0.5, 0.5 - d_out)  # px from the outline, > 0 inside
     edge = _smoothstep((signed + reach) / width).astype(np.float32)
     owner = np.where(edge > 0, lab[iy, ix], 0).astype(np.int32)
     return owner, edge
@@ -278,8 +278,8 @@ def _fluor_objects(rng, lab, fmap, bright, r_mean, p_overlap=0.0):
     probability ``p_overlap``, brightened (neighbours overlapping in projection: where two stained
     objects lie on top of each other their signals add, in a band along the shared boundary).
     0 on the background."""
-    _, d_ct = _distances(lab)
-    owner, edge = _soft_footprint(rng, lab, r_mean)
+    d_bg, d_ct = _distances(lab)
+    owner, edge = _soft_footprint(rng, lab, d_bg, r_mean)
     dome = 1 - rng.uniform(0, 0.6) * np.minimum(fmap, 1) ** 2
     if rng.random() < p_overlap:
         gap = rng.uniform(1.25, 2.0)  # the overlap: up to twice as bright

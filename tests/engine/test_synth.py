@@ -169,7 +169,7 @@ def test_stain_reaches_just_beyond_the_label_outline():
     lab = np.zeros((40, 40), np.int32)
     yy, xx = np.mgrid[:40, :40]
     lab[(yy - 20) ** 2 + (xx - 20) ** 2 <= 10 ** 2] = 1
-    owner, edge = synth._soft_footprint(rng, lab, 10.0)
+    owner, edge = synth._soft_footprint(rng, lab, synth._distances(lab)[0], 10.0)
     assert edge.dtype == np.float32 and edge.min() >= 0 and edge.max() <= 1
     assert (owner[lab == 1] == 1).all() and (edge[lab == 1] > 0).all()
     rim = (owner == 1) & (lab == 0)

@@ -1,9 +1,9 @@
 """List, and with --delete remove, stored files no database row refers to (cellposeweb.orphans)."""
 from datetime import timedelta
 
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
+from annotations.files import delete_stored
 from cellposeweb.orphans import orphan_files
 
 
@@ -22,10 +22,7 @@ class Command(BaseCommand):
         found = orphan_files(older_than=timedelta(hours=older_than_hours))
         for name, size in found:
             if delete:
-                try:
-                    default_storage.delete(name)
-                except FileNotFoundError:
-                    pass
+                delete_stored([name])
             self.stdout.write(f"{'deleted' if delete else 'orphan'} {name} ({size} bytes)")
         total = sum(size for _, size in found)
         verb = "deleted" if delete else "found (run with --delete to remove them)"
