@@ -222,10 +222,11 @@ JOB_RETRY_AFTER_S = env_int("JOB_RETRY_AFTER_S", 30)
 # Fair queueing (inference.selectors.job_queue_fair): users who had jobs started within this many
 # seconds wait behind those who had fewer.
 JOB_FAIR_WINDOW_S = env_int("JOB_FAIR_WINDOW_S", 3600)
-# Reliability (celery runner): a running job's worker stamps heartbeat_at every
+# Reliability (both runners): a running job's worker stamps heartbeat_at every
 # JOB_HEARTBEAT_INTERVAL_S; a job whose stamp is older than JOB_HEARTBEAT_TIMEOUT_S lost its worker
 # and is re-queued, up to JOB_MAX_ATTEMPTS starts in all, then failed. The sweep runs every
-# JOB_RECOVER_INTERVAL_S (celery beat) and when a worker starts.
+# JOB_RECOVER_INTERVAL_S (celery beat, or the embedded runner's watchdog thread) and when a worker
+# starts.
 JOB_HEARTBEAT_INTERVAL_S = float(os.environ.get("JOB_HEARTBEAT_INTERVAL_S", 10))
 JOB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT_S", 120))
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)

@@ -1,8 +1,11 @@
 """Dispatching segmentation jobs to whatever runs them (settings.JOB_RUNNER).
 
 * ``thread`` (embedded mode): one daemon thread in this process consumes a queue of job ids. When it
-  starts it fails jobs a stopped process left running and picks up jobs left queued. Embedded mode
-  is one process; run several web processes only with ``celery``.
+  starts it fails jobs a stopped process left running and picks up jobs left queued. A watchdog
+  thread runs the recovery sweep every JOB_RECOVER_INTERVAL_S, as celery beat does in production;
+  when the sweep takes a job from a worker thread that hung (its heartbeat stopped: no progress for
+  JOB_STALL_TIMEOUT_S), a fresh worker thread takes over the queue and the hung one is abandoned.
+  Embedded mode is one process; run several web processes only with ``celery``.
 * ``celery``: an ``inference.segmentation_job_run_next`` message on the "gpu" queue, for a worker
   fed through CELERY_BROKER_URL. If the broker is down the job stays queued in the database and
   ``recovery.segmentation_jobs_recover`` (celery beat, and each worker's start) sends it later.
@@ -15,6 +18,7 @@ once, and a lost message is made up for by the recovery sweep.
 import logging
 import queue
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -25,6 +29,9 @@ logger = logging.getLogger(__name__)
 _queue: "queue.Queue[int]" = queue.Queue()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_watchdog: threading.Thread | None = None
+_generation = 0  # a worker thread works while this equals the value it was started with
+_busy: dict[int, bool] = {}  # generation -> running a job now
 
 
 def enqueue_segmentation(job_id: int) -> None:
@@ -98,13 +105,25 @@ def dispatch_missing() -> int:
 
 
 def start() -> None:
-    """Start the worker thread (once per process; later calls do nothing)."""
-    global _thread
+    """Start the worker thread and its watchdog (once per process; later calls do nothing)."""
+    global _watchdog
     with _lock:
-        if _thread is not None and _thread.is_alive():
-            return
-        _thread = threading.Thread(target=_work, name="cellposeweb-jobs", daemon=True)
-        _thread.start()
+        if _thread is None or not _thread.is_alive():
+            _start_worker_locked()
+        if _watchdog is None or not _watchdog.is_alive():
+            _watchdog = threading.Thread(target=_watch, name="cellposeweb-jobs-watchdog", daemon=True)
+            _watchdog.start()
+
+
+def _start_worker_locked() -> None:
+    global _thread, _generation
+    _generation += 1
+    _thread = threading.Thread(target=_work, args=(_generation,), name=f"cellposeweb-jobs-{_generation}", daemon=True)
+    _thread.start()
+
+
+def _worker_name(generation: int) -> str:
+    return f"thread-{generation}"
 
 
 def start_if_enabled() -> None:
@@ -137,17 +156,61 @@ def recover() -> None:
         _queue.put(job_id)
 
 
-def _work() -> None:
+def watch_once() -> dict:
+    """One round of the embedded runner's watchdog: the recovery sweep, then a fresh worker thread
+    if the sweep took its job from a hung one. Returns the sweep's ``{"requeued", "failed"}``."""
+    from inference.recovery import segmentation_jobs_recover
+    from inference.selectors import jobs_stale
+
+    generation = _generation
+    try:
+        busy = _busy.get(generation, False)
+        hung = set(jobs_stale().filter(worker=_worker_name(generation)).values_list("pk", flat=True)) if busy else set()
+        result = segmentation_jobs_recover()
+    except DatabaseError:
+        logger.warning("job watchdog: the recovery sweep could not reach the database", exc_info=True)
+        return {"requeued": [], "failed": []}
+    finally:
+        close_old_connections()
+    if hung & set(result["requeued"] + result["failed"]):
+        with _lock:
+            if _generation == generation:
+                logger.error("job worker %s hung; a fresh worker thread takes over the queue", _worker_name(generation))
+                _queue.task_done()  # the hung thread's message: it will not mark it done itself
+                _start_worker_locked()
+    start()  # and a worker thread that died is replaced
+    return result
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(settings.JOB_RECOVER_INTERVAL_S)
+        if settings.JOB_RUNNER != "thread":  # switched off (tests do, between the runner's tests)
+            continue
+        try:
+            watch_once()
+        except Exception:
+            logger.exception("job watchdog failed; it tries again next round")
+        finally:
+            connection.close()
+
+
+def _work(generation: int) -> None:
     from inference.services import segmentation_job_run_next
 
-    recover()
-    while True:
+    if generation == 1:
+        recover()
+    while _generation == generation:
         job_id = _queue.get()  # the job that was queued; the fairest queued job runs
+        _busy[generation] = True
         try:
             close_old_connections()
-            segmentation_job_run_next(worker="thread")
+            segmentation_job_run_next(worker=_worker_name(generation))
         except Exception:
             logger.exception("job %s: the worker failed", job_id)
         finally:
             connection.close()
-            _queue.task_done()
+            with _lock:
+                _busy[generation] = False
+                if _generation == generation:  # else the watchdog gave up on this thread and did it
+                    _queue.task_done()

@@ -209,10 +209,11 @@ def segmentation_jobs_fail_interrupted() -> int:
 
 class _ProgressReporter:
     """The engine's ``progress(stage, fraction)`` callback: conditional UPDATEs of the job's stage
-    and progress (throttled), an event after each, and JobCancelled once the job is not running."""
+    and progress (throttled), an event after each, and JobCancelled once the job is not running
+    (or is running on another worker: a sweep took it from this one, which hung)."""
 
-    def __init__(self, *, job_id: int, index: int, total: int):
-        self.job_id, self.index, self.total = job_id, index, total
+    def __init__(self, *, job_id: int, worker: str, index: int, total: int):
+        self.job_id, self.worker, self.index, self.total = job_id, worker, index, total
         self.value = index / total
         self.last_stage, self.last_time = None, 0.0
 
@@ -226,7 +227,7 @@ class _ProgressReporter:
             return
         self.last_stage, self.last_time = stage, now
         label = stage if self.total == 1 else f"{stage} (image {self.index + 1} of {self.total})"
-        changed = SegmentationJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+        changed = SegmentationJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING, worker=self.worker).update(
             stage=label, progress=self.value, heartbeat_at=timezone.now()
         )
         if changed != 1:
@@ -292,7 +293,9 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
     timings = {**{k: round(v, 4) for k, v in result.timings.items()}, "item": round(seconds, 4)}
     try:
         with transaction.atomic():
-            running = SegmentationJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING)
+            running = SegmentationJob.objects.select_for_update().filter(
+                pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
+            )
             if not running.exists():
                 raise JobCancelled()
             changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
@@ -329,7 +332,7 @@ def _item_run(*, job: SegmentationJob, item: JobItem, model, index: int, total: 
     """Segment one image of a running job; returns why it failed (None when it succeeded)."""
     if JobItem.objects.filter(pk=item.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING) != 1:
         raise JobCancelled()
-    progress = _ProgressReporter(job_id=job.pk, index=index, total=total)
+    progress = _ProgressReporter(job_id=job.pk, worker=job.worker, index=index, total=total)
     started = time.perf_counter()
     try:
         result = _item_segment(job=job, item=item, model=model, progress=progress)
@@ -350,13 +353,15 @@ def _item_run(*, job: SegmentationJob, item: JobItem, model, index: int, total: 
     return None
 
 
-def _job_finish(job_id: int, *, status: str, error: str = "", timings: dict) -> None:
+def _job_finish(job_id: int, *, status: str, error: str = "", timings: dict, worker: str) -> None:
+    """End the job this worker runs; nothing happens if it is no longer running, or if a sweep gave
+    it to another worker meanwhile (a hung worker that wakes up must not end the new run)."""
     fields = {"status": status, "stage": status, "error": error[:MAX_ERROR_LENGTH], "timings": timings}
     fields["finished_at"] = timezone.now()
     if status == JobStatus.SUCCEEDED:
         fields["progress"] = 1.0
     with transaction.atomic():
-        if SegmentationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields) == 1:
+        if SegmentationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(**fields) == 1:
             job = SegmentationJob.objects.get(pk=job_id)
             job_event_send_on_commit(
                 job_id=job_id, status=job.status, stage=job.stage, progress=job.progress, error=job.error
@@ -434,11 +439,11 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
         timings["total"] = round(time.perf_counter() - clock, 4)
         if status == JobStatus.CANCELLED:  # the cancelling request already ended the job
             JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.CANCELLED)
-            SegmentationJob.objects.filter(pk=job_id).update(timings=timings)
+            SegmentationJob.objects.filter(pk=job_id, worker=job.worker).update(timings=timings)
         else:
             if status == JobStatus.FAILED:
                 JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.FAILED)
-            _job_finish(job_id, status=status, error=error, timings=timings)
+            _job_finish(job_id, status=status, error=error, timings=timings, worker=job.worker)
     logger.info(
         "job %s %s", job_id, status,
         extra={"job_id": job_id, "status": status, "seconds": timings["total"], "attempt": job.attempts, "worker": worker},

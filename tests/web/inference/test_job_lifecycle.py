@@ -1,5 +1,6 @@
 """The whole path through the real in-process worker thread (JOB_RUNNER=thread), as in embedded
 mode: upload, segment, watch the job go queued -> running -> succeeded, download the masks."""
+import threading
 import time
 
 import pytest
@@ -86,3 +87,44 @@ def test_when_the_worker_starts_it_fails_interrupted_jobs_and_runs_queued_ones(o
     interrupted.refresh_from_db()
     assert interrupted.status == "failed"
     assert "server stopped" in interrupted.error
+
+
+def test_a_hung_worker_thread_is_replaced_and_its_job_runs_again_on_a_fresh_one(
+        owner, image, model_version, settings, monkeypatch):
+    from inference import services
+
+    settings.JOB_RUNNER = "thread"
+    settings.JOB_HEARTBEAT_INTERVAL_S = 0.05
+    settings.JOB_STALL_TIMEOUT_S = 0.3  # no progress for 0.3 s: hung
+    settings.JOB_HEARTBEAT_TIMEOUT_S = 0.5
+    release, threads = threading.Event(), []
+    real_segment = services._item_segment
+
+    def first_call_hangs(**kwargs):
+        threads.append(threading.current_thread())
+        if len(threads) == 1:
+            release.wait(120)
+        return real_segment(**kwargs)
+
+    monkeypatch.setattr(services, "_item_segment", first_call_hangs)
+    job = segmentation_job_create(owner=owner, images=[image], options={"augment": False, "diameter": 30})
+    wait_until(lambda: threads)
+    hung_worker = SegmentationJob.objects.get(pk=job.pk).worker
+
+    def recovered():
+        runner.watch_once()  # what the watchdog thread does every JOB_RECOVER_INTERVAL_S
+        return SegmentationJob.objects.get(pk=job.pk).status == "succeeded"
+
+    wait_until(recovered, timeout=60)
+    done = SegmentationJob.objects.get(pk=job.pk)
+    assert done.attempts == 2 and done.worker != hung_worker
+    assert len(threads) == 2 and threads[0] is not threads[1]  # run again by another thread
+    assert done.items.get().n_masks is not None
+
+    release.set()  # the hung thread wakes up and finishes its old run: it must not touch the new one
+    wait_until(lambda: not threads[0].is_alive())  # ... and then stops: it was replaced
+    wait_until(runner.is_idle)
+    after = SegmentationJob.objects.get(pk=job.pk)
+    assert (after.status, after.worker, after.timings, after.finished_at) == (
+        "succeeded", done.worker, done.timings, done.finished_at)
+    assert image.annotations.count() == 1

@@ -1,6 +1,5 @@
 """Re-thresholding recomputes masks from stored flows (no network) as a new annotation version."""
 import io
-import time
 
 import numpy as np
 import pytest
@@ -58,9 +57,14 @@ def test_thresholds_out_of_range_are_400(api, segmented_image):
     assert Annotation.objects.filter(image=segmented_image).count() == 1
 
 
-def test_rethresholding_a_512_image_takes_under_a_second(owner, model_version, make_image, segmented_image):
+def test_rethresholding_a_512_image_recovers_its_cells_from_the_stored_flows(
+        owner, model_version, make_image, segmented_image):
+    # Its speed (flows -> masks, ~0.2 s at 512 x 512) is measured by
+    # benchmarks/bench_flows_dynamics.py --size 512, not asserted here.
     from tests.web.conftest import perfect_flows, synthetic_cells, tiff_bytes
     from annotations.files import npz_content
+    from annotations.selectors import annotation_arrays
+    from inference.engine.metrics import average_precision
     from inference.models import JobItem
 
     picture, masks = synthetic_cells(size=512, seed=5)
@@ -69,14 +73,14 @@ def test_rethresholding_a_512_image_takes_under_a_second(owner, model_version, m
     item = JobItem(job=segmented_image.job, image=image, status="succeeded")
     item.flows.save("flows.npz", npz_content(dP=dP, cellprob=cellprob, niter=np.int32(200)), save=False)
     item.save()
-    masks_rethreshold(image=image, cellprob_threshold=0.0, flow_threshold=0.4)  # warm up numba
 
-    started = time.perf_counter()
     annotation = masks_rethreshold(image=image, cellprob_threshold=0.5, flow_threshold=0.4)
-    elapsed = time.perf_counter() - started
 
-    assert annotation.version == 2 and annotation.n_masks > 0
-    assert elapsed < 1.0
+    sizes = np.bincount(masks.ravel())
+    kept = np.where(sizes[masks] >= 15, masks, 0)  # min_size drops a few slivers at the border
+    assert annotation.version == 1 and annotation.n_masks == np.count_nonzero(sizes[1:] >= 15)
+    recovered = annotation_arrays(annotation)[0]
+    assert average_precision(kept, recovered, thresholds=(0.9,))[0][0][0] == 1.0
 
 
 def test_flows_download_as_a_float_tiff(api, segmented_image):
