@@ -27,8 +27,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "default.pt"
 # the paper's (2,32,64,128,256) 3.5 with bf16. So: 520 epochs x 80 samples = 41,600 samples ~ 70
 # min with validation (8 images every 50 epochs), plus 30 s of data synthesis and flows and ~6 min
 # for the size model (1500 images x 1 rescale, crops <= 256 px): 76.6 min measured.
-# Without bfloat16 the same recipe takes ~2.8 h (resumable: checkpoints every 5 epochs). On an
-# H100 it trains at ~160 samples/s; there the paper's width is as fast (--epochs for longer runs).
+# Without bfloat16 the same recipe takes ~2.8 h there, ~4.3 h on an AVX2-only EPYC (2.6-2.9
+# samples/s; resumable: checkpoints every 5 epochs). On an H100 it trains at ~160 samples/s;
+# there the paper's width is as fast (--epochs for longer runs).
 DEFAULT_RECIPE = {
     "synth_seed": 20240601,     # training images: synth.make_dataset(n_images, synth_seed)
     "val_seed": 20240602,       # held-out synthetic validation images
