@@ -174,7 +174,7 @@ def watch_once() -> dict:
         close_old_connections()
     if hung & set(result["requeued"] + result["failed"]):
         with _lock:
-            if _generation == generation:
+            if _generation == generation and _busy.get(generation):  # (not if it finished meanwhile)
                 logger.error("job worker %s hung; a fresh worker thread takes over the queue", _worker_name(generation))
                 _queue.task_done()  # the hung thread's message: it will not mark it done itself
                 _start_worker_locked()
