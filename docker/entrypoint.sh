@@ -11,10 +11,13 @@ case "${1:-web}" in
     exec python manage.py bootstrap
     ;;
   web)
-    # Several processes (WEB_CONCURRENCY) behind the proxy, which serves /static/ itself.
+    # Several processes (WEB_CONCURRENCY) behind the proxy, which serves /static/ itself. Idle
+    # keep-alive connections stay open longer (75 s) than the proxy keeps them (60 s, nginx.conf):
+    # with uvicorn's default 5 s the proxy would now and then reuse a connection uvicorn is just
+    # closing, and answer that request 502.
     exec uvicorn cellposeweb.asgi:application --host 0.0.0.0 --port 8000 \
       --workers "${WEB_CONCURRENCY:-2}" --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
-      --lifespan off --no-access-log --timeout-graceful-shutdown 30
+      --lifespan off --no-access-log --timeout-graceful-shutdown 30 --timeout-keep-alive 75
     ;;
   worker-gpu)
     # Segmentation, one job at a time in the worker's own process (--pool=solo: the engine's numba

@@ -86,6 +86,16 @@ def test_the_services_hang_together():
     assert "--pool=solo" in entrypoint  # segmentation never forks after numba ran (docs/deploy.md)
 
 
+def test_the_web_server_keeps_idle_connections_longer_than_the_proxy_reuses_them():
+    # Otherwise the proxy now and then sends a request down a connection the server is closing: 502.
+    entrypoint = (ROOT / "docker" / "entrypoint.sh").read_text()
+    nginx = (ROOT / "docker" / "nginx.conf").read_text()
+    server_s = int(re.search(r"--timeout-keep-alive (\d+)", entrypoint).group(1))
+    upstream = re.search(r"upstream cellposeweb \{(.*?)\}", nginx, re.S).group(1)
+    proxy_s = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))
+    assert "keepalive " in upstream and server_s > proxy_s
+
+
 def test_every_setting_read_from_the_environment_is_documented():
     settings_source = (ROOT / "cellposeweb" / "settings.py").read_text()
     read = set(re.findall(r"""env(?:_bool|_int|_list)?\(\s*["']([A-Z0-9_]+)["']""", settings_source))

@@ -83,7 +83,8 @@ class Stack:
 
     def start_web(self, workers=2):
         argv = [BIN / "uvicorn", "cellposeweb.asgi:application", "--host", LOOPBACK, "--port", self.port,
-                "--workers", workers, "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+                "--workers", workers, "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "5",
+                "--timeout-keep-alive", "75"]  # as deployed: longer than any client keeps an idle connection
         self.web = Process("web", argv, env=self.env, log_dir=self.log_dir).start()
         self.wait_healthy(timeout=180)
 
