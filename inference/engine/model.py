@@ -23,6 +23,7 @@ from . import model_file
 from .dynamics import compute_masks
 from .model_file import FORMAT, FORMAT_VERSION, default_device  # noqa: F401 (re-exported)
 from .size import SizeModel, diameter_of_masks
+from .stitch import stitch_planes
 from .tiling import _check_nets, run_net
 from .transforms import convert_image, normalize99, resize_image
 from .volume import remove_small_objects_3d, run_3d
@@ -56,7 +57,8 @@ class SegmentationResult:
     masks : ndarray of int32, shape (Ly, Lx) or (Lz, Ly, Lx)
         0 = background, 1..N = cells.
     dP : ndarray of float32, shape (2, Ly, Lx) or (3, Lz, Ly, Lx)
-        Flows (dY, dX) or (dZ, dY, dX) on the network's scale (5 x unit vectors), at the image's size.
+        Flows (dY, dX) or (dZ, dY, dX) on the network's scale (5 x unit vectors), at the image's size
+        (dZ = 0 for a stack segmented plane by plane).
     cellprob : ndarray of float32, shape (Ly, Lx) or (Lz, Ly, Lx)
         Cell probability logit (> 0 = inside).
     styles : ndarray of float32, shape (D,)
@@ -91,6 +93,7 @@ def recompute_masks(
     min_size: int = 15,
     niter: int | None = None,
     device=None,
+    stitch_threshold: float | None = None,
 ) -> np.ndarray:
     """Masks from saved network outputs, without running the network (for re-thresholding).
 
@@ -108,6 +111,10 @@ def recompute_masks(
         `SegmentationResult.niter`; 200 when not given.
     device : str or torch.device, optional
         Where flows are followed (`dynamics.compute_masks`); None = numba on the CPU.
+    stitch_threshold : float in (0, 1], optional
+        For a stack segmented plane by plane (`segment` with ``stitch_threshold``): masks are
+        found in each plane from its Y and X flows (dZ, zero, is ignored), then linked across
+        planes (`stitch.stitch_planes`).
 
     Returns
     -------
@@ -124,6 +131,16 @@ def recompute_masks(
     niter = BASE_NITER if niter is None else int(niter)
     if niter < 1:
         raise ValueError(f"niter must be >= 1, got {niter}")
+    if stitch_threshold is not None:
+        _check_stitch_threshold(stitch_threshold)
+        if dP.ndim != 4:
+            raise ValueError(f"stitch_threshold needs the flows of a stack (3, Lz, Ly, Lx), got {dP.shape}")
+        planes = [
+            compute_masks(dP[1:, z], cellprob[z], niter=niter, cellprob_threshold=float(cellprob_threshold),
+                          flow_threshold=flow_threshold, min_size=int(min_size), device=device)
+            for z in range(cellprob.shape[0])
+        ]
+        return stitch_planes(np.stack([np.asarray(m) for m in planes]), float(stitch_threshold))
     masks = compute_masks(
         dP, cellprob, niter=niter, cellprob_threshold=float(cellprob_threshold),
         flow_threshold=None if dP.ndim == 4 else flow_threshold, min_size=int(min_size), device=device,
@@ -202,16 +219,19 @@ class CellposeModel:
         batch_size: int = 8,
         progress: Progress | None = None,
         *,
+        stitch_threshold: float | None = None,
         channel_axis: int | None = None,
         z_axis: int | None = None,
     ) -> SegmentationResult:
-        """Segment one 2D image, or a 3D stack with ``do_3d=True``.
+        """Segment one 2D image, or a stack: in 3D with ``do_3d=True``, or plane by plane in 2D
+        with ``stitch_threshold``.
 
         Parameters
         ----------
         image : ndarray of a real dtype
-            (Ly, Lx), (Ly, Lx, C), (C, Ly, Lx); with ``do_3d``: (Lz, Ly, Lx), (Lz, Ly, Lx, C),
-            (Lz, C, Ly, Lx) (see `transforms.convert_image` for how axes are read).
+            (Ly, Lx), (Ly, Lx, C), (C, Ly, Lx); stacks (``do_3d`` or ``stitch_threshold``):
+            (Lz, Ly, Lx), (Lz, Ly, Lx, C), (Lz, C, Ly, Lx) (see `transforms.convert_image` for how
+            axes are read).
         channels : (cyto, nucleus)
             0 = grayscale / none, 1/2/3 = R/G/B (Cellpose's convention).
         diameter : float, optional
@@ -221,7 +241,8 @@ class CellposeModel:
             Flip-augmented tiles (`tiling.run_net`).
         tile_overlap : float in [0, 1)
         do_3d : bool
-            Segment a stack in 3D (`volume.run_3d`). A stack with ``do_3d=False`` is refused.
+            Segment a stack in 3D (`volume.run_3d`). A stack with neither ``do_3d`` nor
+            ``stitch_threshold`` is refused.
         anisotropy : float, optional
             Z step / XY pixel size of a stack (None = 1).
         cellprob_threshold, flow_threshold, min_size, niter
@@ -231,6 +252,10 @@ class CellposeModel:
         progress : callable(stage: str, fraction: float), optional
             Called at "normalize", "size" (when estimating), "network" (per batch), "dynamics" and
             "done". An exception it raises stops segmentation and propagates (use it to cancel).
+        stitch_threshold : float in (0, 1], optional
+            Segment a stack plane by plane in 2D and link masks of successive planes whose IoU
+            reaches it into one object (`stitch.stitch_planes`; Cellpose's option of that name, for
+            stacks whose planes are far apart). The result's dP is then (3, Lz, Ly, Lx) with dZ = 0.
         channel_axis, z_axis : int, optional
             The image's channel and Z axes, when they should not be guessed.
         """
@@ -240,18 +265,24 @@ class CellposeModel:
         if do_3d and anisotropy is not None and not (anisotropy > 0 and math.isfinite(anisotropy)):
             raise ValueError(f"anisotropy must be a positive number, got {anisotropy}")
         _check_dynamics_args(niter, min_size, batch_size)
+        planes = stitch_threshold is not None
+        if planes:
+            _check_stitch_threshold(stitch_threshold)
+            if do_3d:
+                raise ValueError("stitch_threshold is for segmenting a stack plane by plane; not with do_3d=True")
 
         report("normalize", 0.0)
         t = time.perf_counter()
-        x = convert_image(image, channels, channel_axis=channel_axis, z_axis=z_axis, do_3d=do_3d)
-        if x.ndim == 4 and not do_3d:
+        x = convert_image(image, channels, channel_axis=channel_axis, z_axis=z_axis, do_3d=do_3d or planes)
+        if x.ndim == 4 and not (do_3d or planes):
             raise ValueError(
                 f"got a stack of {x.shape[0]} planes (image shape {np.shape(image)}) with do_3d=False: pass "
-                "do_3d=True to segment it in 3D, or segment its planes one at a time"
+                "do_3d=True to segment it in 3D, or stitch_threshold (e.g. 0.25) to segment it plane by plane"
             )
-        if do_3d and x.ndim != 4:
+        if (do_3d or planes) and x.ndim != 4:
+            option = "do_3d=True" if do_3d else "stitch_threshold"
             raise ValueError(
-                f"do_3d=True needs a stack (Lz, Ly, Lx) or (Lz, C, Ly, Lx), got image shape {np.shape(image)}"
+                f"{option} needs a stack (Lz, Ly, Lx) or (Lz, C, Ly, Lx), got image shape {np.shape(image)}"
             )
         x = normalize99(x, channel_axis=x.ndim - 3)
         timings["normalize"] = time.perf_counter() - t
@@ -259,7 +290,7 @@ class CellposeModel:
 
         t = time.perf_counter()
         diameter, source = self._resolve_diameter(
-            x[x.shape[0] // 2] if do_3d else x, diameter, augment, tile_overlap, batch_size, report,
+            x[x.shape[0] // 2] if x.ndim == 4 else x, diameter, augment, tile_overlap, batch_size, report,
         )
         timings["size"] = time.perf_counter() - t
         niter = default_niter(diameter, self.diam_mean) if niter is None else int(niter)
@@ -272,6 +303,8 @@ class CellposeModel:
                 tile_overlap=tile_overlap, batch_size=batch_size, progress=report,
             )
             dP, cellprob = y[:3], y[3]
+        elif planes:
+            dP, cellprob, style = self._network_planes(x, rescale, augment, tile_overlap, batch_size, report)
         else:
             dP, cellprob, style = self._network_2d(x, rescale, augment, tile_overlap, batch_size, report)
         timings["network"] = time.perf_counter() - t
@@ -280,7 +313,7 @@ class CellposeModel:
         t = time.perf_counter()
         masks = recompute_masks(
             dP, cellprob, cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold,
-            min_size=min_size, niter=niter, device=self._dynamics_device(),
+            min_size=min_size, niter=niter, device=self._dynamics_device(), stitch_threshold=stitch_threshold,
         )
         timings["dynamics"] = time.perf_counter() - t
         report("dynamics", 1.0)
@@ -370,6 +403,23 @@ class CellposeModel:
             y = resize_image(y, Ly, Lx)
         return y[:2], y[2], style
 
+    def _network_planes(self, x, rescale, augment, tile_overlap, batch_size, report):
+        """`_network_2d` on each plane of a normalised (Lz, 2, Ly, Lx) stack: dP (3, Lz, Ly, Lx)
+        with dZ = 0, cellprob (Lz, Ly, Lx), and the planes' mean style (L2-normalised)."""
+        Lz = x.shape[0]
+        dP = np.zeros((3, *x.shape[:1], *x.shape[2:]), np.float32)
+        cellprob = np.zeros((Lz, *x.shape[2:]), np.float32)
+        styles = []
+        for z in range(Lz):
+            def plane_report(stage, fraction, z=z):
+                report(stage, (z + fraction) / Lz if stage == "network" else fraction)
+
+            dP[1:, z], cellprob[z], style = self._network_2d(x[z], rescale, augment, tile_overlap, batch_size,
+                                                             plane_report)
+            styles.append(style)
+        style = np.mean(styles, axis=0)
+        return dP, cellprob, (style / (np.linalg.norm(style) + 1e-12)).astype(np.float32)
+
     # -- files -------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
@@ -438,6 +488,15 @@ def _as_eval_nets(nets) -> list[torch.nn.Module]:
         if isinstance(net, torch.nn.Module):
             net.eval()
     return _check_nets(nets)
+
+
+def _check_stitch_threshold(value) -> None:
+    try:
+        ok = 0 < float(value) <= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"stitch_threshold must be a number in (0, 1], got {value!r}")
 
 
 def _check_dynamics_args(niter, min_size, batch_size) -> None:
