@@ -1,6 +1,7 @@
 """Command line for the engine: ``python -m inference.engine segment|eval|train|train-default``.
 
     segment PATH... [--model M] [--diameter D] [--chan N] [--chan2 N] [--do-3d] [--anisotropy A]
+                    [--stitch-threshold T]
                     [--no-augment] [--cellprob-threshold T] [--flow-threshold T] [--out DIR]
                     [--save png,tif,npy,roi,txt,geojson,coco,csv,flows]
     eval --pred DIR --labels DIR [--thresholds 0.5,0.75,0.9]
@@ -72,6 +73,13 @@ def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _iou(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
     return value
 
 
@@ -172,7 +180,7 @@ def _cmd_segment(args) -> int:
             result = model.segment(
                 image, channels=channels, diameter=args.diameter or None,
                 augment=not args.no_augment, do_3d=args.do_3d, anisotropy=args.anisotropy,
-                cellprob_threshold=args.cellprob_threshold,
+                stitch_threshold=args.stitch_threshold, cellprob_threshold=args.cellprob_threshold,
                 flow_threshold=args.flow_threshold)
             masks = np.asarray(result.masks)
             formats = args.save or (("tif",) if masks.ndim == 3 else ("png",))
@@ -322,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--do-3d", action="store_true", help="segment Z-stacks in 3D")
     seg.add_argument("--anisotropy", type=_positive, default=None,
                      help="Z spacing / XY spacing of 3D stacks")
+    seg.add_argument("--stitch-threshold", type=_iou, default=None,
+                     help="segment Z-stacks plane by plane in 2D and join masks of successive "
+                          "planes whose IoU reaches this (e.g. 0.25)")
     seg.add_argument("--no-augment", action="store_true",
                      help="skip flip augmentation (faster, slightly less accurate)")
     seg.add_argument("--cellprob-threshold", type=float, default=0.0,

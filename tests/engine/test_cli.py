@@ -79,8 +79,8 @@ def test_segment_passes_the_options_to_the_model(tmp_path, fake_model):
     assert code == 0
     assert fake_model.loads == ["mine.pt"]
     assert fake_model.calls == [dict(channels=(2, 1), diameter=None, augment=False,
-                                     do_3d=False, anisotropy=None, cellprob_threshold=-1.0,
-                                     flow_threshold=0.6)]
+                                     do_3d=False, anisotropy=None, stitch_threshold=None,
+                                     cellprob_threshold=-1.0, flow_threshold=0.6)]
     assert (tmp_path / "a_masks.png").is_file()  # default: next to the image, png
 
 
@@ -92,6 +92,15 @@ def test_3d_masks_default_to_tif_and_png_is_refused_per_file(tmp_path, fake_mode
     assert cli.main(["segment", str(stack), "--do-3d", "--save", "png", "--out",
                      str(tmp_path / "o")]) == 1
     assert "png cannot hold 3D masks" in capsys.readouterr().err
+
+
+def test_a_stack_can_be_segmented_plane_by_plane_with_a_stitch_threshold(tmp_path, fake_model, capsys):
+    stack = shutil.copy(DATA / "img3d.tif", tmp_path / "stack.tif")
+    assert cli.main(["segment", str(stack), "--stitch-threshold", "0.3", "--diameter", "12"]) == 0
+    assert fake_model.calls[0]["stitch_threshold"] == 0.3 and not fake_model.calls[0]["do_3d"]
+    with pytest.raises(SystemExit):
+        cli.main(["segment", str(stack), "--stitch-threshold", "1.5"])
+    assert "(0, 1]" in capsys.readouterr().err
 
 
 def test_rerunning_on_a_folder_skips_the_outputs_of_the_last_run(tmp_path, fake_model):
