@@ -37,6 +37,11 @@ class SegmentationOptionsSerializer(serializers.Serializer):
     do_3d = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Segment stacks in 3D; null = yes for stacks."
     )
+    stitch_threshold = serializers.FloatField(
+        min_value=0.01, max_value=1.0, default=0.25,
+        help_text="Stacks segmented plane by plane (do_3d false): masks of successive planes that overlap "
+        "by at least this IoU are one cell.",
+    )
     anisotropy = serializers.FloatField(
         min_value=0.01, max_value=100.0, required=False, allow_null=True, default=None,
         help_text="Z step / XY pixel size of stacks (null = 1).",

@@ -123,11 +123,6 @@ def _check_image_options(image: Image, options: dict) -> None:
             )
     if options["do_3d"] and not image.is_3d:
         raise ApplicationError(f"do_3d: {image.name} is a 2D image; 3D segmentation needs a stack (Z, Y, X).")
-    if options["do_3d"] is False and image.is_3d:
-        raise ApplicationError(
-            f"do_3d: {image.name} is a stack of {image.shape[image.axes.index('Z')]} planes; segment it "
-            "with do_3d true (plane-by-plane 2D segmentation is not supported)."
-        )
 
 
 def _check_active_jobs(owner) -> None:
@@ -247,6 +242,14 @@ def _axis(axes: str, name: str) -> int | None:
     return axes.index(name) if name in axes else None
 
 
+def _stitch_threshold(image: Image, params: dict) -> float | None:
+    """The IoU that links masks across planes when a stack is segmented plane by plane (do_3d
+    false), else None."""
+    if image.is_3d and params.get("do_3d") is False:
+        return float(params.get("stitch_threshold", 0.25))
+    return None
+
+
 def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _ProgressReporter):
     image, params = item.image, job.params
     with local_path(image.file) as path:
@@ -255,15 +258,16 @@ def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _Prog
         except engine_io.ImageReadError as exc:  # "<path>: <problem>" -> "<problem>"
             message = str(exc).removeprefix(f"{path}: ")
             raise ValueError(message.replace(str(path), image.name)) from None
-    do_3d = params.get("do_3d")
+    do_3d = image.is_3d if params.get("do_3d") is None else params["do_3d"]
     return model.segment(
         array,
         channels=tuple(params["channels"]),
         diameter=params.get("diameter"),
         augment=params["augment"],
         tile_overlap=params["tile_overlap"],
-        do_3d=image.is_3d if do_3d is None else do_3d,
+        do_3d=do_3d,
         anisotropy=params.get("anisotropy"),
+        stitch_threshold=_stitch_threshold(image, params),
         cellprob_threshold=params["cellprob_threshold"],
         flow_threshold=params["flow_threshold"],
         min_size=params["min_size"],
@@ -492,6 +496,7 @@ def masks_rethreshold(
         flow_threshold=float(flow_threshold),
         min_size=int(item.job.params.get("min_size", 15)),
         niter=int(flows["niter"]) if "niter" in flows else None,
+        stitch_threshold=_stitch_threshold(image, item.job.params),
     )
     return annotation_create(
         image=image,

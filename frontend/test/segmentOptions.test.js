@@ -33,6 +33,15 @@ test("3D and anisotropy are sent only when the form has the 3D field", () => {
   const planes = buildSegmentOptions({ diameter_auto: true, do_3d: false, anisotropy: "2.5" });
   assert.equal(planes.do_3d, false);
   assert.equal("anisotropy" in planes, false);
+  assert.equal(planes.stitch_threshold, 0.25);
+  assert.equal("stitch_threshold" in stack, false);
+});
+
+test("a stack segmented plane by plane sends its plane-to-plane overlap, which must lie in (0, 1]", () => {
+  const planes = buildSegmentOptions({ diameter_auto: true, do_3d: false, stitch_threshold: "0.4" });
+  assert.equal(planes.stitch_threshold, 0.4);
+  assert.throws(() => buildSegmentOptions({ diameter_auto: true, do_3d: false, stitch_threshold: "0" }), /overlap/);
+  assert.throws(() => buildSegmentOptions({ diameter_auto: true, do_3d: false, stitch_threshold: "2" }), /overlap/);
 });
 
 test("a manual diameter must be a positive number", () => {

@@ -31,11 +31,13 @@ function flag(values, name) {
  * what an empty request would get.
  *
  * @param {Record<string, any>} values fields: model_version, chan1, chan2, diameter_auto,
- *   diameter, augment, tile_overlap, cellprob_threshold, flow_threshold, min_size, do_3d, anisotropy
+ *   diameter, augment, tile_overlap, cellprob_threshold, flow_threshold, min_size, do_3d, anisotropy,
+ *   stitch_threshold
  * @returns {object} model_version (omitted = the current model), channels [cyto, nucleus],
  *   diameter (null = estimate with the size model), augment, tile_overlap, cellprob_threshold,
  *   flow_threshold, min_size, do_3d (omitted when the form has no 3D field: the server segments
- *   stacks in 3D), anisotropy (only with do_3d)
+ *   stacks in 3D), anisotropy (only with do_3d), stitch_threshold (only without: the stack is
+ *   segmented plane by plane and masks of successive planes overlapping this much are one cell)
  */
 export function buildSegmentOptions(values) {
   const chan1 = number(values, "chan1", 0);
@@ -62,6 +64,12 @@ export function buildSegmentOptions(values) {
   if ("do_3d" in values) {
     options.do_3d = flag(values, "do_3d");
     if (options.do_3d) options.anisotropy = number(values, "anisotropy", 1);
+    else {
+      options.stitch_threshold = number(values, "stitch_threshold", 0.25);
+      if (!(options.stitch_threshold > 0 && options.stitch_threshold <= 1)) {
+        throw new Error("the plane-to-plane overlap must be more than 0 and at most 1");
+      }
+    }
   }
   if (values.model_version) options.model_version = isNaN(Number(values.model_version)) ? values.model_version : Number(values.model_version);
   return options;
@@ -116,8 +124,8 @@ export function bindDiameterFields(form, onDiameter) {
 }
 
 /**
- * Show the 3D fields only for stacks (anisotropy only with 3D ticked); for other
- * images they are disabled, so the request leaves do_3d to the server.
+ * Show the 3D fields only for stacks (anisotropy with 3D ticked, the plane-to-plane overlap
+ * without); for other images they are disabled, so the request leaves do_3d to the server.
  */
 export function bindVolumeFields(form, isStack) {
   const fieldset = form.querySelector("[data-volume-only]");
@@ -126,8 +134,10 @@ export function bindVolumeFields(form, isStack) {
   fieldset.disabled = !isStack;
   const do3d = form.elements.namedItem("do_3d");
   const anisotropy = form.elements.namedItem("anisotropy");
+  const stitch = form.elements.namedItem("stitch_threshold");
   const sync = () => {
     anisotropy.disabled = !do3d.checked;
+    if (stitch) stitch.disabled = do3d.checked;
   };
   do3d.checked = isStack;
   do3d.addEventListener("change", sync);

@@ -96,14 +96,17 @@ def test_3d_segmentation_of_a_2d_image_is_refused(api, image, model_version):
     assert "2D image" in response.json()["detail"]
 
 
-def test_a_stack_defaults_to_3d_and_refuses_2d(api, model_version):
+def test_a_stack_defaults_to_3d_and_can_be_segmented_plane_by_plane(api, model_version):
     stack = api.post("/api/images/", {"file": data_file("img3d.tif")}, format="multipart").json()
 
     auto = api.post(f"/api/images/{stack['id']}/segment/", {}, format="json")
     flat = api.post(f"/api/images/{stack['id']}/segment/", {"do_3d": False}, format="json")
+    bad = api.post(f"/api/images/{stack['id']}/segment/", {"do_3d": False, "stitch_threshold": 0}, format="json")
 
     assert auto.status_code == 202 and auto.json()["params"]["do_3d"] is None
-    assert flat.status_code == 400 and "stack of 31 planes" in flat.json()["detail"]
+    assert flat.status_code == 202 and flat.json()["params"]["do_3d"] is False
+    assert flat.json()["params"]["stitch_threshold"] == 0.25
+    assert bad.status_code == 400 and "stitch_threshold" in str(bad.json())
 
 
 def test_without_a_current_model_segmentation_is_409(api, image):

@@ -131,3 +131,26 @@ def test_progress_only_moves_forward_and_reaches_one(owner, make_image, model_ve
     assert seen[0]["stage"] == "loading model"
     assert any(event["stage"] == "network (image 2 of 2)" for event in seen)
     assert seen[-1]["status"] == "succeeded"
+
+
+def test_a_stack_segmented_plane_by_plane_keeps_its_stitching_when_rethresholded(
+        owner, make_image, model_version, monkeypatch):
+    from tests.web.conftest import DATA
+
+    stack = make_image(name="stack.tif", content=(DATA / "img3d.tif").read_bytes())
+    job = segmentation_job_create(owner=owner, images=[stack],
+                                  options={**FAST, "do_3d": False, "stitch_threshold": 0.3, "cellprob_threshold": -6})
+
+    finished = segmentation_job_run(job_id=job.pk)
+
+    assert finished.status == "succeeded", finished.error
+    assert finished.params["stitch_threshold"] == 0.3
+    item = JobItem.objects.get(job=job)
+    flows = load_npz(item.flows)
+    assert load_npz(item.masks)["masks"].shape == (31, 61, 57)
+    assert flows["dP"].shape == (3, 31, 61, 57) and not flows["dP"][0].any()  # plane by plane: no Z flow
+    calls, real = [], services.recompute_masks
+    monkeypatch.setattr(services, "recompute_masks", lambda *a, **k: calls.append(k) or real(*a, **k))
+    again = services.masks_rethreshold(image=stack, cellprob_threshold=-6, flow_threshold=0.4)
+    assert calls[0]["stitch_threshold"] == 0.3
+    assert again.version == 2 and again.n_masks == item.n_masks
