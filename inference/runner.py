@@ -31,7 +31,7 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _watchdog: threading.Thread | None = None
 _generation = 0  # a worker thread works while this equals the value it was started with
-_busy: dict[int, bool] = {}  # generation -> running a job now
+_running = 0  # the generation of the worker thread running a job now (0: none)
 
 
 def enqueue_segmentation(job_id: int) -> None:
@@ -164,7 +164,7 @@ def watch_once() -> dict:
 
     generation = _generation
     try:
-        busy = _busy.get(generation, False)
+        busy = _running == generation
         hung = set(jobs_stale().filter(worker=_worker_name(generation)).values_list("pk", flat=True)) if busy else set()
         result = segmentation_jobs_recover()
     except DatabaseError:
@@ -174,7 +174,7 @@ def watch_once() -> dict:
         close_old_connections()
     if hung & set(result["requeued"] + result["failed"]):
         with _lock:
-            if _generation == generation and _busy.get(generation):  # (not if it finished meanwhile)
+            if _generation == generation == _running:  # (not if it finished meanwhile)
                 logger.error("job worker %s hung; a fresh worker thread takes over the queue", _worker_name(generation))
                 _queue.task_done()  # the hung thread's message: it will not mark it done itself
                 _start_worker_locked()
@@ -196,13 +196,14 @@ def _watch() -> None:
 
 
 def _work(generation: int) -> None:
+    global _running
     from inference.services import segmentation_job_run_next
 
     if generation == 1:
         recover()
     while _generation == generation:
         job_id = _queue.get()  # the job that was queued; the fairest queued job runs
-        _busy[generation] = True
+        _running = generation
         try:
             close_old_connections()
             segmentation_job_run_next(worker=_worker_name(generation))
@@ -211,6 +212,7 @@ def _work(generation: int) -> None:
         finally:
             connection.close()
             with _lock:
-                _busy[generation] = False
+                if _running == generation:
+                    _running = 0
                 if _generation == generation:  # else the watchdog gave up on this thread and did it
                     _queue.task_done()

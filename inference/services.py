@@ -246,7 +246,7 @@ def _stitch_threshold(image: Image, params: dict) -> float | None:
     """The IoU that links masks across planes when a stack is segmented plane by plane (do_3d
     false), else None."""
     if image.is_3d and params.get("do_3d") is False:
-        return float(params.get("stitch_threshold", 0.25))
+        return float(params["stitch_threshold"])
     return None
 
 

@@ -77,10 +77,10 @@ def _positive(text: str) -> float:
 
 
 def _iou(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
-    return value
+    values = _thresholds(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"one IoU threshold, got {text!r}")
+    return values[0]
 
 
 def _channel(text: str) -> int:

@@ -23,6 +23,7 @@ from . import model_file
 from .dynamics import compute_masks
 from .model_file import FORMAT, FORMAT_VERSION, default_device  # noqa: F401 (re-exported)
 from .size import SizeModel, diameter_of_masks
+from .stitch import check_threshold as _check_stitch_threshold
 from .stitch import stitch_planes
 from .tiling import _check_nets, run_net
 from .transforms import convert_image, normalize99, resize_image
@@ -407,7 +408,7 @@ class CellposeModel:
         """`_network_2d` on each plane of a normalised (Lz, 2, Ly, Lx) stack: dP (3, Lz, Ly, Lx)
         with dZ = 0, cellprob (Lz, Ly, Lx), and the planes' mean style (L2-normalised)."""
         Lz = x.shape[0]
-        dP = np.zeros((3, *x.shape[:1], *x.shape[2:]), np.float32)
+        dP = np.zeros((3, Lz, *x.shape[2:]), np.float32)
         cellprob = np.zeros((Lz, *x.shape[2:]), np.float32)
         styles = []
         for z in range(Lz):
@@ -488,15 +489,6 @@ def _as_eval_nets(nets) -> list[torch.nn.Module]:
         if isinstance(net, torch.nn.Module):
             net.eval()
     return _check_nets(nets)
-
-
-def _check_stitch_threshold(value) -> None:
-    try:
-        ok = 0 < float(value) <= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"stitch_threshold must be a number in (0, 1], got {value!r}")
 
 
 def _check_dynamics_args(niter, min_size, batch_size) -> None:

@@ -16,6 +16,18 @@ from .metrics import mask_ious
 __all__ = ["stitch_planes"]
 
 
+def check_threshold(value) -> float:
+    """``value`` as a float if it is a number in (0, 1], else ValueError (checked by `segment` and
+    `recompute_masks` before any work, and by `stitch_planes`)."""
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        threshold = float("nan")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"stitch_threshold must be a number in (0, 1], got {value!r}")
+    return threshold
+
+
 def stitch_planes(masks, threshold: float = 0.25) -> np.ndarray:
     """Give the masks of successive planes that overlap enough one label.
 
@@ -35,8 +47,7 @@ def stitch_planes(masks, threshold: float = 0.25) -> np.ndarray:
     masks = np.asarray(masks)
     if masks.ndim != 3 or not np.issubdtype(masks.dtype, np.integer):
         raise ValueError(f"masks must be integer labels of shape (Lz, Ly, Lx), got {masks.dtype} {masks.shape}")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    threshold = check_threshold(threshold)
     if masks.size and masks.min() < 0:
         raise ValueError("masks must not hold negative labels")
     out = np.zeros(masks.shape, np.int32)
