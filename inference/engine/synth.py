@@ -95,7 +95,8 @@ class SynthSample:
 
 
 def synthesize(seed: SeedLike, *, shape: tuple[int, int] = (256, 256), style: str | None = None,
-               diameter: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+               diameter: float | None = None,
+               sister_nuclei: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic image and its instance labels.
 
     Parameters
@@ -108,6 +109,11 @@ def synthesize(seed: SeedLike, *, shape: tuple[int, int] = (256, 256), style: st
         One of ``STYLES``; None picks one at random with ``STYLE_WEIGHTS``.
     diameter : float or None
         Target mean object diameter in pixels; None draws one from the style's range.
+    sister_nuclei : bool
+        In the styles whose objects are nuclei (``nuclei``, ``he``, and ``inverted`` when it draws
+        nuclei), half the images also get nuclei pressed against a similar one, as daughter
+        nuclei after a division are (``docs/synth.md``). False keeps the images of earlier versions:
+        the same seed gives the same sample.
 
     Returns
     -------
@@ -116,12 +122,14 @@ def synthesize(seed: SeedLike, *, shape: tuple[int, int] = (256, 256), style: st
     masks : ndarray of int32, shape (Ly, Lx)
         0 = background, 1..N consecutive; each label is one 4-connected region.
     """
-    s = synthesize_sample(seed, shape=shape, style=style, diameter=diameter)
+    s = synthesize_sample(seed, shape=shape, style=style, diameter=diameter,
+                          sister_nuclei=sister_nuclei)
     return s.image, s.masks
 
 
 def synthesize_sample(seed: SeedLike, *, shape: tuple[int, int] = (256, 256),
-                      style: str | None = None, diameter: float | None = None) -> SynthSample:
+                      style: str | None = None, diameter: float | None = None,
+                      sister_nuclei: bool = False) -> SynthSample:
     """Like ``synthesize`` but returns a ``SynthSample`` with the nuclei, style and diameter."""
     shape = _check_shape(shape)
     if style is not None and style not in STYLES:
@@ -135,12 +143,15 @@ def synthesize_sample(seed: SeedLike, *, shape: tuple[int, int] = (256, 256),
     if diameter is None:
         lo, hi = _DIAMETER_RANGE[style]
         diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-    return _RENDERERS[style](rng, shape, float(diameter))
+    options = {"sisters": True} if sister_nuclei and style in _NUCLEUS_LAYOUTS else {}
+    return _RENDERERS[style](rng, shape, float(diameter), **options)
 
 
 def iter_dataset(seed: int, *, shape: tuple[int, int] = (256, 256),
-                 styles: Sequence[str] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """An endless stream of ``(image, masks)``; sample i is ``synthesize((seed, i), style=...)``.
+                 styles: Sequence[str] | None = None,
+                 sister_nuclei: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """An endless stream of ``(image, masks)``; sample i is
+    ``synthesize((seed, i), style=..., sister_nuclei=sister_nuclei)``.
 
     The style of each sample is drawn with ``STYLE_WEIGHTS`` among ``styles`` (None = all).
     """
@@ -149,23 +160,25 @@ def iter_dataset(seed: int, *, shape: tuple[int, int] = (256, 256),
     if not styles or any(s not in STYLES for s in styles):
         raise ValueError(f"styles must be a non-empty subset of {STYLES}, got {styles!r}")
     p = np.array([STYLE_WEIGHTS[s] for s in styles])
-    return _stream(int(seed), shape, styles, p / p.sum())  # arguments checked now, not at next()
+    # arguments checked now, not at next()
+    return _stream(int(seed), shape, styles, p / p.sum(), bool(sister_nuclei))
 
 
-def _stream(seed, shape, styles, p):
+def _stream(seed, shape, styles, p, sister_nuclei):
     i = 0
     while True:
         style = styles[int(np.random.default_rng((seed, i, 1)).choice(len(styles), p=p))]
-        yield synthesize((seed, i), shape=shape, style=style)
+        yield synthesize((seed, i), shape=shape, style=style, sister_nuclei=sister_nuclei)
         i += 1
 
 
 def make_dataset(n: int, seed: int, *, shape: tuple[int, int] = (256, 256),
-                 styles: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The first ``n`` samples of ``iter_dataset(seed, shape=shape, styles=styles)``."""
+                 styles: Sequence[str] | None = None,
+                 sister_nuclei: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``n`` samples of ``iter_dataset(seed, ...)`` with the same arguments."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    it = iter_dataset(seed, shape=shape, styles=styles)
+    it = iter_dataset(seed, shape=shape, styles=styles, sister_nuclei=sister_nuclei)
     return [next(it) for _ in range(n)]
 
 
@@ -308,8 +321,8 @@ def _finish(image0, image1, lab, nuclei, style, diameter, rgb=None):
 # styles
 
 
-def _fluor_nuclei_image(rng, shape, diameter):
-    o, lab, fmap, bright = _nuclei_layout(rng, shape, diameter)
+def _fluor_nuclei_image(rng, shape, diameter, sisters=False):
+    o, lab, fmap, bright = _nuclei_layout(rng, shape, diameter, sisters)
     bg_level = rng.uniform(0.0, 0.25)
     bright = np.maximum(bright, max(0.25, bg_level))  # labelled nuclei stay visible
     img = _fluor_objects(rng, lab, fmap, bright, diameter / 2, p_overlap=0.45)
@@ -321,8 +334,8 @@ def _fluor_nuclei_image(rng, shape, diameter):
     return o, lab, fmap, (img + np.maximum(bg, 0)) * _illumination(rng, shape, 0.5)
 
 
-def _style_nuclei(rng, shape, diameter):
-    _, lab, _, img = _fluor_nuclei_image(rng, shape, diameter)
+def _style_nuclei(rng, shape, diameter, sisters=False):
+    _, lab, _, img = _fluor_nuclei_image(rng, shape, diameter, sisters)
     img = _acquire(rng, img, peak_range=(20.0, 4000.0))
     if rng.random() < 0.3:  # a saturated camera or 8-bit export: the brightest pixels clip
         img = np.minimum(img, np.percentile(img, 100 - rng.uniform(0.2, 3.0))).astype(np.float32)
@@ -381,10 +394,10 @@ def _style_epithelium(rng, shape, diameter):
     return _finish(_acquire(rng, img0), img1, lab, nlab, "epithelium", diameter)
 
 
-def _style_inverted(rng, shape, diameter):
+def _style_inverted(rng, shape, diameter, sisters=False):
     """Absorbing stain: dark nuclei or cells on a bright background (Beer-Lambert)."""
     if rng.random() < 0.6:
-        _, lab, _, dens = _fluor_nuclei_image(rng, shape, diameter)
+        _, lab, _, dens = _fluor_nuclei_image(rng, shape, diameter, sisters)
         nlab = lab
     else:
         o, lab, fmap = _cell_layout(rng, shape, diameter)
@@ -436,10 +449,10 @@ _HEMATOXYLIN = np.array([0.65, 0.70, 0.29])
 _EOSIN = np.array([0.07, 0.99, 0.11])
 
 
-def _style_he(rng, shape, diameter):
+def _style_he(rng, shape, diameter, sisters=False):
     """H&E: Beer-Lambert mix of hematoxylin (nuclei, dark purple) and eosin (cytoplasm and stroma,
     pink) with colour jitter; channel 0 is the luminance. Labels are the nuclei."""
-    o, lab, fmap, _ = _nuclei_layout(rng, shape, diameter)
+    o, lab, fmap, _ = _nuclei_layout(rng, shape, diameter, sisters)
     n = o.n
     d_bg, d_ct = _distances(lab)
     # hematoxylin in nuclei: solid or vesicular (pale centre, dark rim, nucleolus)
@@ -473,6 +486,8 @@ def _style_he(rng, shape, diameter):
     gray = (rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
     return _finish(gray, None, lab, lab, "he", diameter, rgb)
 
+
+_NUCLEUS_LAYOUTS = ("nuclei", "inverted", "he")  # the styles that take sister_nuclei
 
 _RENDERERS = {
     "nuclei": _style_nuclei, "cyto": _style_cyto, "cyto_only": _style_cyto_only,

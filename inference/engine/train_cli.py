@@ -5,7 +5,8 @@ exit status: 0 on success, 2 for bad input (a missing label file, mismatched sha
 base model, a bad option), with a one-line message on stderr.
 
 ``train-default`` is the recipe of the embedded default model: synthetic images from ``synth.py``
-with a fixed seed, the constants in ``DEFAULT_RECIPE``. Its budget is about 90 minutes on a
+with a fixed seed, the constants in ``DEFAULT_RECIPE``, in two stages (the second continues from
+the first on images with sister nuclei, then fits the size model). Its budget is about 90 minutes on a
 2-core CPU (see the throughput notes next to the recipe); on a GPU it takes a few minutes.
 """
 
@@ -53,6 +54,19 @@ DEFAULT_RECIPE = {
     "size_max_side": 256,
     "seed": 0,                  # network initialisation and sampling
     "precision": "auto",        # bf16 autocast (and channels-last) where the hardware has bfloat16
+    # Stage 2 continues from stage 1's network on the same images drawn with sister nuclei (half the
+    # nucleus layouts get nuclei pressed against a similar one; docs/synth.md): 100 epochs, warm-up
+    # to 0.05 over 5, halved every 10 over the last 40 (0.025 ... 0.003125). 8,000 samples: ~13 min
+    # with bf16, ~50 min in fp32 on an AVX2-only EPYC. Then the size model is fitted.
+    "stage2": {
+        "sister_nuclei": True,
+        "n_epochs": 100,
+        "learning_rate": 0.05,
+        "warmup_epochs": 5,
+        "anneal_fraction": 0.4,
+        "anneal_every": 10,
+        "val_every": 50,
+    },
 }
 
 
@@ -96,32 +110,49 @@ def add_parsers(subparsers) -> None:
     d = subparsers.add_parser(
         "train-default", help="train the embedded default model from synthetic data",
         description="Train the embedded default model with the recipe in "
-                    "inference/engine/train_cli.py (DEFAULT_RECIPE): synthetic images only.")
+                    "inference/engine/train_cli.py (DEFAULT_RECIPE): synthetic images only, in two "
+                    "stages (stage 1 is kept as <out>.stage1.pt; stage 2 continues from it).")
     d.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model file ({DEFAULT_OUT})")
     d.add_argument("--epochs", type=_positive_int, default=None,
-                   help=f"override the recipe's {DEFAULT_RECIPE['n_epochs']} epochs")
+                   help=f"override stage 1's {DEFAULT_RECIPE['n_epochs']} epochs")
+    d.add_argument("--stage2-epochs", type=_positive_int, default=None,
+                   help=f"override stage 2's {DEFAULT_RECIPE['stage2']['n_epochs']} epochs")
     d.add_argument("--n-images", type=_positive_int, default=None,
                    help=f"override the recipe's {DEFAULT_RECIPE['n_images']} images")
+    d.add_argument("--stage1", type=Path, default=None,
+                   help="a model to take as stage 1's result instead of training stage 1")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     d.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
-    d.add_argument("--resume", type=Path, help="checkpoint to continue from (<out>.ckpt)")
-    d.add_argument("--log", type=Path, help="JSON-lines log (default <out>.log.jsonl)")
+    d.add_argument("--resume", action="store_true",
+                   help="continue a stopped run: a finished stage 1 (<out>.stage1.pt) is kept, an "
+                        "unfinished stage continues from its checkpoint (<out>[.stage1.pt].ckpt)")
+    d.add_argument("--log", type=Path, help="JSON-lines log of stage 2 (default <out>.log.jsonl; "
+                                            "stage 1's is <out>.stage1.log.jsonl)")
     d.set_defaults(func=run_train_default)
 
 
-def default_recipe_config(*, epochs=None, device="auto", threads=None):
-    """The ``TrainConfig`` of ``DEFAULT_RECIPE`` (with optional overrides)."""
+def default_recipe_config(*, stage=1, epochs=None, device="auto", threads=None):
+    """The ``TrainConfig`` of stage 1 or 2 of ``DEFAULT_RECIPE`` (with optional overrides).
+
+    Stage 1 fits no size model (stage 2 fits it at the end)."""
+    from dataclasses import replace
+
     from .train import TrainConfig
 
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
     r = DEFAULT_RECIPE
     keys = ("nbase", "n_epochs", "n_samples_per_epoch", "batch_size", "learning_rate",
             "warmup_epochs", "anneal_fraction", "anneal_every", "bsize", "nucleus_dropout", "jitter_prob",
             "val_every", "checkpoint_every", "size_n_rescales", "size_max_side", "seed",
             "precision")
     kwargs = {k: r[k] for k in keys}
+    if stage == 2:
+        kwargs.update({k: v for k, v in r["stage2"].items() if k != "sister_nuclei"})
     if epochs is not None:
         kwargs["n_epochs"] = epochs
-    return TrainConfig(**kwargs, device=device, num_threads=threads)
+    config = TrainConfig(**kwargs, device=device, num_threads=threads)
+    return replace(config, fit_size_model=stage == 2)
 
 
 def run_train(args) -> int:
@@ -156,31 +187,58 @@ def run_train(args) -> int:
 
 
 def run_train_default(args) -> int:
-    from .train import synthetic_dataset, train
-
-    r = DEFAULT_RECIPE
-    n_images = args.n_images or r["n_images"]
+    out = Path(args.out)
+    stage1 = Path(f"{out}.stage1.pt")
     try:
-        config = default_recipe_config(epochs=args.epochs, device=args.device,
-                                       threads=args.threads)
-        t0 = time.perf_counter()
-        images, labels = synthetic_dataset(n_images, seed=r["synth_seed"], shape=r["shape"])
-        val_images, val_labels = synthetic_dataset(r["n_val"], seed=r["val_seed"],
-                                                   shape=r["shape"])
-        _say(f"synthesised {n_images} + {r['n_val']} images in {time.perf_counter() - t0:.0f} s")
-        log = args.log or Path(f"{args.out}.log.jsonl")
-        result = _train_with_bar(
-            train, images, labels, config=config, val_images=val_images, val_labels=val_labels,
-            out=args.out, log_path=log, resume=args.resume,
-            data_description={"source": "synthetic (inference/engine/synth.py)",
-                              "recipe": {k: list(v) if isinstance(v, tuple) else v
-                                         for k, v in r.items()},
-                              "n_images": n_images})
+        if args.stage1 is not None:
+            if not args.stage1.is_file():
+                raise FileNotFoundError(f"--stage1: no model file at {args.stage1}")
+            stage1 = args.stage1
+            _say(f"stage 1: taking {stage1}")
+        elif args.resume and stage1.is_file():
+            _say(f"stage 1: done before ({stage1})")
+        else:
+            _say("stage 1")
+            _recipe_stage(args, 1, out=stage1, log=Path(f"{out}.stage1.log.jsonl"))
+        _say(f"stage 2: continuing from {stage1}")
+        result = _recipe_stage(args, 2, out=out, log=args.log or Path(f"{out}.log.jsonl"),
+                               base=stage1)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _summary(result)
     return 0
+
+
+def _recipe_stage(args, stage, *, out, log, base=None):
+    """Train one stage of DEFAULT_RECIPE on its synthetic images; returns the TrainResult."""
+    from .train import synthetic_dataset, train
+
+    r = DEFAULT_RECIPE
+    n_images = args.n_images or r["n_images"]
+    sisters = stage == 2 and r["stage2"]["sister_nuclei"]
+    config = default_recipe_config(stage=stage, epochs=args.epochs if stage == 1 else args.stage2_epochs,
+                                   device=args.device, threads=args.threads)
+    t0 = time.perf_counter()
+    images, labels = synthetic_dataset(n_images, seed=r["synth_seed"], shape=r["shape"],
+                                       sister_nuclei=sisters)
+    val_images, val_labels = synthetic_dataset(r["n_val"], seed=r["val_seed"], shape=r["shape"],
+                                               sister_nuclei=sisters)
+    _say(f"synthesised {n_images} + {r['n_val']} images in {time.perf_counter() - t0:.0f} s")
+    checkpoint = Path(f"{out}.ckpt")
+    return _train_with_bar(
+        train, images, labels, config=config, base=None if base is None else str(base),
+        val_images=val_images, val_labels=val_labels, out=out, log_path=log,
+        resume=checkpoint if args.resume and checkpoint.is_file() else None,
+        data_description={"source": "synthetic (inference/engine/synth.py)",
+                          "recipe": _jsonable(r), "stage": stage, "sister_nuclei": sisters,
+                          "n_images": n_images, "stage1": None if base is None else str(base)})
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _train_with_bar(train, images, labels, *, config, **kwargs):

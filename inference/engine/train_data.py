@@ -199,7 +199,7 @@ def _strip_tag(stem: str) -> str | None:
 
 
 def synthetic_dataset(n: int, seed: int = 0, shape: tuple[int, int] = (256, 256),
-                      styles: Sequence[str] | None = None):
+                      styles: Sequence[str] | None = None, sister_nuclei: bool = False):
     """``n`` synthetic samples from ``synth.make_dataset``: (images, labels).
 
     images : list of float32 (2, Ly, Lx), arbitrary intensity scale (``train`` normalises them)
@@ -207,5 +207,6 @@ def synthetic_dataset(n: int, seed: int = 0, shape: tuple[int, int] = (256, 256)
     """
     from . import synth
 
-    pairs = synth.make_dataset(n, seed, shape=tuple(shape), styles=styles)
+    pairs = synth.make_dataset(n, seed, shape=tuple(shape), styles=styles,
+                               sister_nuclei=sister_nuclei)
     return [p[0] for p in pairs], [p[1] for p in pairs]

@@ -118,6 +118,32 @@ def test_confluent_styles_have_touching_cells(samples):
     assert dense.masks.max() > 10
 
 
+def touching_pixels(m):
+    """Pixels of one object 4-adjacent to another object's (each contact counted from both sides)."""
+    a, b = m[:, 1:], m[:, :-1]
+    c, d = m[1:, :], m[:-1, :]
+    return ((a != b) & (a > 0) & (b > 0)).sum() + ((c != d) & (c > 0) & (d > 0)).sum()
+
+
+def test_sister_nuclei_add_nuclei_pressed_against_others_only_when_asked():
+    plain = [synth.synthesize(seed, shape=SHAPE, style="nuclei", diameter=20.0) for seed in range(16)]
+    sisters = [synth.synthesize(seed, shape=SHAPE, style="nuclei", diameter=20.0, sister_nuclei=True)
+               for seed in range(16)]
+    changed = [i for i in range(16) if not np.array_equal(plain[i][1], sisters[i][1])]
+    assert 3 <= len(changed) <= 13  # about half the layouts get sisters
+    for i in changed:
+        assert sisters[i][1].max() > plain[i][1].max()
+        assert touching_pixels(sisters[i][1]) > touching_pixels(plain[i][1])
+    for style in ("cyto", "epithelium"):  # cells, not nucleus layouts: the option changes nothing
+        a = synth.synthesize(5, shape=SHAPE, style=style)
+        b = synth.synthesize(5, shape=SHAPE, style=style, sister_nuclei=True)
+        np.testing.assert_array_equal(a[0], b[0])
+    first = synth.make_dataset(2, 7, shape=SHAPE, styles=["he"], sister_nuclei=True)
+    again = synth.make_dataset(2, 7, shape=SHAPE, styles=["he"], sister_nuclei=True)
+    for (i1, m1), (i2, m2) in zip(first, again):
+        np.testing.assert_array_equal(m1, m2)
+
+
 def test_shapes_are_not_all_convex(samples):
     solidity = []
     for style in ("cyto", "cyto_only", "brightfield"):
