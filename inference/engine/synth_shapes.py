@@ -351,9 +351,8 @@ def _nuclei_layout(rng, shape, diameter, sisters=False):
             py = o.cy[pair] + d * np.cos(o.phi[pair])  # across the long axis
             px = o.cx[pair] - d * np.sin(o.phi[pair])
             rtab = o.rtab[pair] * rng.uniform(0.85, 1.15, (pair.size, 1)).astype(np.float32)
-            o = _Objects(np.concatenate([o.cy, py]), np.concatenate([o.cx, px]), np.concatenate([o.rtab, rtab]),
-                         o.segs, np.concatenate([o.r, o.r[pair]]), np.concatenate([o.phi, o.phi[pair]]))
-            bright = np.concatenate([bright, bright[pair] * rng.uniform(0.7, 1.3, pair.size)])
+            o, bright = _with_copies(o, bright, pair, py, px, rtab, o.r[pair],
+                                     bright[pair] * rng.uniform(0.7, 1.3, pair.size))
     if sisters and rng.random() < 0.5:
         o, bright = _add_sisters(rng, o, bright)
     lab, fmap = _labels(shape, o, max(6, int(0.06 * diameter ** 2)))
@@ -373,11 +372,16 @@ def _add_sisters(rng, o, bright):
     touch = o.rtab[k, j] + s * o.rtab[k, (j + _NA // 2) % _NA]
     d = touch * rng.uniform(0.8, 1.05, k.size)
     rtab = (o.rtab[k] * s[:, None]).astype(np.float32)
-    o = _Objects(np.concatenate([o.cy, o.cy[k] + d * np.sin(ang)]),
-                 np.concatenate([o.cx, o.cx[k] + d * np.cos(ang)]),
-                 np.concatenate([o.rtab, rtab]), o.segs,
-                 np.concatenate([o.r, o.r[k] * s]), np.concatenate([o.phi, o.phi[k]]))
-    return o, np.concatenate([bright, bright[k] * rng.uniform(0.7, 1.3, k.size)])
+    return _with_copies(o, bright, k, o.cy[k] + d * np.sin(ang), o.cx[k] + d * np.cos(ang), rtab,
+                        o.r[k] * s, bright[k] * rng.uniform(0.7, 1.3, k.size))
+
+
+def _with_copies(o, bright, k, cy, cx, rtab, r, bright_k):
+    """Objects and brightness with new nuclei appended: copies of nuclei ``k`` (same orientation)
+    at centres (cy, cx) with radius tables ``rtab``, nominal radii ``r`` and brightness ``bright_k``."""
+    o = _Objects(np.concatenate([o.cy, cy]), np.concatenate([o.cx, cx]), np.concatenate([o.rtab, rtab]),
+                 o.segs, np.concatenate([o.r, r]), np.concatenate([o.phi, o.phi[k]]))
+    return o, np.concatenate([bright, bright_k])
 
 
 def _cell_layout(rng, shape, diameter, *, confluent=None):

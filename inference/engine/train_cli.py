@@ -135,8 +135,6 @@ def default_recipe_config(*, stage=1, epochs=None, device="auto", threads=None):
     """The ``TrainConfig`` of stage 1 or 2 of ``DEFAULT_RECIPE`` (with optional overrides).
 
     Stage 1 fits no size model (stage 2 fits it at the end)."""
-    from dataclasses import replace
-
     from .train import TrainConfig
 
     if stage not in (1, 2):
@@ -151,8 +149,7 @@ def default_recipe_config(*, stage=1, epochs=None, device="auto", threads=None):
         kwargs.update({k: v for k, v in r["stage2"].items() if k != "sister_nuclei"})
     if epochs is not None:
         kwargs["n_epochs"] = epochs
-    config = TrainConfig(**kwargs, device=device, num_threads=threads)
-    return replace(config, fit_size_model=stage == 2)
+    return TrainConfig(**kwargs, fit_size_model=stage == 2, device=device, num_threads=threads)
 
 
 def run_train(args) -> int:

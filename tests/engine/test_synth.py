@@ -105,24 +105,19 @@ def test_nucleus_only_and_single_channel_styles_leave_channel_1_zero(samples):
             np.testing.assert_array_equal(s.nuclei, s.masks)
 
 
-def test_confluent_styles_have_touching_cells(samples):
-    def touching_pairs(m):
-        a, b = m[:, 1:], m[:, :-1]
-        c, d = m[1:, :], m[:-1, :]
-        return ((a != b) & (a > 0) & (b > 0)).sum() + ((c != d) & (c > 0) & (d > 0)).sum()
-
-    for s in samples["epithelium"]:
-        assert touching_pairs(s.masks) > 0.5 * (s.masks > 0).sum() ** 0.5 * s.masks.max() ** 0.5
-    dense = synth.synthesize_sample(3, shape=SHAPE, style="nuclei", diameter=14.0)
-    assert any(touching_pairs(synth.synthesize(seed, shape=SHAPE, style="cyto")[1]) > 0 for seed in range(5))
-    assert dense.masks.max() > 10
-
-
 def touching_pixels(m):
     """Pixels of one object 4-adjacent to another object's (each contact counted from both sides)."""
     a, b = m[:, 1:], m[:, :-1]
     c, d = m[1:, :], m[:-1, :]
     return ((a != b) & (a > 0) & (b > 0)).sum() + ((c != d) & (c > 0) & (d > 0)).sum()
+
+
+def test_confluent_styles_have_touching_cells(samples):
+    for s in samples["epithelium"]:
+        assert touching_pixels(s.masks) > 0.5 * (s.masks > 0).sum() ** 0.5 * s.masks.max() ** 0.5
+    dense = synth.synthesize_sample(3, shape=SHAPE, style="nuclei", diameter=14.0)
+    assert any(touching_pixels(synth.synthesize(seed, shape=SHAPE, style="cyto")[1]) > 0 for seed in range(5))
+    assert dense.masks.max() > 10
 
 
 def test_sister_nuclei_add_nuclei_pressed_against_others_only_when_asked():
