@@ -40,6 +40,7 @@ __all__ = [
     "synthesize",
     "synthesize_sample",
     "make_dataset",
+    "make_samples",
     "iter_dataset",
     "median_diameter",
 ]
@@ -164,11 +165,12 @@ def iter_dataset(seed: int, *, shape: tuple[int, int] = (256, 256),
     return _stream(int(seed), shape, styles, p / p.sum(), bool(sister_nuclei))
 
 
-def _stream(seed, shape, styles, p, sister_nuclei):
+def _stream(seed, shape, styles, p, sister_nuclei, samples=False):
     i = 0
     while True:
         style = styles[int(np.random.default_rng((seed, i, 1)).choice(len(styles), p=p))]
-        yield synthesize((seed, i), shape=shape, style=style, sister_nuclei=sister_nuclei)
+        s = synthesize_sample((seed, i), shape=shape, style=style, sister_nuclei=sister_nuclei)
+        yield s if samples else (s.image, s.masks)
         i += 1
 
 
@@ -176,9 +178,22 @@ def make_dataset(n: int, seed: int, *, shape: tuple[int, int] = (256, 256),
                  styles: Sequence[str] | None = None,
                  sister_nuclei: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """The first ``n`` samples of ``iter_dataset(seed, ...)`` with the same arguments."""
+    return [(s.image, s.masks) for s in make_samples(n, seed, shape=shape, styles=styles,
+                                                     sister_nuclei=sister_nuclei)]
+
+
+def make_samples(n: int, seed: int, *, shape: tuple[int, int] = (256, 256),
+                 styles: Sequence[str] | None = None,
+                 sister_nuclei: bool = False) -> list[SynthSample]:
+    """``make_dataset``'s samples as ``SynthSample`` (with their style): the same images."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    it = iter_dataset(seed, shape=shape, styles=styles, sister_nuclei=sister_nuclei)
+    shape = _check_shape(shape)
+    styles = STYLES if styles is None else tuple(styles)
+    if not styles or any(s not in STYLES for s in styles):
+        raise ValueError(f"styles must be a non-empty subset of {STYLES}, got {styles!r}")
+    p = np.array([STYLE_WEIGHTS[s] for s in styles])
+    it = _stream(int(seed), shape, styles, p / p.sum(), bool(sister_nuclei), samples=True)
     return [next(it) for _ in range(n)]
 
 

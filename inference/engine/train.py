@@ -228,8 +228,9 @@ def train(
 
     Parameters
     ----------
-    images : sequence of ndarray
-        Without ``channels``: network inputs, float32 shape (2, Ly, Lx) (cytoplasm,
+    images : sequence of ndarray, or a prepared ``TrainingSet`` (then ``labels`` is None)
+        A ``TrainingSet`` (from ``train_sources.DataMix.prepare``) is sampled with its
+        ``sample_weights``. Without ``channels``: network inputs, float32 shape (2, Ly, Lx) (cytoplasm,
         nucleus-or-zeros), or (Ly, Lx) single-channel images. With ``channels`` ([cyto, nucleus],
         Cellpose's convention): raw images (Ly, Lx) or (Ly, Lx, C), converted by
         ``transforms.convert_image``. Each channel is normalised (``transforms.normalize99``)
@@ -240,7 +241,8 @@ def train(
         Fine-tune its first network (its width and diam_mean are kept).
     val_images, val_labels : optional, as images and labels
         Every ``config.val_every`` epochs (and at the last): the loss on fixed random crops and the
-        AP at IoU 0.5 of a full segmentation at the known diameter.
+        AP at IoU 0.5 of a full segmentation at the known diameter (also per image kind when the
+        validation set has kinds: the log's ``val_ap50_by_kind``).
     out : path, optional
         Where the final model is saved (``CellposeModel.save``); checkpoints go to ``<out>.ckpt``.
     log_path : path, optional
@@ -259,16 +261,10 @@ def train(
         Stored in the saved model's meta (where the data came from).
     """
     config = config or TrainConfig()
-    train_set = prepare_training_set(images, labels, channels=channels,
-                                     normalize=config.normalize,
-                                     flow_cache_dir=config.flow_cache_dir)
+    train_set = _training_set(images, labels, channels, config, "images")
     val_set = None
     if val_images is not None or val_labels is not None:
-        if val_images is None or val_labels is None:
-            raise ValueError("give both val_images and val_labels, or neither")
-        val_set = prepare_training_set(val_images, val_labels, channels=channels,
-                                       normalize=config.normalize,
-                                       flow_cache_dir=config.flow_cache_dir, name="val_images")
+        val_set = _training_set(val_images, val_labels, channels, config, "val_images")
     device = runtime.resolve_device(config.device)
     saved = runtime.set_torch_globals(config, device)
     try:
@@ -324,15 +320,17 @@ def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bo
                 checkpoint.save(run)
             return True
         t_train = time.perf_counter() - t0
-        val_loss = val_ap50 = None
+        val_loss = val_ap50 = by_kind = None
         if val_set is not None and ((epoch + 1) % config.val_every == 0
                                     or epoch + 1 == config.n_epochs):
-            val_loss, val_ap50 = _validate(run, val_set)
+            val_loss, val_ap50, by_kind = _validate(run, val_set)
         run.elapsed += time.perf_counter() - t0
         run.epoch = epoch + 1
         record = {"epoch": epoch + 1, "lr": float(lrs[epoch]), "train_loss": train_loss,
                   "val_loss": val_loss, "val_ap50": val_ap50, "time": round(run.elapsed, 3),
                   "samples_per_s": round(n_seen / t_train, 3)}
+        if by_kind is not None:
+            record["val_ap50_by_kind"] = by_kind
         run.history.append(record)
         if log is not None:
             log.write(json.dumps(record) + "\n")
@@ -378,8 +376,11 @@ def _run_epoch(run: _Run, data: TrainingSet, lr: float, should_stop):
     torch.manual_seed(int(rng.integers(2**62)))
     n = len(data)
     n_samples = config.n_samples_per_epoch or n
-    order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(n_samples / n))])
-    order = order[:n_samples]
+    if data.sample_weights is not None:  # a mixture: sources drawn by weight
+        order = rng.choice(n, size=n_samples, p=data.sample_weights)
+    else:
+        order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(n_samples / n))])
+        order = order[:n_samples]
     for group in run.optimizer.param_groups:
         group["lr"] = float(lr)
     run.net.train()
@@ -419,8 +420,9 @@ def _batch(data, idx, rng, config, diam_mean, jitter):
 
 
 @torch.inference_mode()
-def _validate(run: _Run, data: TrainingSet) -> tuple[float, float]:
-    """Loss on fixed random crops (no jitter or dropout), and ``train_eval.validation_ap50``."""
+def _validate(run: _Run, data: TrainingSet) -> tuple[float, float, dict | None]:
+    """Loss on fixed random crops (no jitter or dropout), ``train_eval.validation_ap50`` (mean
+    over images) and its mean per kind (None when the set has no kinds)."""
     net, config, diam_mean, device = run.net, run.config, run.diam_mean, run.device
     net.eval()
     rng = np.random.default_rng([config.seed, VAL_SEED])
@@ -432,10 +434,26 @@ def _validate(run: _Run, data: TrainingSet) -> tuple[float, float]:
         out = net(x.to(device))[0]
         total += float(training_loss(out, y.to(device), flow_scale=config.flow_scale,
                                      flow_weight=config.flow_weight)) * len(idx)
-    ap50 = validation_ap50(net, data, diam_mean=diam_mean, batch_size=config.batch_size,
-                           bsize=config.bsize)
+    aps = validation_ap50(net, data, diam_mean=diam_mean, batch_size=config.batch_size,
+                          bsize=config.bsize, per_image=True)
     net.train()
-    return total / n, ap50
+    by_kind = None
+    if data.kinds is not None:
+        by_kind = {k: round(float(np.mean([a for a, c in zip(aps, data.kinds) if c == k])), 4)
+                   for k in sorted(set(data.kinds))}
+    return total / n, float(np.mean(aps)), by_kind
+
+
+def _training_set(images, labels, channels, config, name) -> TrainingSet:
+    if isinstance(images, TrainingSet):
+        if labels is not None:
+            raise ValueError(f"{name} is a prepared TrainingSet: its labels come with it "
+                             f"(pass None for the labels)")
+        return images
+    if images is None or labels is None:
+        raise ValueError(f"give both {name} and their labels, or neither")
+    return prepare_training_set(images, labels, channels=channels, normalize=config.normalize,
+                                flow_cache_dir=config.flow_cache_dir, name=name)
 
 
 # ------------------------------------------------------------------------------------------------

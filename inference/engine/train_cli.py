@@ -4,10 +4,9 @@
 exit status: 0 on success, 2 for bad input (a missing label file, mismatched shapes, an unknown
 base model, a bad option), with a one-line message on stderr.
 
-``train-default`` is the recipe of the embedded default model: synthetic images from ``synth.py``
-with a fixed seed, the constants in ``DEFAULT_RECIPE``, in two stages (the second continues from
-the first on images with sister nuclei, then fits the size model). Its budget is about 90 minutes on a
-2-core CPU (see the throughput notes next to the recipe); on a GPU it takes a few minutes.
+``train`` trains on one labelled folder (``--images`` / ``--labels``) or on a mixture of sources
+described by a JSON file (``--data``, ``train_sources.DataMix.from_file``). ``train-default`` runs
+the embedded default model's recipe (``train_recipe``: a synthetic stage, then a real-data stage).
 """
 
 from __future__ import annotations
@@ -17,57 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["DEFAULT_RECIPE", "add_parsers", "default_recipe_config"]
+__all__ = ["add_parsers"]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "default.pt"
-
-# The embedded default model. Everything that decides its weights is here, so the lead can tune
-# it in one place. Budget: <= ~90 minutes on a quiet 2-core CPU. Measured training throughput at
-# 224 x 224, batch 8, torch threads = 2 (benchmarks/bench_train.py) on this project's AMD EPYC:
-# nbase (2,16,32,64,128) 4.2 samples/s in fp32, 9.6 with bf16 + channels-last (precision "auto");
-# the paper's (2,32,64,128,256) 3.5 with bf16. So: 520 epochs x 80 samples = 41,600 samples ~ 70
-# min with validation (8 images every 50 epochs), plus 30 s of data synthesis and flows and ~6 min
-# for the size model (1500 images x 1 rescale, crops <= 256 px): 76.6 min measured.
-# Without bfloat16 the same recipe takes ~2.8 h there, ~4.3 h on an AVX2-only EPYC (2.6-2.9
-# samples/s; resumable: checkpoints every 5 epochs). On an H100 it trains at ~160 samples/s;
-# there the paper's width is as fast (--epochs for longer runs).
-DEFAULT_RECIPE = {
-    "synth_seed": 20240601,     # training images: synth.make_dataset(n_images, synth_seed)
-    "val_seed": 20240602,       # held-out synthetic validation images
-    "n_images": 1500,
-    "n_val": 8,
-    "shape": (256, 256),
-    "nbase": (2, 16, 32, 64, 128),
-    "n_epochs": 520,
-    "n_samples_per_epoch": 80,
-    "batch_size": 8,
-    "learning_rate": 0.2,
-    "warmup_epochs": 10,
-    "anneal_fraction": 0.2,     # the last 104 epochs: halved every 20 (0.1 ... 0.003125)
-    "anneal_every": 20,
-    "bsize": 224,
-    "nucleus_dropout": 0.25,
-    "jitter_prob": 0.5,
-    "val_every": 50,
-    "checkpoint_every": 5,
-    "size_n_rescales": 1,
-    "size_max_side": 256,
-    "seed": 0,                  # network initialisation and sampling
-    "precision": "auto",        # bf16 autocast (and channels-last) where the hardware has bfloat16
-    # Stage 2 continues from stage 1's network on the same images drawn with sister nuclei (half the
-    # nucleus layouts get nuclei pressed against a similar one; docs/synth.md): 100 epochs, warm-up
-    # to 0.05 over 5, halved every 10 over the last 40 (0.025 ... 0.003125). 8,000 samples: ~13 min
-    # with bf16, ~50 min in fp32 on an AVX2-only EPYC. Then the size model is fitted.
-    "stage2": {
-        "sister_nuclei": True,
-        "n_epochs": 100,
-        "learning_rate": 0.05,
-        "warmup_epochs": 5,
-        "anneal_fraction": 0.4,
-        "anneal_every": 10,
-        "val_every": 50,
-    },
-}
 
 
 def add_parsers(subparsers) -> None:
@@ -76,9 +27,13 @@ def add_parsers(subparsers) -> None:
         "train", help="train or fine-tune a model on image / label pairs",
         description="Train a Cellpose network on pairs of images and label images (NAME.tif with "
                     "NAME.tif, NAME_masks.tif or NAME_labels.tif), fit its size model, save it.")
-    p.add_argument("--images", required=True, type=Path, help="folder of images")
-    p.add_argument("--labels", required=True, type=Path,
-                   help="folder of label images (may be the images folder)")
+    p.add_argument("--images", type=Path, help="folder of images")
+    p.add_argument("--labels", type=Path,
+                   help="folder of label images (default: the images folder)")
+    p.add_argument("--data", type=Path,
+                   help="a JSON data mix instead of --images: {\"sources\": [{\"type\": "
+                        "\"folder\", \"images\": ..., \"weight\": ...}, {\"type\": "
+                        "\"synthetic\", \"n_images\": ..., \"seed\": ...}]} (docs/engine.md)")
     p.add_argument("--out", required=True, type=Path, help="model file to write (.pt)")
     p.add_argument("--base", help="model to fine-tune (name or path); its width is kept")
     p.add_argument("--epochs", type=_positive_int, default=500)
@@ -107,18 +62,25 @@ def add_parsers(subparsers) -> None:
                         "GPU does bfloat16 natively, else fp32)")
     p.set_defaults(func=run_train)
 
+    from .train_recipe import DEFAULT_RECIPE, default_data_folder
+
     d = subparsers.add_parser(
-        "train-default", help="train the embedded default model from synthetic data",
+        "train-default", help="train the embedded default model (synthetic, then real images)",
         description="Train the embedded default model with the recipe in "
-                    "inference/engine/train_cli.py (DEFAULT_RECIPE): synthetic images only, in two "
-                    "stages (stage 1 is kept as <out>.stage1.pt; stage 2 continues from it).")
+                    "inference/engine/train_recipe.py (DEFAULT_RECIPE): stage 1 on synthetic "
+                    "images (kept as <out>.stage1.pt), stage 2 from it on the DSB 2018 training "
+                    "split mixed with synthetic images, then the size model and the accuracy "
+                    "report per image kind.")
     d.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model file ({DEFAULT_OUT})")
+    d.add_argument("--data-folder", type=Path, default=None,
+                   help=f"labelled DSB 2018 folder (default {default_data_folder()}; "
+                        "or set CELLPOSEWEB_DSB2018)")
     d.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"override stage 1's {DEFAULT_RECIPE['n_epochs']} epochs")
     d.add_argument("--stage2-epochs", type=_positive_int, default=None,
                    help=f"override stage 2's {DEFAULT_RECIPE['stage2']['n_epochs']} epochs")
     d.add_argument("--n-images", type=_positive_int, default=None,
-                   help=f"override the recipe's {DEFAULT_RECIPE['n_images']} images")
+                   help=f"override the recipe's {DEFAULT_RECIPE['n_images']} synthetic images")
     d.add_argument("--stage1", type=Path, default=None,
                    help="a model to take as stage 1's result instead of training stage 1")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
@@ -128,32 +90,13 @@ def add_parsers(subparsers) -> None:
                         "unfinished stage continues from its checkpoint (<out>[.stage1.pt].ckpt)")
     d.add_argument("--log", type=Path, help="JSON-lines log of stage 2 (default <out>.log.jsonl; "
                                             "stage 1's is <out>.stage1.log.jsonl)")
+    d.add_argument("--no-report", action="store_true",
+                   help="skip the accuracy report per image kind at the end")
     d.set_defaults(func=run_train_default)
 
 
-def default_recipe_config(*, stage=1, epochs=None, device="auto", threads=None):
-    """The ``TrainConfig`` of stage 1 or 2 of ``DEFAULT_RECIPE`` (with optional overrides).
-
-    Stage 1 fits no size model (stage 2 fits it at the end)."""
-    from .train import TrainConfig
-
-    if stage not in (1, 2):
-        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
-    r = DEFAULT_RECIPE
-    keys = ("nbase", "n_epochs", "n_samples_per_epoch", "batch_size", "learning_rate",
-            "warmup_epochs", "anneal_fraction", "anneal_every", "bsize", "nucleus_dropout", "jitter_prob",
-            "val_every", "checkpoint_every", "size_n_rescales", "size_max_side", "seed",
-            "precision")
-    kwargs = {k: r[k] for k in keys}
-    if stage == 2:
-        kwargs.update({k: v for k, v in r["stage2"].items() if k != "sister_nuclei"})
-    if epochs is not None:
-        kwargs["n_epochs"] = epochs
-    return TrainConfig(**kwargs, fit_size_model=stage == 2, device=device, num_threads=threads)
-
-
 def run_train(args) -> int:
-    from .train import TrainConfig, load_pairs, train
+    from .train import TrainConfig, train
 
     try:
         config = TrainConfig(
@@ -161,81 +104,70 @@ def run_train(args) -> int:
             nbase=args.nbase, seed=args.seed, val_every=args.val_every,
             n_samples_per_epoch=args.samples_per_epoch, checkpoint_every=args.checkpoint_every,
             device=args.device, num_threads=args.threads, precision=args.precision)
-        images, labels, names = load_pairs(args.images, args.labels)
-        train_idx, val_idx = _split(len(images), args.val_fraction, args.seed)
-        val = {}
-        if val_idx:
-            val = {"val_images": [images[i] for i in val_idx],
-                   "val_labels": [labels[i] for i in val_idx]}
-        _say(f"training on {len(train_idx)} image(s), validating on {len(val_idx)}")
-        result = _train_with_bar(
-            train, [images[i] for i in train_idx], [labels[i] for i in train_idx], config=config,
-            channels=[args.chan, args.chan2], base=args.base, out=args.out, log_path=args.log,
-            resume=args.resume,
-            data_description={"source": str(args.images), "labels": str(args.labels),
-                              "train_names": [names[i] for i in train_idx],
-                              "val_names": [names[i] for i in val_idx]},
-            **val)
+        if (args.data is None) == (args.images is None):
+            raise ValueError("give either --images (one labelled folder) or --data (a JSON mix)")
+        data = _mix_data(args) if args.data is not None else _folder_data(args)
+        result = _train_with_bar(train, *data["train"], config=config, base=args.base,
+                                 out=args.out, log_path=args.log, resume=args.resume,
+                                 **data["kwargs"])
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _summary(result)
     return 0
+
+
+def _folder_data(args) -> dict:
+    from .train import load_pairs
+
+    images, labels, names = load_pairs(args.images, args.labels or args.images)
+    train_idx, val_idx = _split(len(images), args.val_fraction, args.seed)
+    kwargs = {"channels": [args.chan, args.chan2],
+              "data_description": {"source": str(args.images),
+                                   "labels": str(args.labels or args.images),
+                                   "train_names": [names[i] for i in train_idx],
+                                   "val_names": [names[i] for i in val_idx]}}
+    if val_idx:
+        kwargs.update(val_images=[images[i] for i in val_idx],
+                      val_labels=[labels[i] for i in val_idx])
+    _say(f"training on {len(train_idx)} image(s), validating on {len(val_idx)}")
+    return {"train": ([images[i] for i in train_idx], [labels[i] for i in train_idx]),
+            "kwargs": kwargs}
+
+
+def _mix_data(args) -> dict:
+    from .train_sources import DataMix
+
+    mix, validation = DataMix.from_file(args.data)
+    loaded = mix.load()
+    data = mix.prepare(loaded=loaded)
+    kwargs = {"data_description": {"source": "DataMix", "mix": mix.to_config(),
+                                   "counts": mix.counts(loaded)}}
+    if validation is not None:
+        kwargs.update(val_images=validation.prepare(), val_labels=None)
+        kwargs["data_description"]["validation"] = validation.to_config()
+    _say(f"training on {len(data)} image(s) from {len(mix.sources)} source(s)"
+         + (f", validating on {len(kwargs['val_images'])}" if validation is not None else ""))
+    return {"train": (data, None), "kwargs": kwargs}
 
 
 def run_train_default(args) -> int:
-    out = Path(args.out)
-    stage1 = Path(f"{out}.stage1.pt")
+    from functools import partial
+
+    from .train import train
+    from .train_recipe import run_recipe
+
     try:
-        if args.stage1 is not None:
-            if not args.stage1.is_file():
-                raise FileNotFoundError(f"--stage1: no model file at {args.stage1}")
-            stage1 = args.stage1
-            _say(f"stage 1: taking {stage1}")
-        elif args.resume and stage1.is_file():
-            _say(f"stage 1: done before ({stage1})")
-        else:
-            _say("stage 1")
-            _recipe_stage(args, 1, out=stage1, log=Path(f"{out}.stage1.log.jsonl"))
-        _say(f"stage 2: continuing from {stage1}")
-        result = _recipe_stage(args, 2, out=out, log=args.log or Path(f"{out}.log.jsonl"),
-                               base=stage1)
+        result = run_recipe(
+            out=args.out, folder=args.data_folder, stage1=args.stage1, resume=args.resume,
+            epochs=args.epochs, stage2_epochs=args.stage2_epochs, n_images=args.n_images,
+            device=args.device, threads=args.threads, log=args.log,
+            with_report=not args.no_report, train_fn=partial(_train_with_bar, train), say=_say)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _summary(result)
     return 0
-
-
-def _recipe_stage(args, stage, *, out, log, base=None):
-    """Train one stage of DEFAULT_RECIPE on its synthetic images; returns the TrainResult."""
-    from .train import synthetic_dataset, train
-
-    r = DEFAULT_RECIPE
-    n_images = args.n_images or r["n_images"]
-    sisters = stage == 2 and r["stage2"]["sister_nuclei"]
-    config = default_recipe_config(stage=stage, epochs=args.epochs if stage == 1 else args.stage2_epochs,
-                                   device=args.device, threads=args.threads)
-    t0 = time.perf_counter()
-    images, labels = synthetic_dataset(n_images, seed=r["synth_seed"], shape=r["shape"],
-                                       sister_nuclei=sisters)
-    val_images, val_labels = synthetic_dataset(r["n_val"], seed=r["val_seed"], shape=r["shape"],
-                                               sister_nuclei=sisters)
-    _say(f"synthesised {n_images} + {r['n_val']} images in {time.perf_counter() - t0:.0f} s")
-    checkpoint = Path(f"{out}.ckpt")
-    return _train_with_bar(
-        train, images, labels, config=config, base=None if base is None else str(base),
-        val_images=val_images, val_labels=val_labels, out=out, log_path=log,
-        resume=checkpoint if args.resume and checkpoint.is_file() else None,
-        data_description={"source": "synthetic (inference/engine/synth.py)",
-                          "recipe": _jsonable(r), "stage": stage, "sister_nuclei": sisters,
-                          "n_images": n_images, "stage1": None if base is None else str(base)})
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _train_with_bar(train, images, labels, *, config, **kwargs):

@@ -22,7 +22,8 @@ __all__ = ["TrainingSet", "load_pairs", "prepare_training_set", "synthetic_datas
 
 _FLOW_CACHE_TAG = b"cellposeweb-flows-v1"  # bump when flows.py changes what it computes
 _IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-_LABEL_TAGS = ("_masks", "_labels")
+_LABEL_TAGS = ("_masks", "_labels", "_seg")
+_SEG_SUFFIX = "_seg.npy"
 
 
 @dataclass
@@ -36,15 +37,40 @@ class TrainingSet:
         (cellprob target 0/1, flow Y, flow X).
     diameters : ndarray of float64, shape (n,)
         Median cell diameter of every label image, pixels.
+    sample_weights : ndarray of float64, shape (n,), or None
+        Probability of drawing each image for a training sample (sums to 1; set by
+        ``train_sources.DataMix``); None draws every image equally often.
+    kinds, names : list of str, or None
+        What each image is (``train_sources.image_kind``) and its name, for reports.
+    sources : ndarray of int32, shape (n,), or None
+        Index of each image's source in its ``DataMix``.
     """
 
     images: list[np.ndarray]
     labels: list[np.ndarray]
     targets: list[np.ndarray]
     diameters: np.ndarray
+    sample_weights: np.ndarray | None = None
+    kinds: list[str] | None = None
+    names: list[str] | None = None
+    sources: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TrainingSet]) -> TrainingSet:
+        """The images of ``parts`` in order (kinds / names / sources kept where every part has
+        them; sample weights are not merged: set them for the whole)."""
+        def joined(attr):
+            values = [getattr(p, attr) for p in parts]
+            return None if any(v is None for v in values) else [x for v in values for x in v]
+
+        sources = joined("sources")
+        return cls([x for p in parts for x in p.images], [x for p in parts for x in p.labels],
+                   [x for p in parts for x in p.targets],
+                   np.concatenate([p.diameters for p in parts]), None, joined("kinds"),
+                   joined("names"), None if sources is None else np.asarray(sources, np.int32))
 
 
 def prepare_training_set(
@@ -133,9 +159,10 @@ def training_targets(labels: np.ndarray, cache_dir: str | os.PathLike | None = N
 def load_pairs(images_dir, labels_dir) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Read matching image / label files from two folders (they may be the same folder).
 
-    An image ``NAME.ext`` pairs with one label file ``NAME.ext2``, ``NAME_masks.ext2`` or
-    ``NAME_labels.ext2`` in ``labels_dir`` (ext in .tif .tiff .png .jpg .jpeg). In a shared folder,
-    files whose name ends in ``_masks`` / ``_labels`` are the labels.
+    An image ``NAME.ext`` pairs with one label file ``NAME.ext2``, ``NAME_masks.ext2``,
+    ``NAME_labels.ext2`` (ext in .tif .tiff .png .jpg .jpeg) or ``NAME_seg.npy`` (the Cellpose
+    GUI's file, read safely by ``seg_file.read_seg_npy``) in ``labels_dir``. In a shared folder,
+    files whose name ends in ``_masks`` / ``_labels`` / ``_seg`` are the labels.
 
     Returns (images, labels, names) sorted by name: raw images as ``io.imread`` gives them, labels
     int32 (Ly, Lx) from ``io.read_labels``, names the image stems.
@@ -152,7 +179,7 @@ def load_pairs(images_dir, labels_dir) -> tuple[list[np.ndarray], list[np.ndarra
             raise ValueError(f"{d} is not a folder")
     same = images_dir.resolve() == labels_dir.resolve()
     label_files: dict[str, list[Path]] = {}
-    for p in _listed(labels_dir):
+    for p in _listed(labels_dir, labels=True):
         stem = _strip_tag(p.stem)
         if stem is None and same:
             continue  # an image in a shared folder
@@ -165,11 +192,11 @@ def load_pairs(images_dir, labels_dir) -> tuple[list[np.ndarray], list[np.ndarra
         matches = label_files.pop(p.stem, [])
         if not matches:
             raise ValueError(f"no labels for image {p} (looked for {p.stem}.*, {p.stem}_masks.*, "
-                             f"{p.stem}_labels.* in {labels_dir})")
+                             f"{p.stem}_labels.*, {p.stem}_seg.npy in {labels_dir})")
         if len(matches) > 1:
             raise ValueError(f"several label files for image {p}: "
                              f"{', '.join(str(m) for m in matches)}")
-        image, lab = io.imread(p), io.read_labels(matches[0])
+        image, lab = io.imread(p), _read_label_file(matches[0])
         if lab.ndim != 2:
             raise ValueError(f"labels {matches[0]} must be 2D (Ly, Lx), got shape {lab.shape}")
         if lab.shape not in (image.shape[:2], image.shape[-2:]):
@@ -186,9 +213,18 @@ def load_pairs(images_dir, labels_dir) -> tuple[list[np.ndarray], list[np.ndarra
     return images, labels, names
 
 
-def _listed(folder: Path) -> list[Path]:
+def _listed(folder: Path, labels: bool = False) -> list[Path]:
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+                  if p.is_file() and (p.suffix.lower() in _IMAGE_SUFFIXES
+                                      or (labels and p.name.lower().endswith(_SEG_SUFFIX))))
+
+
+def _read_label_file(path: Path) -> np.ndarray:
+    from . import io, seg_file
+
+    if path.name.lower().endswith(_SEG_SUFFIX):
+        return seg_file.read_seg_npy(path).masks
+    return io.read_labels(path)
 
 
 def _strip_tag(stem: str) -> str | None:

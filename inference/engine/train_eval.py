@@ -21,8 +21,10 @@ VAL_SEED = 2**31 - 1  # second key of the validation generator: same val crops e
 
 
 @torch.inference_mode()
-def validation_ap50(net, data, *, diam_mean: float, batch_size: int, bsize: int) -> float:
-    """Mean AP at IoU 0.5 of full segmentations of ``data`` (a ``train_data.TrainingSet``).
+def validation_ap50(net, data, *, diam_mean: float, batch_size: int, bsize: int,
+                    per_image: bool = False):
+    """Mean AP at IoU 0.5 of full segmentations of ``data`` (a ``train_data.TrainingSet``), or
+    the list of each image's AP with ``per_image``.
 
     Each image is resized so its cells have ``diam_mean`` (its known diameter), run through the
     network in tiles (no flips, overlap 0.1), turned into masks (``dynamics.compute_masks``), and
@@ -36,7 +38,7 @@ def validation_ap50(net, data, *, diam_mean: float, batch_size: int, bsize: int)
         masks = dynamics.compute_masks(y[:2], y[2])
         aps.append(metrics.average_precision(lab, resize_nearest(masks, lab.shape),
                                              thresholds=0.5)[0][0, 0])
-    return float(np.mean(aps))
+    return [float(a) for a in aps] if per_image else float(np.mean(aps))
 
 
 @torch.inference_mode()

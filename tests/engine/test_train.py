@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference.engine import io, train_cli
+from inference.engine import io
 from inference.engine import train as tr
 from inference.engine.model import CellposeModel, load_model
 from inference.engine.net import CellposeNet
@@ -333,63 +333,6 @@ def test_the_train_command_exits_with_2_and_a_message_for_bad_data(tmp_path, cap
                "--out", str(tmp_path / "m.pt")])
     assert rc == 2
     assert "a_masks.tif are empty" in capsys.readouterr().err
-
-
-def test_the_default_recipe_is_a_valid_config():
-    config = train_cli.default_recipe_config(epochs=3)
-    assert config.n_epochs == 3 and config.nbase == tuple(train_cli.DEFAULT_RECIPE["nbase"])
-    assert train_cli.default_recipe_config().n_epochs == train_cli.DEFAULT_RECIPE["n_epochs"]
-    stage2 = train_cli.default_recipe_config(stage=2)
-    assert stage2.n_epochs == train_cli.DEFAULT_RECIPE["stage2"]["n_epochs"]
-    assert stage2.learning_rate == train_cli.DEFAULT_RECIPE["stage2"]["learning_rate"]
-    assert stage2.fit_size_model and not config.fit_size_model
-    with pytest.raises(ValueError, match="stage"):
-        train_cli.default_recipe_config(stage=3)
-
-
-@pytest.fixture
-def tiny_recipe(monkeypatch):
-    """DEFAULT_RECIPE shrunk to seconds: 3 images of 64 px, one short epoch per stage."""
-    small = dict(n_images=3, n_val=1, shape=(64, 64), nbase=(2, 8, 16, 32, 64), n_epochs=1,
-                 n_samples_per_epoch=8, batch_size=4, bsize=48, warmup_epochs=1, val_every=1,
-                 size_max_side=96, precision="fp32")
-    for key, value in small.items():
-        monkeypatch.setitem(train_cli.DEFAULT_RECIPE, key, value)
-    monkeypatch.setitem(train_cli.DEFAULT_RECIPE, "stage2",
-                        dict(train_cli.DEFAULT_RECIPE["stage2"], n_epochs=1, warmup_epochs=1))
-
-
-@pytest.mark.slow
-def test_train_default_trains_stage_1_then_continues_on_sister_nuclei_and_fits_the_size_model(
-        tiny_recipe, tmp_path, capsys):
-    from inference.engine.__main__ import main
-
-    out = tmp_path / "m.pt"
-    assert main(["train-default", "--out", str(out), "--threads", "2", "--device", "cpu"]) == 0
-    stage1 = load_model(tmp_path / "m.pt.stage1.pt", device="cpu")
-    final = load_model(out, device="cpu")
-    assert stage1.meta["data"]["stage"] == 1 and not stage1.meta["data"]["sister_nuclei"]
-    assert stage1.size_model is None
-    assert final.meta["data"]["stage"] == 2 and final.meta["data"]["sister_nuclei"]
-    assert final.meta["base"] == str(tmp_path / "m.pt.stage1.pt")
-    assert final.size_model is not None
-    assert (tmp_path / "m.pt.stage1.log.jsonl").exists() and (tmp_path / "m.pt.log.jsonl").exists()
-
-    # --resume keeps a finished stage 1 and trains stage 2 again from it
-    before = (tmp_path / "m.pt.stage1.pt").stat().st_mtime_ns
-    capsys.readouterr()
-    assert main(["train-default", "--out", str(out), "--resume", "--threads", "2",
-                 "--device", "cpu"]) == 0
-    assert "stage 1: done before" in capsys.readouterr().err
-    assert (tmp_path / "m.pt.stage1.pt").stat().st_mtime_ns == before
-
-
-def test_train_default_names_a_missing_stage_1_model(tmp_path, capsys):
-    from inference.engine.__main__ import main
-
-    rc = main(["train-default", "--out", str(tmp_path / "m.pt"), "--stage1", str(tmp_path / "no.pt")])
-    assert rc == 2
-    assert "no.pt" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -1,0 +1,92 @@
+"""The default model's recipe (train-default): a synthetic stage, a real-data stage, the card."""
+import json
+from pathlib import Path
+
+import pytest
+
+from inference.engine import accuracy, train_recipe
+from inference.engine.model import load_model
+
+DSB = Path(__file__).resolve().parents[1] / "data" / "dsb2018"
+
+
+def test_the_default_recipe_is_a_valid_config():
+    recipe = train_recipe.DEFAULT_RECIPE
+    config = train_recipe.default_recipe_config(epochs=3)
+    assert config.n_epochs == 3 and config.nbase == tuple(recipe["nbase"])
+    assert train_recipe.default_recipe_config().n_epochs == recipe["n_epochs"]
+    stage2 = train_recipe.default_recipe_config(stage=2)
+    assert stage2.n_epochs == recipe["stage2"]["n_epochs"]
+    assert stage2.learning_rate == recipe["stage2"]["learning_rate"]
+    assert stage2.fit_size_model and not config.fit_size_model
+    with pytest.raises(ValueError, match="stage"):
+        train_recipe.default_recipe_config(stage=3)
+
+
+def test_the_real_data_stage_mixes_the_folders_training_split_with_synthetic_images():
+    mix = train_recipe.real_data_mix(DSB, split="train")
+    val = train_recipe.real_data_mix(DSB, split="val")
+    folder, synthetic = mix.sources
+    s2 = train_recipe.DEFAULT_RECIPE["stage2"]
+    assert (folder.weight, synthetic.weight) == (s2["folder_weight"], s2["synthetic_weight"])
+    assert folder.split == "train" and val.sources[0].split == "val"
+    assert synthetic.sister_nuclei and synthetic.seed != val.sources[1].seed
+    train_names, val_names = folder.load().names, val.sources[0].load().names
+    assert train_names and val_names and not set(train_names) & set(val_names)
+
+
+@pytest.fixture
+def tiny_recipe(monkeypatch):
+    """DEFAULT_RECIPE shrunk to seconds: 3 synthetic images of 64 px, one short epoch per stage,
+    and a report on the folder's validation split only."""
+    small = dict(n_images=3, n_val=1, shape=(64, 64), nbase=(2, 8, 16, 32, 64), n_epochs=1,
+                 n_samples_per_epoch=8, batch_size=4, bsize=48, warmup_epochs=1, val_every=1,
+                 size_max_side=96, precision="fp32")
+    for key, value in small.items():
+        monkeypatch.setitem(train_recipe.DEFAULT_RECIPE, key, value)
+    monkeypatch.setitem(train_recipe.DEFAULT_RECIPE, "stage2",
+                        dict(train_recipe.DEFAULT_RECIPE["stage2"], n_epochs=1, warmup_epochs=1,
+                             val_fraction=0.34))
+    standard = accuracy.standard_items
+    monkeypatch.setattr(accuracy, "standard_items",
+                        lambda **kw: standard(**{**kw, "test_data": None, "synthetic": False}))
+
+
+@pytest.mark.slow
+def test_train_default_trains_on_synthetic_then_real_images_and_writes_its_card(tiny_recipe, tmp_path, capsys):
+    from inference.engine.__main__ import main
+
+    out = tmp_path / "m.pt"
+    argv = ["train-default", "--out", str(out), "--data-folder", str(DSB), "--threads", "2", "--device", "cpu"]
+    assert main(argv) == 0
+    stage1 = load_model(tmp_path / "m.pt.stage1.pt", device="cpu")
+    final = load_model(out, device="cpu")
+    assert stage1.meta["data"]["stage"] == 1 and stage1.size_model is None
+    assert final.meta["data"]["stage"] == 2 and final.size_model is not None
+    assert final.meta["base"] == str(tmp_path / "m.pt.stage1.pt")
+    card = final.meta["card"]
+    folder, synthetic = card["training_data"]
+    assert folder["source"] == "dsb2018" and "CC0" in folder["licence"]
+    assert folder["n_images"] + card["validation"][0]["n_images"] == 6
+    assert synthetic["n_images"] == 3 and synthetic["kinds"]
+    assert set(card["accuracy"]) >= {"dsb2018-val/fluorescent", "dsb2018-val/stained"}
+    lines = (tmp_path / "m.pt.log.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["report"] == card["accuracy"]
+    assert "val_ap50_by_kind" in json.loads(lines[-2])
+
+    # --resume keeps a finished stage 1 and trains stage 2 again from it
+    before = (tmp_path / "m.pt.stage1.pt").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv + ["--resume", "--no-report"]) == 0
+    assert "stage 1: done before" in capsys.readouterr().err
+    assert (tmp_path / "m.pt.stage1.pt").stat().st_mtime_ns == before
+
+
+def test_train_default_names_a_missing_stage_1_model_or_data_folder(tmp_path, capsys):
+    from inference.engine.__main__ import main
+
+    rc = main(["train-default", "--out", str(tmp_path / "m.pt"), "--data-folder", str(DSB),
+               "--stage1", str(tmp_path / "no.pt")])
+    assert rc == 2 and "no.pt" in capsys.readouterr().err
+    rc = main(["train-default", "--out", str(tmp_path / "m.pt"), "--data-folder", str(tmp_path / "nowhere")])
+    assert rc == 2 and "nowhere" in capsys.readouterr().err
