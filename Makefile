@@ -30,6 +30,7 @@ $(NSTAMP): frontend/package.json frontend/package-lock.json
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py bootstrap
 	$(BIN)/daphne -b $(HOST) -p $(PORT) cellposeweb.asgi:application
 
