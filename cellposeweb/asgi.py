@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
 In embedded mode (JOB_RUNNER=thread) the job worker thread starts with the server, and static
-files are served by Django unless SERVE_STATIC is off (a proxy or CDN serves them).
+files are served from STATIC_ROOT (cellposeweb.staticfiles) unless SERVE_STATIC is off (a proxy or
+CDN serves them).
 """
 import os
 
@@ -14,7 +15,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from cellposeweb.staticfiles import StaticRootHandler  # noqa: E402
 
 from inference import runner  # noqa: E402
 from inference.routing import websocket_urlpatterns  # noqa: E402
@@ -22,7 +24,7 @@ from community.routing import websocket_urlpatterns as community_websocket_urlpa
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
+        "http": StaticRootHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + community_websocket_urlpatterns))),
     }
 )

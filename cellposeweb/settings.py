@@ -164,7 +164,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static", ("frontend", BASE_DIR / "frontend" / "src")]
 STATIC_ROOT = VAR_DIR / "staticfiles"
-SERVE_STATIC = env_bool("SERVE_STATIC", True)  # embedded mode: the ASGI app serves static files
+SERVE_STATIC = env_bool("SERVE_STATIC", True)  # embedded mode: the ASGI app serves STATIC_ROOT
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"  # never routed: every stored file is served through a permission-checked API
 
@@ -192,7 +192,9 @@ else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Content-hashed names, ES module imports included (cellposeweb/staticfiles.py): pages need
+    # `manage.py collectstatic` to have run (make run, the Docker image and docs/deploy.md do).
+    "staticfiles": {"BACKEND": "cellposeweb.staticfiles.HashedModulesStorage"},
 }
 # Downloads of stored files at least this large are redirects to a short-lived presigned URL of the
 # S3 store (signed for S3_PUBLIC_ENDPOINT_URL, the address browsers reach) instead of passing

@@ -12,7 +12,7 @@ export class ApiError extends Error {
    * @param {string} message what to show the user
    * @param {{status: number, body?: any}} info
    */
-  constructor(message, { status, body } = {}) {
+  constructor(message, { status, body }) {
     super(message);
     this.name = "ApiError";
     this.status = status;
@@ -145,7 +145,10 @@ export class ApiClient {
 
   // ---- images --------------------------------------------------------------
 
-  /** @returns {Promise<{count: number, next: string|null, previous: string|null, results: object[]}>} */
+  /**
+   * @param {{search?: string, page?: number}} [options]
+   * @returns {Promise<{count: number, next: string|null, previous: string|null, results: object[]}>}
+   */
   listImages({ search, page } = {}) {
     return this.request("GET", "/api/images/", { query: { search, page } });
   }
@@ -189,8 +192,10 @@ export class ApiClient {
   }
 
   /**
-   * The current annotation, or null when the image has none yet.
-   * @returns {Promise<{version: number, n_masks: number, masks: object}|null>}
+   * The current annotation (or the given version), or null when the image has none yet.
+   * @param {number|string} id
+   * @param {{version?: number}} [options]
+   * @returns {Promise<{version: number, n_masks: number, masks: object, origins?: Array<string|null>}|null>}
    */
   async getAnnotation(id, { version } = {}) {
     try {
@@ -212,12 +217,21 @@ export class ApiClient {
     return this.request("PUT", `/api/images/${id}/annotation/`, { json: annotation });
   }
 
-  /** The saved versions, newest first (paginated: {count, results}). */
+  /**
+   * The saved versions, newest first (paginated: {count, results}).
+   * @param {number|string} id
+   * @param {{page?: number}} [options]
+   */
   listVersions(id, { page } = {}) {
     return this.request("GET", `/api/images/${id}/annotation/versions/`, { query: { page } });
   }
 
-  /** Make an older version current again (refused with 409 unless `base` is still the latest). */
+  /**
+   * Make an older version current again (refused with 409 unless `base` is still the latest).
+   * @param {number|string} id
+   * @param {number} version
+   * @param {{base?: number}} [options]
+   */
   restoreVersion(id, version, { base } = {}) {
     return this.request("POST", `/api/images/${id}/annotation/versions/${version}/restore/`, { json: { version: base ?? null } });
   }
@@ -241,7 +255,11 @@ export class ApiClient {
     return this.request("POST", `/api/jobs/${id}/cancel/`);
   }
 
-  /** @param {{cellprob_threshold: number, flow_threshold: number}} thresholds */
+  /**
+   * @param {number|string} id
+   * @param {Record<string, number>} thresholds by the segmentation options' names (cellprob_threshold,
+   *   flow_threshold)
+   */
   rethreshold(id, thresholds) {
     return this.request("POST", `/api/images/${id}/rethreshold/`, { json: thresholds });
   }
@@ -263,7 +281,11 @@ export class ApiClient {
     return `${scheme}//${location.host}/ws/jobs/${id}/`;
   }
 
-  /** Fetch an image URL and decode it into something drawImage() accepts. */
+  /**
+   * Fetch an image URL and decode it into something drawImage() accepts.
+   * @param {string} url
+   * @param {{signal?: AbortSignal}} [options]
+   */
   async fetchBitmap(url, { signal } = {}) {
     let response;
     try {

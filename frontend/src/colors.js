@@ -24,7 +24,10 @@ export function unpackRGBA(pixel) {
     : [pixel >>> 24, (pixel >>> 16) & 255, (pixel >>> 8) & 255, pixel & 255];
 }
 
-/** HSV in [0, 1] -> [r, g, b] in 0..255. */
+/**
+ * HSV in [0, 1] -> [r, g, b] in 0..255.
+ * @returns {[number, number, number]}
+ */
 export function hsvToRgb(h, s, v) {
   const i = Math.floor(h * 6) % 6;
   const f = h * 6 - Math.floor(h * 6);

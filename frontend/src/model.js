@@ -30,6 +30,21 @@ export const BACKGROUNDS = Object.freeze(["image", "flows", "cellprob"]);
 /** Channel display (Cellpose GUI's colour drop-down, W/S and R/G/B keys). */
 export const COLOR_MODES = Object.freeze(["rgb", "red", "green", "blue", "gray"]);
 
+/**
+ * @typedef {object} ViewState
+ * @property {number} z the Z plane shown
+ * @property {string} background one of BACKGROUNDS
+ * @property {boolean} showMasks
+ * @property {boolean} showOutlines
+ * @property {number} opacity of the mask overlay, 0..1
+ * @property {string} colorMode one of COLOR_MODES
+ * @property {number} contrast
+ * @property {number} brightness
+ * @property {number|null} diameter of the calibration disk, in pixels (null: none)
+ * @property {boolean} showDisk
+ */
+
+/** @type {Readonly<ViewState>} */
 export const DEFAULT_VIEW = Object.freeze({
   z: 0,
   background: "image",
@@ -70,6 +85,7 @@ export class ViewerModel extends Observable {
      * @type {{kind: string, points?: Array<{x: number, y: number}>, [key: string]: any}|null}
      */
     this.sketch = null;
+    /** @type {ViewState} */
     this.view = { ...DEFAULT_VIEW };
     this.transform = { ...IDENTITY };
     this.viewport = { width: 0, height: 0 };

@@ -134,7 +134,7 @@ test("cutting lines are 4-connected", () => {
 
 test("components are 4-connected", () => {
   const mask = Uint8Array.from([1, 0, 1, 0, 1, 1, 1, 0, 0]);
-  const { ids, sizes } = labelComponents(mask, 3, 3);
+  const { ids, sizes } = labelComponents(mask, 3);
   assert.deepEqual(sizes, [1, 3, 1]);
   assert.equal(ids[0], 1);
   const { labels, width, height } = plane(["11.", ".1.", "1.."]);

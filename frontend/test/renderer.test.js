@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { makeColorTable, packRGBA, unpackRGBA } from "../src/colors.js";
+import { makeColorTable, unpackRGBA } from "../src/colors.js";
 import { ViewerModel } from "../src/model.js";
 import { ImageLayer, MaskOverlayLayer, RasterLayer, ScaleDiskLayer } from "../src/view/layers.js";
 import { Renderer } from "../src/view/renderer.js";

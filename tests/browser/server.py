@@ -2,8 +2,9 @@
 (HTTP and websockets, the in-process job worker) in a subprocess, on a fresh var directory.
 
 pytest-django's ``live_server`` runs a WSGI server, which has no websockets, so the browser tests
-start the same ASGI server ``make run`` starts: migrate, ``manage.py bootstrap`` (registers the
-model and an administrator), then daphne on a socket this process already bound (no port race).
+start the same ASGI server ``make run`` starts: migrate, collectstatic (the pages load content-hashed
+modules), ``manage.py bootstrap`` (registers the model and an administrator), then daphne on a
+socket this process already bound (no port race).
 
 ``kill()`` and ``restart()`` let a test take the server down mid-edit and bring it back on the same
 address (the browser keeps its storage per origin). The server inherits DJANGO_SETTINGS_MODULE from
@@ -101,6 +102,7 @@ def start_server(var_dir: Path, *, python: str = sys.executable) -> LiveServer:
     real_model = DEFAULT_WEIGHTS.is_file()
     weights = DEFAULT_WEIGHTS if real_model else var_dir / "tiny-random.pt"
     _run([python, "manage.py", "migrate", "--noinput"], env, log)
+    _run([python, "manage.py", "collectstatic", "--noinput", "-v", "0"], env, log)
     if not real_model:
         _run([python, "-c", _TINY_MODEL, str(weights)], env, log)
     _run([python, "manage.py", "bootstrap", "--weights", str(weights)], env, log)

@@ -29,6 +29,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(static_root):
+    """Pages render only once collectstatic has written the manifest of hashed names."""
+    return static_root
+
+
 @pytest.fixture(autouse=True)
 def web_settings(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")

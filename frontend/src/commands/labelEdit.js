@@ -57,6 +57,8 @@ export class LabelEdit {
 
   /**
    * The command that sets the given voxels to `after`, keeping only those that change.
+   * @param {import("../model.js").ViewerModel} model
+   * @param {string} name what the history shows ("Brush", "Delete mask")
    * @param {Uint32Array|number[]} indices voxel indices (each at most once)
    * @param {Int32Array|number} after the new label of each, or one for all
    * @param {{origins?: Array<[number, number]>}} [options] [label, new origin] pairs
@@ -68,7 +70,7 @@ export class LabelEdit {
     const keep = [];
     for (let k = 0; k < indices.length; k++) if (labels[indices[k]] !== (uniform ? after : after[k])) keep.push(k);
     const changed = origins
-      .map(([label, origin]) => [label, model.masks.origin(label), origin])
+      .map(([label, origin]) => /** @type {[number, number, number]} */ ([label, model.masks.origin(label), origin]))
       .filter(([, before, now]) => before !== now);
     if (!keep.length && !changed.length) return null;
     const picked = Uint32Array.from(keep, (k) => indices[k]);

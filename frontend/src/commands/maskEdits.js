@@ -23,8 +23,14 @@ function planeOffset(model) {
   return model.view.z * model.masks.planeSize;
 }
 
-/** [label, origin] for a mask whose pixels change: model masks become "edited". */
+/** @typedef {[number, number]} OriginChange [label, its new origin] (labelImage.ORIGIN values) */
+
+/**
+ * [label, origin] for a mask whose pixels change: model masks become "edited".
+ * @returns {OriginChange[]}
+ */
 function touched(model, labels) {
+  /** @type {OriginChange[]} */
   const out = [];
   for (const label of labels) {
     if (label > 0 && model.masks.origin(label) === ORIGIN.MODEL) out.push([label, ORIGIN.EDITED]);
@@ -54,6 +60,7 @@ function claim(model, planeIndices, target, overwrite) {
 
 /**
  * A new mask from a closed outline (or pixels added to mask `label`).
+ * @param {import("../model.js").ViewerModel} model
  * @param {Array<{x: number, y: number}>} polygon image coordinates
  * @param {{overwrite?: boolean, label?: number|null}} [options]
  */
@@ -62,6 +69,7 @@ export function drawMask(model, polygon, { overwrite = false, label = null } = {
   const target = label ?? model.masks.nextLabel();
   const { indices, taken } = claim(model, fillPolygon(polygon, width, height), target, overwrite);
   if (!indices.length) return null;
+  /** @type {OriginChange[]} */
   const origins = label === null ? [[target, ORIGIN.MANUAL]] : touched(model, [target]);
   return LabelEdit.build(model, label === null ? "Draw a mask" : "Add to a mask", indices, target, {
     origins: [...origins, ...touched(model, taken)],
@@ -124,6 +132,7 @@ export function splitMask(model, line) {
   const origin = model.masks.origin(label) === ORIGIN.MANUAL ? ORIGIN.MANUAL : ORIGIN.EDITED;
   const indices = [];
   const after = [];
+  /** @type {OriginChange[]} */
   const origins = [[label, origin]];
   let next = model.masks.nextLabel();
   for (const piece of pieces) {
@@ -146,6 +155,7 @@ export function paintStroke(model, points, diameter, { label = null, overwrite =
   const target = label ?? model.masks.nextLabel();
   const { indices, taken } = claim(model, strokePixels(points, diameter, width, height), target, overwrite);
   if (!indices.length) return null;
+  /** @type {OriginChange[]} */
   const origins = label === null ? [[target, ORIGIN.MANUAL]] : touched(model, [target]);
   return LabelEdit.build(model, "Brush", indices, target, { origins: [...origins, ...touched(model, taken)] });
 }

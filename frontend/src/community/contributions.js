@@ -1,9 +1,13 @@
 /** "My contributions": submit a curated image (licence, consent, tags, note) and follow each one. */
 import { api, checksList, el, fmtAp, guarded, results } from "./common.js";
 
+/** @type {HTMLElement} */
 const page = document.querySelector("[data-page=contributions]");
+/** @type {HTMLFormElement} */
+const contributeForm = page.querySelector("[data-role=contribute-form]");
 
 async function loadImages() {
+  /** @type {HTMLSelectElement} */
   const select = page.querySelector("[data-role=image-select]");
   const body = await api.request("GET", "/api/images/", { query: { page_size: 200 } });
   select.replaceChildren(el("option", { value: "" }, "Choose an image…"),
@@ -37,16 +41,16 @@ async function loadContributions() {
     el("td", {}, c.license))));
 }
 
-page.querySelector("[data-role=contribute-form]").addEventListener("submit", (event) => {
+contributeForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const form = new FormData(event.target);
+  const form = new FormData(contributeForm);
   const tags = String(form.get("tags") ?? "").split(",").map((t) => t.trim()).filter(Boolean);
   guarded(async () => {
     await api.request("POST", "/api/contributions/", { json: {
       image: Number(form.get("image")), license: form.get("license"), consent: form.get("consent") === "on",
       tags, note: String(form.get("note") ?? ""),
     } });
-    event.target.reset();
+    contributeForm.reset();
     await loadContributions();
   });
 });

@@ -3,8 +3,12 @@
 import { api, el, fmtAp, guarded, results, socketUrl } from "./common.js";
 import { drawPlot } from "./plot.js";
 
+/** @type {HTMLElement} */
 const page = document.querySelector("[data-page=dashboard]");
+/** @type {HTMLElement} */
 const runBox = page.querySelector("[data-role=run]");
+/** @type {HTMLFormElement} */
+const trainForm = page.querySelector("[data-role=train-form]");
 let socket = null;
 let runId = null;
 
@@ -42,10 +46,14 @@ function showRun(run) {
   runBox.dataset.status = run.status;
   runBox.querySelector("[data-role=run-id]").textContent = `#${run.id}`;
   runBox.querySelector("[data-role=run-status]").textContent = run.status;
-  runBox.querySelector("[data-role=run-progress]").value = run.progress;
+  /** @type {HTMLProgressElement} */
+  const progress = runBox.querySelector("[data-role=run-progress]");
+  progress.value = run.progress;
   runBox.querySelector("[data-role=run-stage]").textContent = run.stage;
   runBox.querySelector("[data-role=run-error]").textContent = run.error ?? "";
-  runBox.querySelector("[data-action=cancel-run]").hidden = !["queued", "running"].includes(run.status);
+  /** @type {HTMLButtonElement} */
+  const cancel = runBox.querySelector("[data-action=cancel-run]");
+  cancel.hidden = !["queued", "running"].includes(run.status);
   const history = run.history ?? [];
   const xMax = run.params?.n_epochs;
   drawPlot(runBox.querySelector("[data-role=loss-plot]"), history.map((r) => ({ x: r.epoch, y: r.train_loss })),
@@ -99,9 +107,9 @@ async function loadModels() {
     m.training_run ? el("a", { href: `/api/models/${m.id}/dataset.zip` }, " dataset.zip") : null))));
 }
 
-page.querySelector("[data-role=train-form]").addEventListener("submit", (event) => {
+trainForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const form = new FormData(event.target);
+  const form = new FormData(trainForm);
   const options = {};
   for (const key of ["n_epochs", "n_samples_per_epoch", "batch_size", "bsize"]) options[key] = Number(form.get(key));
   options.learning_rate = Number(form.get("learning_rate"));

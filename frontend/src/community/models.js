@@ -1,6 +1,7 @@
 /** The public models page: versions, metrics on the held-out test set, contributors. */
 import { api, el, fmtAp, guarded } from "./common.js";
 
+/** @type {HTMLElement} */
 const page = document.querySelector("[data-page=models]");
 
 guarded(async () => {

@@ -4,11 +4,11 @@
  */
 
 /**
- * @param {{x: number, y: number|null}[]} points data (points with y null are skipped)
+ * @param {{x: number, y: number|null}[]} data (points with y null are skipped)
  * @param {{width: number, height: number, pad?: number, yMin?: number, yMax?: number, xMax?: number}} box
  * @returns {{points: string, yMin: number, yMax: number, n: number}} SVG "x,y x,y" in pixels
  */
-export function plotPoints(data, { width, height, pad = 24, yMin, yMax, xMax } = {}) {
+export function plotPoints(data, { width, height, pad = 24, yMin, yMax, xMax }) {
   const valid = data.filter((p) => typeof p.y === "number" && Number.isFinite(p.y));
   if (!valid.length) return { points: "", yMin: 0, yMax: 1, n: 0 };
   const ys = valid.map((p) => p.y);
@@ -33,7 +33,12 @@ function svgEl(tag, attrs, text) {
   return node;
 }
 
-/** Draw one series into `svg` (cleared first), with its y range labelled. */
+/**
+ * Draw one series into `svg` (cleared first), with its y range labelled.
+ * @param {SVGSVGElement} svg
+ * @param {{x: number, y: number|null}[]} data
+ * @param {{color?: string, yMin?: number, yMax?: number, xMax?: number, label?: string}} [options]
+ */
 export function drawPlot(svg, data, { color = "#1f6feb", yMin, yMax, xMax, label = "" } = {}) {
   const width = Number(svg.getAttribute("width"));
   const height = Number(svg.getAttribute("height"));

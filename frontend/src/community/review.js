@@ -4,10 +4,16 @@ import { decodeMasks } from "../codec.js";
 import { computeOutlines } from "../outlines.js";
 import { api, checksList, el, fmtAp, guarded, results } from "./common.js";
 
+/** @type {HTMLElement} */
 const page = document.querySelector("[data-page=review]");
+/** @type {HTMLElement} */
 const viewer = page.querySelector("[data-role=viewer]");
+/** @type {HTMLCanvasElement} */
 const canvas = viewer.querySelector("[data-role=canvas]");
+/** @type {HTMLInputElement} */
 const togglePrediction = viewer.querySelector("[data-role=show-prediction]");
+/** @type {HTMLTextAreaElement} */
+const commentBox = viewer.querySelector("[data-role=comment]");
 let current = null; // {contribution, bitmap, masks, prediction}
 
 function paint(ctx, labels, width, height, [r, g, b]) {
@@ -48,7 +54,7 @@ async function open(contribution) {
   viewer.querySelector("[data-role=note]").textContent = contribution.note ? `Note: ${contribution.note}` : "";
   togglePrediction.disabled = !current.prediction;
   togglePrediction.checked = false;
-  for (const row of page.querySelectorAll("[data-role=queue] tr")) {
+  for (const row of /** @type {NodeListOf<HTMLTableRowElement>} */ (page.querySelectorAll("[data-role=queue] tr"))) {
     row.classList.toggle("selected", row.dataset.contribution === String(contribution.id));
   }
   draw();
@@ -67,13 +73,13 @@ async function loadQueue() {
 }
 
 togglePrediction.addEventListener("change", draw);
-for (const button of viewer.querySelectorAll("[data-decision]")) {
+for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (viewer.querySelectorAll("[data-decision]"))) {
   button.addEventListener("click", () => guarded(async () => {
-    const comment = viewer.querySelector("[data-role=comment]").value;
+    const comment = commentBox.value;
     await api.request("POST", `/api/contributions/${current.contribution.id}/review/`,
       { json: { decision: button.dataset.decision, comment } });
     viewer.hidden = true;
-    viewer.querySelector("[data-role=comment]").value = "";
+    commentBox.value = "";
     current = null;
     await loadQueue();
   }));

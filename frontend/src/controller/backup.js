@@ -27,18 +27,32 @@ export function tabId(storage = globalThis.sessionStorage) {
   return id;
 }
 
+/**
+ * @typedef {{labels: Int32Array, shape: number[], origins: Array, baseVersion: number, revision: number}} BackupContent
+ * @typedef {BackupContent & {key: string, imageId: string, tab: string, savedAt: number}} BackupRecord
+ * @typedef {{put: (record: BackupRecord) => Promise<unknown>, delete: (key: string) => Promise<unknown>,
+ *            byImage: (imageId: string) => Promise<BackupRecord[]>}} BackupStore what idbStore.js provides
+ */
+
 export class EditBackup extends Observable {
   /**
-   * @param {{store: {put: Function, delete: Function, byImage: Function}, imageId: number|string,
+   * @param {{store: BackupStore, imageId: number|string,
    *          tab: string, locks?: LockManager|null, delay?: number,
    *          timers?: {setTimeout: Function, clearTimeout: Function}, now?: () => number}} deps
    */
   constructor({ store, imageId, tab, locks = globalThis.navigator?.locks ?? null, delay = BACKUP_DELAY_MS,
     timers = globalThis, now = () => Date.now() }) {
     super();
-    Object.assign(this, { store, imageId, tab, locks, delay, timers, now });
+    this.store = store;
+    this.imageId = imageId;
+    this.tab = tab;
+    this.locks = locks;
+    this.delay = delay;
+    this.timers = timers;
+    this.now = now;
     this.key = `${imageId}:${tab}`;
     this._timer = null;
+    /** @type {Promise<unknown>} */
     this._queue = Promise.resolve(); // store operations run one at a time, in order
   }
 
@@ -53,6 +67,11 @@ export class EditBackup extends Observable {
     });
   }
 
+  /**
+   * @template T
+   * @param {() => T|Promise<T>} operation
+   * @returns {Promise<T>}
+   */
   _enqueue(operation) {
     const run = this._queue.then(operation);
     this._queue = run.catch(() => {});
@@ -68,7 +87,7 @@ export class EditBackup extends Observable {
     }, this.delay);
   }
 
-  /** @param {{labels: Int32Array, shape: number[], origins: Array, baseVersion: number, revision: number}} record */
+  /** @param {BackupContent} record */
   write(record) {
     const at = this.now();
     return this._enqueue(() => this.store.put({ ...record, key: this.key, imageId: String(this.imageId), tab: this.tab, savedAt: at }))

@@ -87,7 +87,7 @@ export function handleEditorKey(event, context, shortcuts = EDITOR_SHORTCUTS) {
 /** Text fields keep Ctrl+Z and friends for their own text. */
 function isTextField(target) {
   if (typeof Element === "undefined" || !(target instanceof Element)) return false;
-  return target.tagName === "INPUT" && !["range", "checkbox", "radio", "button", "submit"].includes(target.type);
+  return target instanceof HTMLInputElement && !["range", "checkbox", "radio", "button", "submit"].includes(target.type);
 }
 
 /** Listen for the editor's keys on a target (window by default); returns a function that stops. */

@@ -61,7 +61,7 @@ const NAVIGATION_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDow
 export function ownedByControl(target, key) {
   if (typeof Element === "undefined" || !(target instanceof Element)) return false;
   if (target.closest("textarea, select, [contenteditable='true']")) return true;
-  if (target.tagName !== "INPUT") return false;
+  if (!(target instanceof HTMLInputElement)) return false;
   const type = target.type;
   if (type === "range" || type === "radio") return NAVIGATION_KEYS.has(key);
   return type !== "checkbox" && type !== "button" && type !== "submit";

@@ -30,7 +30,14 @@ export class AnnotationSaver extends Observable {
   constructor({ model, api, imageId, backup = null, encode = encodeMasks, delay = AUTOSAVE_DELAY_MS,
     retryDelays = RETRY_DELAYS_MS, timers = globalThis }) {
     super();
-    Object.assign(this, { model, api, imageId, backup, encode, delay, retryDelays, timers });
+    this.model = model;
+    this.api = api;
+    this.imageId = imageId;
+    this.backup = backup;
+    this.encode = encode;
+    this.delay = delay;
+    this.retryDelays = retryDelays;
+    this.timers = timers;
     this.version = 0; // the server version the masks are based on (0: none)
     this.state = { status: "saved", version: 0, message: "", conflict: null, retryIn: 0 };
     this._savedRevision = 0;

@@ -43,6 +43,7 @@ export class UploadQueue extends Observable {
   add(files) {
     const added = [];
     for (const file of files) {
+      /** @type {UploadItem} */
       const item = {
         id: this._nextId++, file, name: file.name, size: file.size,
         status: "queued", progress: 0, error: null, image: null,

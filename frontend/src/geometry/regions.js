@@ -64,10 +64,11 @@ export function labelBounds(labels, width, label) {
 /**
  * 4-connected components of a binary image.
  * @param {Uint8Array} mask 1 = foreground, shape (h, w)
+ * @param {number} w the row length (h is mask.length / w)
  * @returns {{ids: Int32Array, sizes: number[]}} ids: 0 = background, 1..K = component
  *   (sizes[k - 1] pixels)
  */
-export function labelComponents(mask, w, h) {
+export function labelComponents(mask, w) {
   const ids = new Int32Array(mask.length);
   const sizes = [];
   const stack = [];
@@ -145,7 +146,7 @@ export function splitPieces(labels, width, height, label, cut) {
     }
   }
   if (!onCut.length) return [];
-  const { ids, sizes } = labelComponents(mask, w, h);
+  const { ids, sizes } = labelComponents(mask, w);
   const touched = new Set(); // the pieces next to the cut
   for (const j of onCut) {
     const x = j % w;

@@ -8,12 +8,20 @@
  * there), and keeps the browser's context menu off the canvas (right-click draws).
  *
  * @typedef {object} ToolEvent
- * @property {number} sx, sy     canvas CSS pixels from the canvas's top-left corner
- * @property {number} x, y       image coordinates (floats)
- * @property {number} px, py     the integer image pixel under the pointer
- * @property {number} button     DOM button of a press/release; buttons: held buttons
- * @property {boolean} shiftKey, ctrlKey, altKey, metaKey
+ * @property {number} sx         canvas CSS pixels from the canvas's top-left corner (sx, sy)
+ * @property {number} sy
+ * @property {number} x          image coordinates, floats (x, y)
+ * @property {number} y
+ * @property {number} px         the integer image pixel under the pointer (px, py)
+ * @property {number} py
+ * @property {number} button     DOM button of a press/release
+ * @property {number} buttons    the buttons held
+ * @property {boolean} shiftKey
+ * @property {boolean} ctrlKey
+ * @property {boolean} altKey
+ * @property {boolean} metaKey
  * @property {number} [deltaY]   wheel only (with deltaMode)
+ * @property {number} [deltaMode]
  */
 import { screenToImage, pixelAt } from "../transform.js";
 

@@ -17,9 +17,19 @@ export class DisplayPanel {
   constructor(root, model) {
     this.root = root;
     this.model = model;
+    /**
+     * @template {Element} T
+     * @param {string} name
+     * @returns {T}
+     */
     const field = (name) => root.querySelector(`[name="${name}"]`);
+    /**
+     * @type {{background: HTMLInputElement[], showMasks: HTMLInputElement, showOutlines: HTMLInputElement,
+     *         showDisk: HTMLInputElement, opacity: HTMLInputElement, colorMode: HTMLSelectElement,
+     *         contrast: HTMLInputElement, brightness: HTMLInputElement}}
+     */
     this.fields = {
-      background: [...root.querySelectorAll('[name="background"]')],
+      background: [.../** @type {NodeListOf<HTMLInputElement>} */ (root.querySelectorAll('[name="background"]'))],
       showMasks: field("show_masks"),
       showOutlines: field("show_outlines"),
       showDisk: field("show_disk"),

@@ -15,13 +15,13 @@ export class DownloadMenu {
       if (reason === "image" || reason === "masks") this.render();
     });
     document.addEventListener("click", (event) => {
-      if (root.open && !root.contains(event.target)) root.open = false;
+      if (root.open && !(event.target instanceof Node && root.contains(event.target))) root.open = false;
     });
     root.addEventListener("keydown", (event) => {
       if (event.key === "Escape") root.open = false;
     });
     root.addEventListener("click", (event) => {
-      if (event.target.closest("a[download]")) root.open = false;
+      if (event.target instanceof Element && event.target.closest("a[download]")) root.open = false;
     });
     this.render();
   }
@@ -30,7 +30,9 @@ export class DownloadMenu {
     const stack = (this.model.image?.depth ?? 1) > 1;
     for (const link of this.root.querySelectorAll("[data-2d-only]")) link.closest("li").hidden = stack;
     const empty = this.model.masks === null;
-    this.root.querySelector("[data-role=no-masks]").hidden = !empty;
+    /** @type {HTMLElement} */
+    const note = this.root.querySelector("[data-role=no-masks]");
+    note.hidden = !empty;
     for (const link of this.root.querySelectorAll("a[download]")) link.closest("li").classList.toggle("is-unavailable", empty);
   }
 

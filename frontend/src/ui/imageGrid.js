@@ -32,14 +32,18 @@ export class ImageGridView {
   }
 
   _card(image) {
-    const card = this.template.content.firstElementChild.cloneNode(true);
+    const card = /** @type {HTMLElement} */ (this.template.content.firstElementChild.cloneNode(true));
     card.dataset.imageId = String(image.id);
-    for (const link of card.querySelectorAll("[data-role=link]")) link.href = this.pageUrl(image.id);
+    for (const link of card.querySelectorAll("[data-role=link]")) {
+      /** @type {HTMLAnchorElement} */ (link).href = this.pageUrl(image.id);
+    }
+    /** @type {HTMLImageElement} */
     const thumb = card.querySelector("[data-role=thumb]");
     thumb.src = this.thumbnailUrl(image.id);
     thumb.alt = `Thumbnail of ${image.name}`;
     card.querySelector("[data-field=name]").textContent = image.name;
     card.querySelector("[data-field=meta]").textContent = describeImageMeta(image);
+    /** @type {HTMLInputElement} */
     const checkbox = card.querySelector("[data-role=select]");
     checkbox.checked = this.selected.has(image.id);
     card.classList.toggle("is-selected", checkbox.checked);
@@ -54,7 +58,9 @@ export class ImageGridView {
     const card = this.grid.querySelector(`[data-image-id="${id}"]`);
     if (card) {
       card.classList.toggle("is-selected", selected);
-      card.querySelector("[data-role=select]").checked = selected;
+      /** @type {HTMLInputElement} */
+      const checkbox = card.querySelector("[data-role=select]");
+      checkbox.checked = selected;
     }
     this.onSelectionChange(this.selectedIds());
   }

@@ -7,6 +7,7 @@ export class PlaneSlider {
   constructor(root, model) {
     this.root = root;
     this.model = model;
+    /** @type {HTMLInputElement} */
     this.input = root.querySelector('[name="z"]');
     this.output = root.querySelector("output");
     this.input.addEventListener("input", () => model.setPlane(Number(this.input.value)));

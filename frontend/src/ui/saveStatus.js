@@ -74,7 +74,9 @@ export class RecoveryDialog {
   constructor(root) {
     this.root = root;
     this.message = root.querySelector("[data-role=recovery-message]");
+    /** @type {HTMLButtonElement} */
     this.recover = root.querySelector("[data-action=recover]");
+    /** @type {HTMLButtonElement} */
     this.discard = root.querySelector("[data-action=discard-recovery]");
   }
 

@@ -11,7 +11,7 @@ export class SegmentPanel {
    * @param {HTMLElement} root contains the options <form>, [data-role="form-error"] and [data-role="job"]
    * @param {{api: import("../api.js").ApiClient, imageId: number|string,
    *          model: import("../model.js").ViewerModel,
-   *          onSucceeded: (job: object, options: object) => void, openSocket?: Function|null,
+   *          onSucceeded: (job: object, options: object) => void, openSocket?: ((url: string) => WebSocket)|null,
    *          guard?: () => string|null}} deps guard: why a run must not start now (unsaved edits)
    */
   constructor(root, { api, imageId, model, onSucceeded, openSocket, guard = () => null }) {
@@ -22,7 +22,9 @@ export class SegmentPanel {
     this.onSucceeded = onSucceeded;
     this.openSocket = openSocket;
     this.form = root.querySelector("form");
+    /** @type {HTMLButtonElement} */
     this.runButton = this.form.querySelector('button[type="submit"]');
+    /** @type {HTMLElement} */
     this.errorBox = root.querySelector('[data-role="form-error"]');
     this.jobView = new JobStatusView(root.querySelector('[data-role="job"]'));
     this.monitor = null;
@@ -35,7 +37,7 @@ export class SegmentPanel {
     });
     this.jobView.cancel.addEventListener("click", () => this.cancel());
     api.listModels().then(
-      (models) => fillModelChoices(this.form.elements.namedItem("model_version"), models),
+      (models) => fillModelChoices(/** @type {HTMLSelectElement} */ (this.form.elements.namedItem("model_version")), models),
       (error) => this.showError(`Could not list the models: ${error.message}`),
     );
   }

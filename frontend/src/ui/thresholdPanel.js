@@ -17,7 +17,8 @@ export class ThresholdPanel {
     this.api = api;
     this.imageId = imageId;
     this.onResult = onResult;
-    this.inputs = [...root.querySelectorAll('input[type="range"]')];
+    this.inputs = [.../** @type {NodeListOf<HTMLInputElement>} */ (root.querySelectorAll('input[type="range"]'))];
+    /** @type {HTMLElement} */
     this.status = root.querySelector('[data-role="threshold-status"]');
     this._request = 0;
     for (const input of this.inputs) {

@@ -15,14 +15,19 @@ export class VersionsPanel {
    *          canChange: () => string|null}} deps canChange: why showing/restoring is not possible now
    */
   constructor(root, { api, imageId, onShow, onRestore, canChange }) {
-    Object.assign(this, { root, api, imageId, onShow, onRestore, canChange });
+    this.root = root;
+    this.api = api;
+    this.imageId = imageId;
+    this.onShow = onShow;
+    this.onRestore = onRestore;
+    this.canChange = canChange;
     this.list = root.querySelector("[data-role=versions]");
     this.note = root.querySelector("[data-role=versions-note]");
     this.versions = [];
     this.shown = null;
     this.list.addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-version]");
-      if (!button) return;
+      const button = event.target instanceof Element ? event.target.closest("button[data-version]") : null;
+      if (!(button instanceof HTMLButtonElement)) return;
       const why = this.canChange();
       if (why) {
         this.note.textContent = why;

@@ -12,7 +12,7 @@
 import { makeColorTable, packRGBA, paintOverlay, paintOverlayRect, withAlpha } from "../colors.js";
 import { computeOutlines, growRect, unionRect, updateOutlines } from "../outlines.js";
 import { applyDisplay } from "./display.js";
-import { createSurface, PixelSurface } from "./surface.js";
+import { context2d, createSurface, PixelSurface } from "./surface.js";
 
 class ComposedLayer {
   constructor({ surfaceFactory = createSurface } = {}) {
@@ -38,6 +38,14 @@ class ComposedLayer {
     return this.surface;
   }
 
+  /**
+   * Compose the layer's pixels into its surface (or set it to null: nothing to draw).
+   * @param {import("../model.js").ViewerModel} _model
+   */
+  compose(_model) {
+    throw new Error(`${this.constructor.name} must define compose(model)`);
+  }
+
   draw(ctx, model) {
     if (this.stale) {
       this.compose(model);
@@ -46,7 +54,7 @@ class ComposedLayer {
     if (this.surface) this.paint(ctx, model);
   }
 
-  paint(ctx) {
+  paint(ctx, _model) {
     ctx.drawImage(this.surface.canvas, 0, 0);
   }
 }
@@ -83,7 +91,7 @@ export class ImageLayer extends ComposedLayer {
     if (this._source !== source) {
       // Read the decoded PNG's pixels once per plane; display changes reuse them.
       const scratch = this.surfaceFactory(width, height);
-      const sctx = scratch.getContext("2d", { willReadFrequently: true });
+      const sctx = context2d(scratch, { willReadFrequently: true });
       sctx.drawImage(source, 0, 0, width, height);
       this._sourcePixels = sctx.getImageData(0, 0, width, height).data;
       this._source = source;

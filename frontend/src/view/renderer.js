@@ -13,7 +13,7 @@ export class Renderer {
    * @param {HTMLCanvasElement} canvas the visible canvas
    * @param {import("../model.js").ViewerModel} model
    * @param {Array} layers bottom to top (see layers.js for the protocol)
-   * @param {{requestFrame?: (cb: Function) => any, pixelRatio?: () => number}} [options]
+   * @param {{requestFrame?: (cb: FrameRequestCallback) => any, pixelRatio?: () => number}} [options]
    */
   constructor(canvas, model, layers, { requestFrame, pixelRatio } = {}) {
     this.canvas = canvas;

@@ -4,13 +4,34 @@
  * which the browser does on the compositor/GPU path at any zoom.
  */
 
-/** A canvas of the given size: OffscreenCanvas where available, else a detached <canvas>. */
+/**
+ * @typedef {OffscreenCanvas|HTMLCanvasElement} SurfaceCanvas
+ * @typedef {OffscreenCanvasRenderingContext2D|CanvasRenderingContext2D} SurfaceContext
+ */
+
+/**
+ * A canvas of the given size: OffscreenCanvas where available, else a detached <canvas>.
+ * @param {number} width
+ * @param {number} height
+ * @returns {SurfaceCanvas}
+ */
 export function createSurface(width, height) {
   if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(width, height);
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
   return canvas;
+}
+
+/**
+ * The 2D context of a surface canvas. TypeScript cannot pick getContext's "2d" overload on the
+ * OffscreenCanvas | HTMLCanvasElement union, so the JSDoc cast says what both return.
+ * @param {SurfaceCanvas} canvas
+ * @param {CanvasRenderingContext2DSettings} [settings]
+ * @returns {SurfaceContext}
+ */
+export function context2d(canvas, settings) {
+  return /** @type {SurfaceContext} */ (canvas.getContext("2d", settings));
 }
 
 /**
@@ -22,7 +43,7 @@ export class PixelSurface {
     this.width = width;
     this.height = height;
     this.canvas = create(width, height);
-    this.ctx = this.canvas.getContext("2d");
+    this.ctx = context2d(this.canvas);
     this.imageData = this.ctx.createImageData(width, height);
     this.pixels = new Uint32Array(this.imageData.data.buffer);
   }

@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import secrets
+import subprocess
 import uuid
 
 import httpx
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from tests.integration.servers import BIN, LOOPBACK, Process, RedisServer, TcpProxy, free_port, wait_until
+from tests.integration.servers import BIN, LOOPBACK, ROOT, Process, RedisServer, TcpProxy, free_port, wait_until
 
 JOB_END = ("succeeded", "failed", "cancelled")
 HTTPS = {"X-Forwarded-Proto": "https"}  # as the TLS proxy in front of the web processes sends it
@@ -81,7 +82,15 @@ class Stack:
 
     # -- processes ----------------------------------------------------------------------------
 
+    def collectstatic(self):
+        """What a deploy runs before the web processes start: they link the hashed names it writes."""
+        with open(self.log_dir / "collectstatic.log", "w") as log:
+            subprocess.run([BIN / "python", "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=self.env,
+                           stdout=log, stderr=subprocess.STDOUT, check=True, timeout=300)
+
     def start_web(self, workers=2):
+        if not os.path.isfile(os.path.join(self.env["CELLPOSEWEB_VAR_DIR"], "staticfiles", "staticfiles.json")):
+            self.collectstatic()
         argv = [BIN / "uvicorn", "cellposeweb.asgi:application", "--host", LOOPBACK, "--port", self.port,
                 "--workers", workers, "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "5",
                 "--timeout-keep-alive", "75"]  # as deployed: longer than any client keeps an idle connection

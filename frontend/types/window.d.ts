@@ -1,0 +1,11 @@
+// The debug handle pages/imagePage.js sets on window: the browser tests and benchmarks/editor_speed.py
+// read it; the page itself never does.
+interface Window {
+  cellposeViewer?: {
+    model: import("../src/model.js").ViewerModel;
+    renderer: import("../src/view/renderer.js").Renderer;
+    tools: import("../src/tools/registry.js").ToolRegistry;
+    editor: import("../src/editor.js").Editor;
+    saver?: import("../src/controller/saver.js").AnnotationSaver;
+  };
+}
