@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ import torch
 if TYPE_CHECKING:
     from .train import TrainConfig, _Run
 
-__all__ = ["CHECKPOINT_FORMAT", "config_dict", "default_path", "load", "open_log", "save"]
+__all__ = ["CHECKPOINT_FORMAT", "config_dict", "default_path", "kept_path", "load", "open_log", "save"]
 
 CHECKPOINT_FORMAT = "cellposeweb-checkpoint"
 
@@ -41,8 +42,9 @@ def default_path(config: TrainConfig, out, resume) -> Path | None:
     return Path(resume) if resume is not None else None
 
 
-def save(run: _Run) -> None:
-    """Model, optimiser, epoch, history and RNG state, written atomically (no-op without a path)."""
+def save(run: _Run, keep: bool = False) -> None:
+    """Model, optimiser, epoch, history and RNG state, written atomically (no-op without a path);
+    with ``keep`` also copied to ``<path>.e<epoch>``, which later checkpoints do not replace."""
     if run.checkpoint_path is None:
         return
     state = {
@@ -58,6 +60,13 @@ def save(run: _Run) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+    if keep:
+        shutil.copyfile(path, kept_path(path, run.epoch))
+
+
+def kept_path(path, epoch: int) -> Path:
+    """Where ``save(..., keep=True)`` keeps the checkpoint of ``epoch``."""
+    return Path(f"{path}.e{epoch}")
 
 
 def load(path, run: _Run) -> None:
@@ -77,7 +86,8 @@ def load(path, run: _Run) -> None:
         raise ValueError(f"checkpoint {path} has nbase={state['nbase']}, the network to train "
                          f"has {list(net.nbase)}")
     changed = {k: (v, state["config"].get(k)) for k, v in config_dict(config).items()
-               if k not in ("device", "num_threads", "checkpoint_path", "checkpoint_every")
+               if k not in ("device", "num_threads", "checkpoint_path", "checkpoint_every",
+                            "keep_checkpoints")
                and state["config"].get(k) != v}
     if changed:
         warnings.warn(f"resuming with settings that differ from the checkpoint's "

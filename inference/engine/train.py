@@ -129,6 +129,9 @@ class TrainConfig:
     deterministic: bool = True
     checkpoint_every: int = 10
     checkpoint_path: str | None = None
+    # epochs whose checkpoint is also kept as <checkpoint>.e<epoch> (a run can later continue
+    # from there, e.g. on a slower machine)
+    keep_checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self):
         for name in ("n_epochs", "batch_size", "val_every", "checkpoint_every", "anneal_every",
@@ -146,6 +149,7 @@ class TrainConfig:
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, "
                              f"got {self.scale_range}")
+        self.keep_checkpoints = tuple(int(e) for e in self.keep_checkpoints)
         if self.nbase is not None:
             self.nbase = tuple(int(n) for n in self.nbase)
             if len(self.nbase) < 3 or self.nbase[0] != 2:
@@ -337,8 +341,9 @@ def _run_epochs(run: _Run, train_set, val_set, log, progress, should_stop) -> bo
             log.flush()
         if progress is not None:
             progress(epoch + 1, config.n_epochs, record)
-        if run.epoch % config.checkpoint_every == 0 or run.epoch == config.n_epochs:
-            checkpoint.save(run)
+        if (run.epoch % config.checkpoint_every == 0 or run.epoch == config.n_epochs
+                or run.epoch in config.keep_checkpoints):
+            checkpoint.save(run, keep=run.epoch in config.keep_checkpoints)
     return False
 
 

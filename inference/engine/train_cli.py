@@ -90,6 +90,12 @@ def add_parsers(subparsers) -> None:
                         "unfinished stage continues from its checkpoint (<out>[.stage1.pt].ckpt)")
     d.add_argument("--log", type=Path, help="JSON-lines log of stage 2 (default <out>.log.jsonl; "
                                             "stage 1's is <out>.stage1.log.jsonl)")
+    d.add_argument("--stage2-from", type=Path, default=None,
+                   help="continue stage 2 from this checkpoint (stage 1 is then not needed)")
+    d.add_argument("--from-scratch", action="store_true",
+                   help="train every epoch even on a CPU without native bfloat16 (by default "
+                        "such a CPU continues stage 2 from the committed checkpoint of epoch "
+                        "360: docs/models.md)")
     d.add_argument("--no-report", action="store_true",
                    help="skip the accuracy report per image kind at the end")
     d.set_defaults(func=run_train_default)
@@ -162,7 +168,8 @@ def run_train_default(args) -> int:
             out=args.out, folder=args.data_folder, stage1=args.stage1, resume=args.resume,
             epochs=args.epochs, stage2_epochs=args.stage2_epochs, n_images=args.n_images,
             device=args.device, threads=args.threads, log=args.log,
-            with_report=not args.no_report, train_fn=partial(_train_with_bar, train), say=_say)
+            with_report=not args.no_report, stage2_from=args.stage2_from,
+            from_scratch=args.from_scratch, train_fn=partial(_train_with_bar, train), say=_say)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
-__all__ = ["DEFAULT_RECIPE", "default_data_folder", "default_recipe_config", "real_data_mix",
+__all__ = ["DEFAULT_RECIPE", "STAGE2_CHECKPOINT", "default_data_folder", "default_recipe_config", "real_data_mix",
            "report", "run_recipe"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,25 +65,33 @@ DEFAULT_RECIPE = {
     "size_max_side": 256,
     "seed": 0,                  # network initialisation and sampling
     "precision": "auto",        # bf16 autocast (and channels-last) where the hardware has bfloat16
-    # stage 2: real images mixed with the synthetic ones (19,200 samples: ~30 min with bfloat16,
-    # ~2 h in fp32 on an AVX2-only CPU), warm-up to 0.1 over 10 epochs, then halved every 12
-    # epochs over the last 72 (0.05 ... 0.0015625); then the size model on the whole mixture.
+    # stage 2: real images mixed with the synthetic ones, 48,000 samples (~80 min with bfloat16;
+    # ~5 h in fp32 on an AVX2-only CPU, so there it continues from the committed checkpoint of
+    # epoch 360, STAGE2_CHECKPOINT: the last 240 epochs, ~2.5 h), warm-up to 0.1 over 10 epochs,
+    # then halved every 30 epochs over the last 180 (0.05 ... 0.0015625); then the size model
+    # on the whole mixture.
     "stage2": {
-        "folder_weight": 0.6,       # share of samples from the real folder's training split
-        "synthetic_weight": 0.4,    # share from the synthetic images (with sister nuclei)
+        "folder_weight": 0.7,       # share of samples from the real folder's training split
+        "balance": "sqrt_kinds",    # within it, kinds drawn in proportion to sqrt(their count)
+        "synthetic_weight": 0.3,    # share from the synthetic images (with sister nuclei)
         "sister_nuclei": True,
         "val_fraction": 0.1,        # the validation split, by image, stratified by kind
         "split_seed": 0,
-        "n_epochs": 240,
+        "n_epochs": 600,
         "learning_rate": 0.1,
         "warmup_epochs": 10,
         "anneal_fraction": 0.3,
-        "anneal_every": 12,
-        "val_every": 40,
+        "anneal_every": 30,
+        "val_every": 100,
+        "keep_checkpoints": (360,),
     },
 }
-_STAGE2_DATA_KEYS = ("folder_weight", "synthetic_weight", "sister_nuclei", "val_fraction",
-                     "split_seed")
+_STAGE2_DATA_KEYS = ("folder_weight", "balance", "synthetic_weight", "sister_nuclei",
+                     "val_fraction", "split_seed")
+# Stage 2's checkpoint of epoch 360 from the run that made the shipped weights: where the CPU has
+# no native bfloat16, train-default continues from it instead of training stage 1 and the first
+# 360 epochs of stage 2 (``--from-scratch`` trains everything anyway).
+STAGE2_CHECKPOINT = ROOT / "docs" / "models" / "default.stage2.e360.ckpt"
 
 
 def default_data_folder() -> Path:
@@ -123,7 +132,7 @@ def real_data_mix(folder, *, split: str = "train"):
     return DataMix([
         FolderSource(str(folder), weight=s2["folder_weight"], split=split,
                      val_fraction=s2["val_fraction"], split_seed=s2["split_seed"],
-                     name=Path(folder).name),
+                     balance=s2["balance"], name=Path(folder).name),
         SyntheticSource(r["n_images"] if train else r["n_val"],
                         r["synth_seed"] if train else r["val_seed"],
                         weight=s2["synthetic_weight"], shape=tuple(r["shape"]),
@@ -133,12 +142,15 @@ def real_data_mix(folder, *, split: str = "train"):
 
 def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stage2_epochs=None,
                n_images=None, device="auto", threads=None, log=None, with_report=True,
-               train_fn=None, say=print):
+               stage2_from=None, from_scratch=False, train_fn=None, say=print):
     """Run both stages (see the module docstring); returns stage 2's ``TrainResult``.
 
     stage1 : path, optional — take this model as stage 1's result instead of training it.
     resume : keep a finished ``<out>.stage1.pt``; continue an unfinished stage from its
         checkpoint (``<out>[.stage1.pt].ckpt``).
+    stage2_from : path, optional — a stage-2 checkpoint to continue from (stage 1 is then not
+        needed). None: ``STAGE2_CHECKPOINT`` where training would run in float32 on a CPU (no
+        native bfloat16) and nothing newer is there to resume, unless ``from_scratch``.
     train_fn : the training function (``train.train``; the CLI passes one with a progress bar).
     Raises ValueError / FileNotFoundError for bad input (a missing folder or stage-1 model).
     """
@@ -150,8 +162,18 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
     if not folder.is_dir():
         raise FileNotFoundError(f"no labelled folder at {folder} (stage 2 trains on DSB 2018: "
                                 f"give --data-folder or set CELLPOSEWEB_DSB2018)")
+    checkpoint = Path(f"{out}.ckpt")
+    if stage2_from is None and not from_scratch and not (resume and checkpoint.is_file()):
+        stage2_from = _committed_checkpoint_if_slow(device, say)
     first = Path(f"{out}.stage1.pt")
-    if stage1 is not None:
+    if stage2_from is not None:
+        if not Path(stage2_from).is_file():
+            raise FileNotFoundError(f"--stage2-from: no checkpoint at {stage2_from}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stage2_from, checkpoint)
+        resume, first = True, None
+        say(f"stage 2: continuing from the checkpoint {stage2_from}")
+    elif stage1 is not None:
         if not Path(stage1).is_file():
             raise FileNotFoundError(f"--stage1: no model file at {stage1}")
         first = Path(stage1)
@@ -162,11 +184,12 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
         say("stage 1: synthetic images")
         _stage1(out=first, log=Path(f"{out}.stage1.log.jsonl"), resume=resume, epochs=epochs,
                 n_images=n_images, device=device, threads=threads, train_fn=train_fn, say=say)
-    say(f"stage 2: real and synthetic images, continuing from {first}")
+    if first is not None:
+        say(f"stage 2: real and synthetic images, continuing from {first}")
     log = Path(log) if log is not None else Path(f"{out}.log.jsonl")
     result = _stage2(out=out, base=first, folder=folder, resume=resume, epochs=stage2_epochs,
                      n_images=n_images, device=device, threads=threads, log=log,
-                     train_fn=train_fn, say=say)
+                     train_fn=train_fn, say=say, started_from=stage2_from)
     if with_report:
         say("measuring the model per image kind (accuracy.evaluate)")
         table = report(result.model, folder=folder)
@@ -176,6 +199,23 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
         result.model.save(out)
         result.meta = result.model.meta
     return result
+
+
+def _committed_checkpoint_if_slow(device, say) -> Path | None:
+    """``STAGE2_CHECKPOINT`` when training would run in float32 on a CPU and it exists."""
+    import torch
+
+    from . import train_runtime
+
+    dev = train_runtime.resolve_device(device)
+    if dev.type != "cpu" or train_runtime.amp_dtype("auto", dev) is not None:
+        return None
+    if not STAGE2_CHECKPOINT.is_file():
+        return None
+    say(f"this CPU has no native bfloat16 (torch {torch.__version__}): the recipe would take "
+        f"over 5 hours here, so stage 2 continues from the committed checkpoint "
+        f"(--from-scratch trains every epoch)")
+    return STAGE2_CHECKPOINT
 
 
 def _stage1(*, out, log, resume, epochs, n_images, device, threads, train_fn, say):
@@ -197,7 +237,8 @@ def _stage1(*, out, log, resume, epochs, n_images, device, threads, train_fn, sa
                           "recipe": _jsonable(r), "n_images": n, "sister_nuclei": False})
 
 
-def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log, train_fn, say):
+def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log, train_fn, say,
+            started_from=None):
     import dataclasses
 
     config = default_recipe_config(stage=2, epochs=epochs, device=device, threads=threads)
@@ -214,10 +255,13 @@ def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log
             for c in counts))
     checkpoint = Path(f"{out}.ckpt")
     result = train_fn(
-        data, None, config=config, base=str(base), val_images=val, val_labels=None, out=out,
-        log_path=log, resume=checkpoint if resume and checkpoint.is_file() else None,
+        data, None, config=config, base=None if base is None else str(base), val_images=val,
+        val_labels=None, out=out, log_path=log,
+        resume=checkpoint if resume and checkpoint.is_file() else None,
         data_description={"source": "DataMix", "stage": 2, "mix": mix.to_config(),
-                          "stage1": str(base), "recipe": _jsonable(DEFAULT_RECIPE),
+                          "stage1": None if base is None else str(base),
+                          "continued_from": None if started_from is None else str(started_from),
+                          "recipe": _jsonable(DEFAULT_RECIPE),
                           "validation": val_mix.to_config(),
                           "val_names": [n for n, k in zip(val.names, val.kinds)
                                         if not k.startswith("synthetic/")]})

@@ -13,7 +13,7 @@ samples):
 ``DataMix`` is the whole configuration as plain data (``DataMix.from_config`` /
 ``DataMix.to_config``), so one JSON file describes a run's data. ``DataMix.prepare()`` returns one
 ``train_data.TrainingSet`` whose ``sample_weights`` give each image its probability of being drawn
-(its source's weight shared equally among the source's images) and whose ``kinds`` say what each
+(its source's weight shared among the source's images, equally or balanced by kind) and whose ``kinds`` say what each
 image is. Every real image keeps its own scale: the trainer rescales each one so that the median
 diameter of its own labels becomes the model's ``diam_mean`` (``augment.augment_sample``).
 
@@ -39,6 +39,7 @@ import numpy as np
 from .train_data import TrainingSet, load_pairs, prepare_training_set
 
 __all__ = [
+    "BALANCES",
     "ArraySource",
     "DataMix",
     "FolderSource",
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 REAL_KINDS = ("fluorescent", "brightfield", "stained")
+BALANCES = ("images", "sqrt_kinds")
 SYNTHETIC_PREFIX = "synthetic/"
 
 # A colour image is "stained" when its colour channels differ by more than this fraction of its
@@ -143,7 +145,9 @@ class FolderSource:
     when ``images`` ends in ``images`` and that folder exists, else ``images`` itself). A folder
     holding ``images/`` and ``masks/`` may be given as ``images`` directly. ``split`` "train" or
     "val" keeps that part of ``split_by_kind(fraction=val_fraction, seed=split_seed)``; None keeps
-    every image.
+    every image. ``balance`` shares the source's weight among its images: "images" equally,
+    "sqrt_kinds" so that each kind's share is proportional to the square root of its number of
+    images (rare kinds drawn more often than their count alone would give, equally within a kind).
     """
 
     images: str
@@ -153,12 +157,15 @@ class FolderSource:
     split: str | None = None
     val_fraction: float = 0.1
     split_seed: int = 0
+    balance: str = "images"
     name: str | None = None
 
     def __post_init__(self):
         _check_weight(self.weight)
         if self.split not in (None, "train", "val"):
             raise ValueError(f"split must be 'train', 'val' or None, got {self.split!r}")
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {BALANCES}, got {self.balance!r}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
 
     def folders(self) -> tuple[Path, Path]:
@@ -335,7 +342,8 @@ class DataMix:
     def prepare(self, *, normalize: bool = True, flow_cache_dir=None,
                 loaded: list[LabelledImages] | None = None) -> TrainingSet:
         """One ``TrainingSet`` of every source's images, with ``sample_weights`` (summing to 1:
-        ``weight / sum(weights) / n_images`` of the source for each image), ``kinds``,
+        ``weight / sum(weights)`` of each source, shared among its images by its ``balance``),
+        ``kinds``,
         ``names`` and ``sources`` (the index of each image's source)."""
         loaded = self.load() if loaded is None else loaded
         total = float(sum(s.weight for s in self.sources))
@@ -349,7 +357,8 @@ class DataMix:
             part.kinds, part.names = list(items.kinds), list(items.names)
             part.sources = np.full(len(part), k, dtype=np.int32)
             parts.append(part)
-            weights.append(np.full(len(part), source.weight / total / len(part)))
+            weights.append(source.weight / total * _within(items.kinds,
+                                                           getattr(source, "balance", "images")))
         merged = TrainingSet.concat(parts)
         merged.sample_weights = np.concatenate(weights)
         return merged
@@ -365,6 +374,16 @@ class DataMix:
                          "n_cells": int(sum(len(np.unique(l[l > 0])) for l in items.labels)),
                          "kinds": dict(sorted(per_kind.items()))})
         return rows
+
+
+def _within(kinds: list[str], balance: str) -> np.ndarray:
+    """Each image's share of its source (sums to 1), by ``FolderSource.balance``."""
+    n = len(kinds)
+    if balance == "images":
+        return np.full(n, 1.0 / n)
+    counts = {k: kinds.count(k) for k in set(kinds)}
+    total = sum(np.sqrt(c) for c in counts.values())
+    return np.array([np.sqrt(counts[k]) / total / counts[k] for k in kinds])
 
 
 def _yx_last(image: np.ndarray, labels: np.ndarray) -> np.ndarray:

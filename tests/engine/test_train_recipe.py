@@ -47,6 +47,8 @@ def tiny_recipe(monkeypatch):
     monkeypatch.setitem(train_recipe.DEFAULT_RECIPE, "stage2",
                         dict(train_recipe.DEFAULT_RECIPE["stage2"], n_epochs=1, warmup_epochs=1,
                              val_fraction=0.34))
+    # the committed checkpoint (of the full-size network) is for real runs on CPUs without bfloat16
+    monkeypatch.setattr(train_recipe, "STAGE2_CHECKPOINT", Path("/nonexistent/stage2.ckpt"))
     standard = accuracy.standard_items
     monkeypatch.setattr(accuracy, "standard_items",
                         lambda **kw: standard(**{**kw, "test_data": None, "synthetic": False}))
@@ -90,3 +92,39 @@ def test_train_default_names_a_missing_stage_1_model_or_data_folder(tmp_path, ca
     assert rc == 2 and "no.pt" in capsys.readouterr().err
     rc = main(["train-default", "--out", str(tmp_path / "m.pt"), "--data-folder", str(tmp_path / "nowhere")])
     assert rc == 2 and "nowhere" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_stage_2_can_continue_from_a_kept_checkpoint_without_stage_1(tiny_recipe, monkeypatch, tmp_path, capsys):
+    from inference.engine.__main__ import main
+
+    monkeypatch.setitem(train_recipe.DEFAULT_RECIPE, "stage2",
+                        dict(train_recipe.DEFAULT_RECIPE["stage2"], n_epochs=2, keep_checkpoints=(1,)))
+    first = tmp_path / "a" / "m.pt"
+    common = ["--data-folder", str(DSB), "--threads", "2", "--device", "cpu", "--no-report"]
+    assert main(["train-default", "--out", str(first), *common]) == 0
+    kept = tmp_path / "a" / "m.pt.ckpt.e1"
+    assert kept.is_file()
+    second = tmp_path / "b" / "m.pt"
+    capsys.readouterr()
+    assert main(["train-default", "--out", str(second), "--stage2-from", str(kept), *common]) == 0
+    assert "continuing from the checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "m.pt.stage1.pt").exists()  # stage 1 was not needed
+    model = load_model(second, device="cpu")
+    assert model.meta["data"]["continued_from"] == str(kept)
+    log = [json.loads(line) for line in (tmp_path / "b" / "m.pt.log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]  # epoch 1 from the checkpoint's history, then epoch 2
+
+
+def test_a_cpu_without_bfloat16_continues_from_the_committed_checkpoint(monkeypatch, tmp_path):
+    from inference.engine import train_runtime
+
+    said = []
+    fake = tmp_path / "committed.ckpt"
+    fake.write_bytes(b"x")
+    monkeypatch.setattr(train_recipe, "STAGE2_CHECKPOINT", fake)
+    monkeypatch.setattr(train_runtime, "amp_dtype", lambda precision, device: None)
+    assert train_recipe._committed_checkpoint_if_slow("cpu", said.append) == fake
+    assert "no native bfloat16" in said[0]
+    monkeypatch.setattr(train_runtime, "amp_dtype", lambda precision, device: "bf16")
+    assert train_recipe._committed_checkpoint_if_slow("cpu", said.append) is None

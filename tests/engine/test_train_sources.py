@@ -195,3 +195,16 @@ def test_the_train_command_wants_a_folder_or_a_mix_not_both(tmp_path, capsys):
 
     rc = main(["train", "--out", str(tmp_path / "m.pt")])
     assert rc == 2 and "either --images" in capsys.readouterr().err
+
+
+def test_sqrt_kind_balance_draws_a_rare_kind_more_often_than_its_count():
+    from inference.engine.train_sources import _within
+
+    kinds = ["fluorescent"] * 9 + ["stained"]
+    assert np.allclose(_within(kinds, "images"), 0.1)
+    shares = _within(kinds, "sqrt_kinds")
+    assert shares.sum() == pytest.approx(1.0)
+    assert shares[-1] == pytest.approx(1 / 4)  # sqrt(1) / (sqrt(9) + sqrt(1))
+    assert np.allclose(shares[:9], 3 / 4 / 9)
+    with pytest.raises(ValueError, match="balance must be"):
+        FolderSource("unused", balance="kinds")
