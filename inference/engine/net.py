@@ -207,6 +207,13 @@ class CellposeNet(nn.Module):
         self._inference_dtype = dtype
         return self.eval()
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the inference plan out (it holds opaque oneDNN tensors, and
+        it is rebuilt from the weights on the next fast forward)."""
+        state = self.__dict__.copy()
+        state["_plan"] = None
+        return state
+
     def _inference_plan(self) -> InferencePlan:
         signature = weights_signature(self)
         plan = self._plan

@@ -1,7 +1,9 @@
 """CellposeNet: Cellpose 3 CPnet compatibility, the fast inference path, training."""
 
+import pickle
 import subprocess
 import sys
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -113,6 +115,17 @@ def test_reduced_precision_plan_stays_close_and_returns_float32(dtype):
     with torch.inference_mode():
         net.prepare_for_inference()(x)
     assert net._plan.dtype == torch.float32  # asking again for the net's dtype replaces the plan
+
+
+def test_a_net_that_ran_its_fast_path_can_be_copied_and_pickled():
+    net = _net_with_batchnorm_statistics().prepare_for_inference()
+    x = torch.rand(2, 2, 32, 32)
+    with torch.inference_mode():
+        out, _ = net(x)  # builds the plan (packed oneDNN weights on the CPU)
+    copy = pickle.loads(pickle.dumps(deepcopy(net)))
+    assert copy._plan is None and net._plan is not None
+    with torch.inference_mode():
+        assert torch.equal(copy(x)[0], out)
 
 
 def test_net_fast_does_not_import_net():
