@@ -28,7 +28,7 @@ echo "== where the time of one segmentation goes (pyinstrument)"
 $PY benchmarks/profile_segment.py --precision float32
 $PY benchmarks/profile_segment.py --precision auto
 echo "== automatic diameter on validation images (img2d.tif + 30 DSB 2018 images)"
-$PY benchmarks/bench_size.py --n 30
+$PY benchmarks/bench_size.py --n 30 --threads 1
 echo "== 512x512 inference at a known diameter, with and without augmentation"
 $PY benchmarks/bench_inference.py --device cpu
 echo "== training throughput"
