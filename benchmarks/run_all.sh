@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every engine benchmark against the reference cellpose packages, each in its own side venv.
-# Usage: make bench   (or bash benchmarks/run_all.sh). Takes 10-20 minutes on a 2-core CPU.
+# Usage: make bench   (or bash benchmarks/run_all.sh). Takes 30-60 minutes on a 2-core CPU.
+# docs/performance.md quotes the figures these commands print.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -11,15 +12,26 @@ if [ ! -x .venv-ref4/bin/python ]; then
 fi
 if [ ! -x .venv-ref3/bin/python ]; then
   python3 -m venv .venv-ref3
-  # cellpose 3's numba dynamics corrupt memory under numpy 2; only its CPnet is used here.
+  # cellpose 3's numba dynamics corrupt memory under numpy 2: numpy<2 here, never in the product.
   .venv-ref3/bin/pip install -q "torch==2.13.0" "numpy<2" "cellpose==3.1.1.2"
 fi
+# The profiler of profile_segment.py (a development tool, not a dependency of the product).
+$PY -c "import pyinstrument" 2>/dev/null || $PY -m pip install -q "pyinstrument==5.1.3"
+echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== masks -> flows and flows -> masks (vs cellpose 4.2.1.1)"
 $PY benchmarks/bench_flows_dynamics.py
 echo "== network forward, 8 tiles of 224x224 (vs cellpose 3.1.1.2 CPnet)"
-$PY benchmarks/bench_net.py
-echo "== 512x512 inference with the default model"
+$PY benchmarks/bench_net.py --with-plain
+echo "== the whole segmentation (vs cellpose 3.1.1.2 CellposeModel.eval), 4096^2 and 3D with memory"
+$PY benchmarks/bench_segment.py
+echo "== where the time of one segmentation goes (pyinstrument)"
+$PY benchmarks/profile_segment.py --precision float32
+$PY benchmarks/profile_segment.py --precision auto
+echo "== automatic diameter on validation images (img2d.tif + 30 DSB 2018 images)"
+$PY benchmarks/bench_size.py --n 30 --threads 1
+echo "== 512x512 inference at a known diameter, with and without augmentation"
 $PY benchmarks/bench_inference.py --device cpu
 echo "== training throughput"
 $PY benchmarks/bench_train.py
 $PY benchmarks/bench_train.py --precision bf16 --nbase 2,16,32,64,128 --nbase 2,32,64,128,256
+echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"

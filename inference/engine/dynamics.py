@@ -41,7 +41,9 @@ from .flows import _bounding_boxes_2d, _bounding_boxes_3d, _check_masks, _compac
     _flows_from_compact
 
 __all__ = [
+    "BASE_NITER",
     "compute_masks",
+    "default_niter",
     "follow_flows",
     "follow_flows_torch",
     "get_masks",
@@ -49,6 +51,15 @@ __all__ = [
     "remove_bad_flow_masks",
     "fill_holes_and_remove_small_masks",
 ]
+
+
+BASE_NITER = 200
+
+
+def default_niter(diameter: float, diam_mean: float = 30.0) -> int:
+    """Flow-following iterations for cells `diameter` px across at the original size (as Cellpose:
+    `BASE_NITER` at the network's scale, proportionally more for larger cells)."""
+    return max(1, int(round(BASE_NITER * diameter / diam_mean)))
 
 
 def compute_masks(dP, cellprob, *, niter=200, cellprob_threshold=0.0, flow_threshold=0.4,

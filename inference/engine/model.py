@@ -2,8 +2,11 @@
 
 `CellposeModel.segment` is the whole pipeline of Stringer et al. 2020: channel selection and
 normalisation, the object diameter (given, or estimated from the style vector and refined by a
-segmentation), resizing so that cells are `diam_mean` pixels across, the tiled network (with flip
-augmentation), resizing the flows back, and the flow dynamics at the original size.
+segmentation: `size.estimate_diameter`), resizing so that cells are `diam_mean` pixels across, the
+tiled network (with flip augmentation), resizing the flows back, and the flow dynamics at the
+original size. The nets run their fast inference path (`CellposeNet.prepare_for_inference`, in
+the model's `precision`) in every call that runs them: segment, estimate_diameter, 3D and
+plane by plane.
 
 The model file format (our ``cellposeweb-model`` dict, or a Cellpose 3 CPnet ``.pth``) is read and
 written by `model_file`; `CellposeModel.from_file` / ``save`` call it.
@@ -19,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import model_file
-from .dynamics import compute_masks
-from .model_file import FORMAT, FORMAT_VERSION, default_device  # noqa: F401 (re-exported)
-from .size import SizeModel, diameter_of_masks
+from . import model_file, size
+from .dynamics import BASE_NITER, compute_masks, default_niter
+from .model_file import FORMAT, FORMAT_VERSION, PRECISIONS, default_device  # noqa: F401 (re-exported)
+from .size import SizeModel
 from .stitch import check_threshold as _check_stitch_threshold
 from .stitch import stitch_planes
-from .tiling import _check_nets, run_net
-from .transforms import convert_image, normalize99, resize_image
+from .tiling import _check_nets, run_net, run_tiled
+from .transforms import convert_image, normalize99
 from .volume import remove_small_objects_3d, run_3d
 
 __all__ = [
@@ -40,15 +43,10 @@ __all__ = [
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "default"
-BASE_NITER = 200
+#: Tiles per network pass when `segment` is not given a batch size.
+BATCH_SIZE = {"cpu": 8, "cuda": 32}
 
 Progress = Callable[[str, float], None]
-
-
-def default_niter(diameter: float, diam_mean: float = 30.0) -> int:
-    """Flow-following iterations for cells `diameter` px across at the original size (as Cellpose:
-    200 at the network's scale, proportionally more for larger cells)."""
-    return max(1, int(round(BASE_NITER * diameter / diam_mean)))
 
 
 @dataclass
@@ -166,6 +164,11 @@ class CellposeModel:
     name : str, optional
     meta : dict, optional
         Plain data (str, numbers, bools, None, lists, dicts) saved with the model.
+    precision : {"auto", "float32", "bfloat16", "float16"}
+        The compute dtype of the nets' fast inference path (`CellposeNet.prepare_for_inference`;
+        flows, probabilities and styles always come back as float32). "auto": bfloat16 where the
+        device computes it natively (a CUDA GPU that supports it; a CPU with AVX512-BF16 or AMX
+        through oneDNN), else float32. An attribute; set it to change precision.
     """
 
     def __init__(
@@ -176,8 +179,10 @@ class CellposeModel:
         size_model: SizeModel | None = None,
         name: str | None = None,
         meta: dict | None = None,
+        precision: str = "float32",
     ):
         self.nets = _as_eval_nets(nets)
+        self.precision = precision
         if not (diam_mean > 0 and math.isfinite(diam_mean)):
             raise ValueError(f"diam_mean must be a positive number, got {diam_mean}")
         if size_model is not None and not isinstance(size_model, SizeModel):
@@ -196,6 +201,28 @@ class CellposeModel:
     @property
     def device(self) -> torch.device:
         return next(self.nets[0].parameters()).device
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        if value not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {value!r}")
+        self._precision = value
+
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the nets compute in on their device (`precision` resolved)."""
+        return model_file.compute_dtype(self.precision, self.device)
+
+    def _prepare_nets(self) -> None:
+        """Put every CellposeNet on its fast inference path in the model's compute dtype (cheap when
+        nothing changed: the folded weights are rebuilt only when the weights or the dtype do)."""
+        dtype = self.compute_dtype()
+        for net in self.nets:
+            if hasattr(net, "prepare_for_inference"):
+                net.prepare_for_inference(dtype)
 
     def to(self, device) -> "CellposeModel":
         for net in self.nets:
@@ -217,7 +244,7 @@ class CellposeModel:
         flow_threshold: float = 0.4,
         min_size: int = 15,
         niter: int | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         progress: Progress | None = None,
         *,
         stitch_threshold: float | None = None,
@@ -237,7 +264,8 @@ class CellposeModel:
             0 = grayscale / none, 1/2/3 = R/G/B (Cellpose's convention).
         diameter : float, optional
             Cell diameter in pixels (in XY for stacks). None or 0: estimated by the size model (for
-            stacks from the central plane), or `diam_mean` when the model has none.
+            stacks from the central plane; `size.estimate_diameter`), or `diam_mean` when the
+            model has none.
         augment : bool
             Flip-augmented tiles (`tiling.run_net`).
         tile_overlap : float in [0, 1)
@@ -248,8 +276,8 @@ class CellposeModel:
             Z step / XY pixel size of a stack (None = 1).
         cellprob_threshold, flow_threshold, min_size, niter
             Passed to `dynamics.compute_masks`; niter None = 200 x diameter / diam_mean.
-        batch_size : int
-            Tiles per network pass.
+        batch_size : int, optional
+            Tiles per network pass; None = `BATCH_SIZE` for the device (8 on the CPU, 32 on CUDA).
         progress : callable(stage: str, fraction: float), optional
             Called at "normalize", "size" (when estimating), "network" (per batch), "dynamics" and
             "done". An exception it raises stops segmentation and propagates (use it to cancel).
@@ -285,29 +313,32 @@ class CellposeModel:
             raise ValueError(
                 f"{option} needs a stack (Lz, Ly, Lx) or (Lz, C, Ly, Lx), got image shape {np.shape(image)}"
             )
-        x = normalize99(x, channel_axis=x.ndim - 3)
+        x = normalize99(x, channel_axis=x.ndim - 3, copy=False)  # x is convert_image's own array
         timings["normalize"] = time.perf_counter() - t
         report("normalize", 1.0)
 
+        self._prepare_nets()
+        batch_size = self._batch_size(batch_size)
         t = time.perf_counter()
-        diameter, source = self._resolve_diameter(
-            x[x.shape[0] // 2] if x.ndim == 4 else x, diameter, augment, tile_overlap, batch_size, report,
-        )
+        diameter, source = self._resolve_diameter(x[x.shape[0] // 2] if x.ndim == 4 else x, diameter,
+                                                  batch_size, report)
         timings["size"] = time.perf_counter() - t
         niter = default_niter(diameter, self.diam_mean) if niter is None else int(niter)
-        rescale = self.diam_mean / diameter
+        net_args = dict(rescale=self.diam_mean / diameter, augment=augment, tile_overlap=tile_overlap,
+                        batch_size=batch_size, progress=report)
 
         t = time.perf_counter()
         if do_3d:
-            y, style = run_3d(
-                self.nets, x, anisotropy=anisotropy, rescale=rescale, augment=augment,
-                tile_overlap=tile_overlap, batch_size=batch_size, progress=report,
-            )
+            y, style = run_3d(self.nets, x, anisotropy=anisotropy, **net_args)
             dP, cellprob = y[:3], y[3]
         elif planes:
-            dP, cellprob, style = self._network_planes(x, rescale, augment, tile_overlap, batch_size, report)
+            y, styles = run_tiled(self.nets, x, **net_args)  # the planes' tiles share batches
+            dP = np.zeros((3, *x.shape[:1], *x.shape[2:]), np.float32)
+            dP[1:] = y[:, :2].transpose(1, 0, 2, 3)
+            cellprob, style = y[:, 2], _unit(styles.mean(axis=0))
         else:
-            dP, cellprob, style = self._network_2d(x, rescale, augment, tile_overlap, batch_size, report)
+            y, style = run_net(self.nets, x, **net_args)
+            dP, cellprob = y[:2], y[2]
         timings["network"] = time.perf_counter() - t
 
         report("dynamics", 0.0)
@@ -331,9 +362,7 @@ class CellposeModel:
         image,
         channels=(0, 0),
         *,
-        augment: bool = True,
-        tile_overlap: float = 0.5,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         channel_axis: int | None = None,
         z_axis: int | None = None,
         do_3d: bool = False,
@@ -342,84 +371,45 @@ class CellposeModel:
         """The cell diameter in pixels of a 2D image (the central plane of a stack) from the size model.
 
         The style vector gives a first estimate; the image is segmented at that size and the median
-        equivalent-circle diameter of the masks is returned (the style estimate when none are found).
+        equivalent-circle diameter of the masks is returned (the style estimate when none are
+        found). Both steps read a bounded central crop without flips (`size.estimate_diameter`),
+        as `segment` does with ``diameter=None``.
         """
         if self.size_model is None:
             raise ValueError(f"model {self.name!r} has no size model: pass the diameter explicitly")
         x = convert_image(image, channels, channel_axis=channel_axis, z_axis=z_axis, do_3d=do_3d)
-        x = normalize99(x, channel_axis=x.ndim - 3)
+        x = normalize99(x, channel_axis=x.ndim - 3, copy=False)
         if x.ndim == 4:
             x = x[x.shape[0] // 2]
+        self._prepare_nets()
         report = progress if progress is not None else _no_progress
-        return self._estimate_diameter(x, augment, tile_overlap, batch_size, report)[0]
+        return self._estimate_diameter(x, self._batch_size(batch_size), report)[0]
 
     def recompute_masks(self, dP, cellprob, **kwargs) -> np.ndarray:
         """`recompute_masks` (module function) for this model's outputs."""
         return recompute_masks(dP, cellprob, **kwargs)
 
-    def _resolve_diameter(self, x2d, diameter, augment, tile_overlap, batch_size, report):
+    def _resolve_diameter(self, x2d, diameter, batch_size, report):
         if diameter is not None and diameter != 0:
             if not (diameter > 0 and math.isfinite(diameter)):
                 raise ValueError(f"diameter must be a positive number of pixels, or None/0 to estimate it; got {diameter}")
             return float(diameter), "given"
         if self.size_model is None:
             return self.diam_mean, "diam_mean (the model has no size model)"
-        return self._estimate_diameter(x2d, augment, tile_overlap, batch_size, report)
+        return self._estimate_diameter(x2d, batch_size, report)
 
-    def _estimate_diameter(self, x, augment, tile_overlap, batch_size, report) -> tuple[float, str]:
+    def _estimate_diameter(self, x, batch_size, report) -> tuple[float, str]:
         """(diameter, source) for a normalised (2, Ly, Lx) image; progress is reported as "size"."""
-        report("size", 0.0)
-        style = run_net(
-            self.nets, x, augment=False, tile_overlap=tile_overlap, batch_size=batch_size,
-            progress=lambda _stage, f: report("size", 0.5 * f),
-        )[1]
-        d_style = self.size_model.predict(style)
-        dP, cellprob, _ = self._network_2d(
-            x, self.diam_mean / d_style, augment, tile_overlap, batch_size,
-            lambda _stage, f: report("size", 0.5 + 0.45 * f),
-        )
-        masks = recompute_masks(
-            dP, cellprob, niter=default_niter(d_style, self.diam_mean), device=self._dynamics_device()
-        )
-        d = diameter_of_masks(masks)
-        report("size", 1.0)
-        if d > 0:
-            return d, "size model"
-        return d_style, "size model (style only: no cells at the predicted size)"
+        return size.estimate_diameter(self.nets, self.size_model, x, diam_mean=self.diam_mean,
+                                      batch_size=batch_size, dynamics_device=self._dynamics_device(),
+                                      progress=report)
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        return BATCH_SIZE.get(self.device.type, 8) if batch_size is None else int(batch_size)
 
     def _dynamics_device(self):
         """Follow flows with torch on the GPU when the nets are there, else with numba."""
         return self.device if self.device.type == "cuda" else None
-
-    def _network_2d(self, x, rescale, augment, tile_overlap, batch_size, report):
-        """Network outputs for a normalised (2, Ly, Lx) image, run at `rescale` and resized back."""
-        Ly, Lx = x.shape[-2:]
-        Ly_net, Lx_net = max(1, round(Ly * rescale)), max(1, round(Lx * rescale))
-        x_net = resize_image(x, Ly_net, Lx_net) if (Ly_net, Lx_net) != (Ly, Lx) else x
-        y, style = run_net(
-            self.nets, x_net, augment=augment, tile_overlap=tile_overlap, batch_size=batch_size,
-            progress=report,
-        )
-        if (Ly_net, Lx_net) != (Ly, Lx):
-            y = resize_image(y, Ly, Lx)
-        return y[:2], y[2], style
-
-    def _network_planes(self, x, rescale, augment, tile_overlap, batch_size, report):
-        """`_network_2d` on each plane of a normalised (Lz, 2, Ly, Lx) stack: dP (3, Lz, Ly, Lx)
-        with dZ = 0, cellprob (Lz, Ly, Lx), and the planes' mean style (L2-normalised)."""
-        Lz = x.shape[0]
-        dP = np.zeros((3, Lz, *x.shape[2:]), np.float32)
-        cellprob = np.zeros((Lz, *x.shape[2:]), np.float32)
-        styles = []
-        for z in range(Lz):
-            def plane_report(stage, fraction, z=z):
-                report(stage, (z + fraction) / Lz if stage == "network" else fraction)
-
-            dP[1:, z], cellprob[z], style = self._network_2d(x[z], rescale, augment, tile_overlap, batch_size,
-                                                             plane_report)
-            styles.append(style)
-        style = np.mean(styles, axis=0)
-        return dP, cellprob, (style / (np.linalg.norm(style) + 1e-12)).astype(np.float32)
 
     # -- files -------------------------------------------------------------------------------------
 
@@ -483,6 +473,10 @@ def _no_progress(stage: str, fraction: float) -> None:
     pass
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
 def _as_eval_nets(nets) -> list[torch.nn.Module]:
     nets = [nets] if isinstance(nets, torch.nn.Module) else list(nets)
     for net in nets:
@@ -496,5 +490,5 @@ def _check_dynamics_args(niter, min_size, batch_size) -> None:
         raise ValueError(f"niter must be >= 1 or None, got {niter}")
     if int(min_size) < 0:
         raise ValueError(f"min_size must be >= 0, got {min_size}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")

@@ -24,6 +24,8 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "ModelParts",
+    "PRECISIONS",
+    "compute_dtype",
     "default_device",
     "model_to_dict",
     "parts_from_dict",
@@ -33,11 +35,29 @@ __all__ = [
 
 FORMAT = "cellposeweb-model"
 FORMAT_VERSION = 1
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
 def default_device() -> torch.device:
     """CUDA when it is available, else the CPU. Called when a model is loaded, never at import."""
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """A `CellposeModel.precision` (one of `PRECISIONS`) on `device` as a torch dtype: "auto" is
+    bfloat16 where the device computes it natively (``torch.cuda.is_bf16_supported()``; on the CPU,
+    oneDNN's bfloat16 support: AVX512-BF16 or AMX), else float32."""
+    if precision != "auto":
+        return getattr(torch, precision)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device.type == "cpu":
+        try:
+            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            native = False
+        return torch.bfloat16 if native else torch.float32
+    return torch.float32
 
 
 @dataclass

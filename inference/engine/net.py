@@ -9,22 +9,23 @@ ReLU -> 1x1 conv head gives (flow Y, flow X, cellprob logit).
 
 The parameters are those of Cellpose 3's ``resnet_torch.CPnet`` under our own names; the
 translation in both directions is ``_cellpose_module_names`` (see ``from_state_dict`` and
-``to_cellpose_state_dict``). The fast inference path (``prepare_for_inference``) lives in
-``net_fast``.
+``to_cellpose_state_dict``).
+
+One U-net loop (``_unet``) runs either the modules below (training, and any forward with autograd
+on) or, after ``prepare_for_inference()``, the folded inference blocks of ``net_fast`` (same
+function, same call signatures).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from .net_fast import InferencePlan
+from .net_fast import InferencePlan, weights_signature
 
 __all__ = ["CellposeNet"]
 
@@ -68,10 +69,15 @@ class _DownBlock(nn.Module):
 
 
 class _UpBlock(nn.Module):
-    """Like a down block, plus the down path's features and per-conv style projections."""
+    """Like a down block, plus the down path's features and per-conv style projections.
 
-    def __init__(self, in_channels: int, out_channels: int, style_channels: int, size: int):
+    ``upsample``: its input comes from the next deeper scale and is upsampled x2 (nearest) first.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, style_channels: int, size: int,
+                 upsample: bool = False):
         super().__init__()
+        self.upsample = upsample
         self.shortcut = _NormConv(in_channels, out_channels, 1, relu=False)
         self.convs = nn.ModuleList(
             [_NormConv(in_channels, out_channels, size)]
@@ -81,6 +87,8 @@ class _UpBlock(nn.Module):
         self.styles = nn.ModuleList([nn.Linear(style_channels, out_channels) for _ in range(3)])
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         f1, f2, f3 = (proj(style)[:, :, None, None] for proj in self.styles)
         x = self.shortcut(x) + self.convs[1](self.convs[0](x) + skip + f1)
         return x + self.convs[3](self.convs[2](x + f2) + f3)
@@ -129,12 +137,14 @@ class CellposeNet(nn.Module):
             [_DownBlock(nbase[n], nbase[n + 1], sz) for n in range(depth)]
         )
         self.decoder = nn.ModuleList(
-            [_UpBlock(up_widths[n + 1], up_widths[n], nbase[-1], sz) for n in range(depth)]
+            [_UpBlock(up_widths[n + 1], up_widths[n], nbase[-1], sz, upsample=n < depth - 1)
+             for n in range(depth)]
         )
         self.head = _NormConv(nbase[1], nout, 1)
         self.register_buffer("diam_mean", torch.full((1,), float(diam_mean)))
         self.register_buffer("diam_labels", torch.full((1,), float(diam_mean)))
         self._fast_inference = False
+        self._inference_dtype: torch.dtype | None = None
         self._plan: InferencePlan | None = None
 
     @property
@@ -159,45 +169,57 @@ class CellposeNet(nn.Module):
         """
         self._check_input(x)
         if self._fast_inference and not self.training and not torch.is_grad_enabled():
-            return self._forward_fast(x)
-        features = []
-        for level, block in enumerate(self.encoder):
-            if level > 0:
-                x = F.max_pool2d(x, 2)
-            x = block(x)
-            features.append(x)
-        style = _style_vector(x)
-        for level in range(len(self.decoder) - 1, -1, -1):
-            if level < len(self.decoder) - 1:
-                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            x = self.decoder[level](x, features[level], style)
-        return self.head(x), style
+            blocks = self._inference_plan()
+        else:
+            blocks = self
+        return _unet(x, blocks.encoder, blocks.decoder, blocks.head, style_dtype=self.head.conv.weight.dtype)
 
-    def prepare_for_inference(self) -> "CellposeNet":
+    def prepare_for_inference(self, dtype: torch.dtype | None = None) -> "CellposeNet":
         """Switch to eval mode and to the fast inference path; returns self.
 
         While the net is in eval mode and autograd is off (``torch.inference_mode()`` or
-        ``torch.no_grad()``), ``forward`` then runs from folded, channels-last copies of the
-        weights (see ``net_fast.InferencePlan``): the same function, outputs equal to the plain
-        forward's within float32 rounding (1e-5 relative in the tests). The copies are rebuilt
-        automatically when any parameter or buffer changes (in-place update, ``load_state_dict``,
-        ``.to()``). In training mode, or with autograd on, the plain forward runs.
+        ``torch.no_grad()``), ``forward`` then runs its U-net loop over folded, channels-last
+        copies of the weights (``net_fast.InferencePlan``): the same function, outputs equal to
+        the plain forward's within float32 rounding (1e-5 relative in the tests). The copies are
+        rebuilt automatically when any parameter or buffer changes (in-place update,
+        ``load_state_dict``, ``.to()``). In training mode, or with autograd on, the plain modules
+        run.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            The compute dtype of the fast path: None = the net's own (float32). ``torch.bfloat16``
+            or ``torch.float16`` run the activations and folded weights in reduced precision (the
+            input is cast on entry, the output and style come back in the net's dtype), about
+            1e-2 relative. Calling again with another dtype replaces the plan.
 
         On CUDA, PyTorch lets cuDNN convolutions use TF32 by default
         (``torch.backends.cudnn.allow_tf32``), about 1e-3 relative; that global setting is the
         caller's to change, for the plain and the fast path alike.
         """
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
+        if dtype == self.head.conv.weight.dtype:
+            dtype = None
+        if dtype != self._inference_dtype:
+            self._plan = None
         self._fast_inference = True
+        self._inference_dtype = dtype
         return self.eval()
 
-    def _forward_fast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from .net_fast import InferencePlan, weights_signature  # net_fast imports this module
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the inference plan out (it holds opaque oneDNN tensors, and
+        it is rebuilt from the weights on the next fast forward)."""
+        state = self.__dict__.copy()
+        state["_plan"] = None
+        return state
 
+    def _inference_plan(self) -> InferencePlan:
         signature = weights_signature(self)
         plan = self._plan
         if plan is None or plan.signature != signature:
-            plan = self._plan = InferencePlan(self, signature)
-        return plan.run(x)
+            plan = self._plan = InferencePlan(self, signature, self._inference_dtype)
+        return plan
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.nbase[0]:
@@ -294,6 +316,29 @@ class CellposeNet(nn.Module):
             )
         net.load_state_dict(ours)
         return net
+
+
+def _unet(
+    x: torch.Tensor,
+    encoder: Sequence,
+    decoder: Sequence,
+    head,
+    *,
+    style_dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The U-net: down blocks with max pooling between them, the style vector of the deepest
+    features, up blocks from the deepest scale (each given the down path's features of its scale
+    and the style), the head. The blocks are the net's modules or an `InferencePlan`'s."""
+    features = []
+    for level, block in enumerate(encoder):
+        if level > 0:
+            x = F.max_pool2d(x, 2)
+        x = block(x)
+        features.append(x)
+    style = _style_vector(x.to(style_dtype))
+    for level in range(len(decoder) - 1, -1, -1):
+        x = decoder[level](x, features[level], style)
+    return head(x), style
 
 
 def _style_vector(features: torch.Tensor) -> torch.Tensor:

@@ -1,25 +1,40 @@
 """Object size estimation: style vector -> log diameter (Stringer et al. 2020, "Test time resizing").
 
-Two stages, as in the paper:
+Two stages, as in the paper (`estimate_diameter`):
 
 1. `SizeModel`: ridge regression from the image's style vector to the log of its median cell
    diameter. The style it expects is `style_for_size`: the network on the normalised image at its
-   original scale, without augmentation. Fit it on styles computed the same way.
-2. Refinement (`CellposeModel.estimate_diameter`): segment the image at the predicted diameter and
-   take the median equivalent-circle diameter of the masks found (`diameter_of_masks`).
+   original scale, without augmentation. Fit it on styles computed the same way (the trainer fits
+   it on crops of at most 256-512 px).
+2. Refinement: segment the image at the predicted diameter and take the median equivalent-circle
+   diameter of the masks found (`diameter_of_masks`).
+
+Both stages only need a sample of the cells, so they run on a bounded central crop, without flip
+augmentation and with tiles that do not overlap (`STYLE_MAX_SIDE`, `REFINE_MAX_SIDE`): for a 512²
+image this is 9 + 9 network tiles instead of the 16 + 25 of the style pass and the full
+segmentation that Cellpose runs (benchmarks/bench_size.py compares the two on validation images).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from .augment import median_diameter
+from .dynamics import compute_masks, default_niter
 from .tiling import run_net
 
-__all__ = ["SizeModel", "diameter_of_masks", "style_for_size"]
+__all__ = ["REFINE_MAX_SIDE", "STYLE_MAX_SIDE", "SizeModel", "diameter_of_masks", "estimate_diameter",
+           "style_for_size"]
 
 SIZE_MODEL_KIND = "ridge-style-to-log-diameter"
+
+#: The style is read from the central crop of at most this many pixels a side.
+STYLE_MAX_SIDE = 512
+#: The refinement segments the central crop of at most this many pixels a side on the network's
+#: scale (``REFINE_MAX_SIDE * d_style / diam_mean`` pixels of the image).
+REFINE_MAX_SIDE = 1024
 
 
 class SizeModel:
@@ -139,3 +154,66 @@ def style_for_size(nets, x, *, tile_overlap: float = 0.5, batch_size: int = 8, p
     ndarray of float32, shape (D,)
     """
     return run_net(nets, x, augment=False, tile_overlap=tile_overlap, batch_size=batch_size, progress=progress)[1]
+
+
+def estimate_diameter(
+    nets,
+    size_model: SizeModel,
+    x,
+    *,
+    diam_mean: float,
+    batch_size: int = 8,
+    dynamics_device=None,
+    progress: Callable[[str, float], None] | None = None,
+) -> tuple[float, str]:
+    """The median cell diameter in pixels of a normalised image, and where it came from.
+
+    1. ``d_style``: `size_model` on the `style_for_size` of the central crop of at most
+       `STYLE_MAX_SIDE` px a side (tiles without overlap).
+    2. The central crop of at most `REFINE_MAX_SIDE` px a side on the network's scale is
+       segmented at ``d_style`` (no flips, tiles without overlap, `dynamics.compute_masks` with its
+       default thresholds and ``default_niter(d_style)``); the result is `diameter_of_masks` of
+       those masks, or ``d_style`` when there are none.
+
+    Parameters
+    ----------
+    nets : list of CellposeNet, in eval mode
+    size_model : SizeModel
+    x : ndarray of float32, shape (2, Ly, Lx), normalised by `transforms.normalize99`
+    diam_mean : float
+        The diameter the nets work at.
+    batch_size : int
+        Tiles per network pass.
+    dynamics_device : torch.device, optional
+        Passed to `dynamics.compute_masks`.
+    progress : callable(stage, fraction), optional
+        Called as ``progress("size", fraction)``.
+
+    Returns
+    -------
+    diameter : float
+    source : str
+        "size model", or "size model (style only: no cells at the predicted size)".
+    """
+    report = progress if progress is not None else (lambda stage, fraction: None)
+    report("size", 0.0)
+    style = style_for_size(nets, _central_crop(x, STYLE_MAX_SIDE), tile_overlap=0.0, batch_size=batch_size,
+                           progress=lambda _stage, f: report("size", 0.3 * f))
+    d_style = size_model.predict(style)
+    rescale = diam_mean / d_style
+    crop = _central_crop(x, max(1, int(REFINE_MAX_SIDE / rescale)))
+    y, _ = run_net(nets, crop, rescale=rescale, augment=False, tile_overlap=0.0, batch_size=batch_size,
+                   progress=lambda _stage, f: report("size", 0.3 + 0.6 * f))
+    masks = compute_masks(y[:2], y[2], niter=default_niter(d_style, diam_mean), device=dynamics_device)
+    d = diameter_of_masks(masks)
+    report("size", 1.0)
+    if d > 0:
+        return d, "size model"
+    return d_style, "size model (style only: no cells at the predicted size)"
+
+
+def _central_crop(x: np.ndarray, side: int) -> np.ndarray:
+    """The central (2, <= side, <= side) part of a (2, Ly, Lx) image (a view)."""
+    Ly, Lx = x.shape[-2:]
+    y0, x0 = max(0, (Ly - side) // 2), max(0, (Lx - side) // 2)
+    return x[..., y0:y0 + side, x0:x0 + side]

@@ -40,6 +40,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from .transforms import resize_image
+
 __all__ = ["run_net", "run_tiled", "taper_mask", "tile_starts"]
 
 TAPER_MARGIN = 20.0
@@ -101,6 +103,7 @@ def run_net(
     nets,
     x,
     *,
+    rescale: float = 1.0,
     augment: bool = True,
     tile_overlap: float = 0.5,
     bsize: int = 224,
@@ -115,6 +118,9 @@ def run_net(
         All on one device and in eval mode; ``net(x) -> (out (B, 3, H, W), style (B, D))``.
     x : ndarray of float32, shape (2, Ly, Lx)
         (cytoplasm, nucleus-or-zeros), each normalised by `transforms.normalize99`. Any Ly, Lx >= 1.
+    rescale : float
+        The image is resized (bilinear) by this factor before the network, and the output resized
+        back to (Ly, Lx): ``diam_mean / diameter`` brings cells to the nets' scale.
     augment : bool
         Flip tiles by the parity of their grid position and undo the flips (module docstring).
     tile_overlap : float in [0, 1)
@@ -130,7 +136,8 @@ def run_net(
     Returns
     -------
     y : ndarray of float32, shape (3, Ly, Lx)
-        (flow Y, flow X, cellprob logit) on the network's scale, averaged over nets.
+        (flow Y, flow X, cellprob logit) on the network's scale, averaged over nets, at the size of
+        `x`.
     style : ndarray of float32, shape (D,)
         The mean style vector over tiles and nets, L2-normalised (D = nbase[-1]).
     """
@@ -138,7 +145,7 @@ def run_net(
     if arr.ndim != 3 or arr.shape[0] != 2:
         raise ValueError(f"run_net needs x of shape (2, Ly, Lx) (channels first), got shape {arr.shape}")
     y, style = run_tiled(
-        nets, arr[np.newaxis], augment=augment, tile_overlap=tile_overlap, bsize=bsize,
+        nets, arr[np.newaxis], rescale=rescale, augment=augment, tile_overlap=tile_overlap, bsize=bsize,
         batch_size=batch_size, progress=progress,
     )
     return y[0], style[0]
@@ -148,6 +155,7 @@ def run_tiled(
     nets,
     imgs,
     *,
+    rescale: float = 1.0,
     augment: bool = True,
     tile_overlap: float = 0.5,
     bsize: int = 224,
@@ -159,6 +167,8 @@ def run_tiled(
     Parameters
     ----------
     imgs : ndarray of float32, shape (N, 2, Ly, Lx)
+    rescale : float
+        As in `run_net`, for every image.
 
     Returns
     -------
@@ -175,8 +185,17 @@ def run_tiled(
         raise ValueError(f"tile_overlap must be in [0, 1), got {tile_overlap}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not (rescale > 0 and math.isfinite(rescale)):
+        raise ValueError(f"rescale must be a positive number, got {rescale}")
+    Ly, Lx = imgs.shape[-2:]
+    size_net = (max(1, round(Ly * rescale)), max(1, round(Lx * rescale)))
+    if size_net != (Ly, Lx):
+        imgs = resize_image(imgs, *size_net)
     with torch.inference_mode():
-        return _run_tiled(nets, imgs, bool(augment), float(tile_overlap), int(bsize), int(batch_size), progress)
+        y, styles = _run_tiled(nets, imgs, bool(augment), float(tile_overlap), int(bsize), int(batch_size), progress)
+    if size_net != (Ly, Lx):
+        y = resize_image(y, Ly, Lx)
+    return y, styles
 
 
 def _run_tiled(nets, imgs, augment, tile_overlap, bsize, batch_size, progress):
@@ -185,50 +204,68 @@ def _run_tiled(nets, imgs, augment, tile_overlap, bsize, batch_size, progress):
     Lyp, Lxp = _padded_length(Ly), _padded_length(Lx)
     by, bx = min(bsize, Lyp), min(bsize, Lxp)
     y0, x0 = (Lyp - Ly) // 2, (Lxp - Lx) // 2
-    padded = torch.zeros((n_img, 2, Lyp, Lxp), dtype=torch.float32, device=device)
-    padded[:, :, y0:y0 + Ly, x0:x0 + Lx] = torch.as_tensor(np.ascontiguousarray(imgs, dtype=np.float32)).to(device)
+    # The padded images: one float32 copy, made in pinned memory when it goes to a GPU.
+    padded = torch.zeros((n_img, 2, Lyp, Lxp), dtype=torch.float32, pin_memory=device.type == "cuda")
+    if any(stride < 0 for stride in imgs.strides):  # torch cannot view reversed numpy axes
+        imgs = imgs.copy()
+    padded[:, :, y0:y0 + Ly, x0:x0 + Lx] = torch.as_tensor(imgs, dtype=torch.float32)
+    padded = padded.to(device, non_blocking=True)
 
     at_least = 2 if augment else 1
     ys = tile_starts(Lyp, by, tile_overlap, at_least=at_least)
     xs = tile_starts(Lxp, bx, tile_overlap, at_least=at_least)
-    tiles = [(n, iy, ix) for n in range(n_img) for iy in range(len(ys)) for ix in range(len(xs))]
+    # One stream of tiles for all images and all four flips; batches are filled across both.
+    tiles = [(n, int(ys[iy]), int(xs[ix]), _tile_flips(iy, ix, augment))
+             for n in range(n_img) for iy in range(len(ys)) for ix in range(len(xs))]
 
     taper = torch.as_tensor(taper_mask(by, bx), device=device)
     weight = torch.zeros((Lyp, Lxp), dtype=torch.float32, device=device)
     for sy in ys:
         for sx in xs:
             weight[sy:sy + by, sx:sx + bx] += taper
+    # The taper is symmetric, so it commutes with the flips; a flipped tile's flow along each
+    # flipped axis changes sign: one signed taper per flip, applied in place to the output.
+    signed_tapers = {dims: _signed_taper(taper, dims) for dims in {t[3] for t in tiles}}
 
-    acc = None
-    style_sum = None
+    acc = style_sum = None
     n_batches = math.ceil(len(tiles) / batch_size)
     if progress is not None:
         progress("network", 0.0)
     for b in range(n_batches):
         batch = tiles[b * batch_size:(b + 1) * batch_size]
-        flips = [_tile_flips(iy, ix, augment) for _, iy, ix in batch]
-        inp = torch.stack([
-            _flip(padded[n, :, ys[iy]:ys[iy] + by, xs[ix]:xs[ix] + bx], dims)
-            for (n, iy, ix), dims in zip(batch, flips)
-        ])
+        inp = torch.empty((len(batch), 2, by, bx), dtype=torch.float32, device=device)
+        for k, (n, sy, sx, dims) in enumerate(batch):
+            tile = padded[n, :, sy:sy + by, sx:sx + bx]
+            inp[k] = torch.flip(tile, dims) if dims else tile
         out, style = _ensemble_forward(nets, inp)
         if acc is None:
             acc = torch.zeros((n_img, out.shape[1], Lyp, Lxp), dtype=torch.float32, device=device)
             style_sum = torch.zeros((n_img, style.shape[1]), dtype=torch.float32, device=device)
-        for k, ((n, iy, ix), dims) in enumerate(zip(batch, flips)):
-            o = _unflip_output(out[k], dims)
-            acc[n, :, ys[iy]:ys[iy] + by, xs[ix]:xs[ix] + bx] += o * taper
-            style_sum[n] += style[k]
+        for k, (n, sy, sx, dims) in enumerate(batch):
+            o = out[k].mul_(signed_tapers[dims])
+            acc[n, :, sy:sy + by, sx:sx + bx] += torch.flip(o, dims) if dims else o
+        style_sum.index_add_(0, torch.tensor([t[0] for t in batch], device=device), style)
         if progress is not None:
             progress("network", (b + 1) / n_batches)
 
-    y = acc[:, :, y0:y0 + Ly, x0:x0 + Lx] / weight[y0:y0 + Ly, x0:x0 + Lx]
+    y = acc[:, :, y0:y0 + Ly, x0:x0 + Lx].div_(weight[y0:y0 + Ly, x0:x0 + Lx])
     styles = style_sum / (len(ys) * len(xs))
     styles = styles / styles.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return (
-        y.float().cpu().numpy().astype(np.float32, copy=False),
-        styles.float().cpu().numpy().astype(np.float32, copy=False),
-    )
+    return _to_numpy(y), _to_numpy(styles)
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A C-contiguous float32 numpy array (no copy for a contiguous CPU float32 tensor)."""
+    return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
+
+
+def _signed_taper(taper: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """(3, by, bx): the taper for every output channel, negated on the flow along each flipped
+    axis (channel 0 = Y flow for dim 1, channel 1 = X flow for dim 2)."""
+    signed = taper.expand(3, *taper.shape).clone()
+    for d in dims:
+        signed[d - 1].neg_()
+    return signed
 
 
 def _tile_flips(iy: int, ix: int, augment: bool) -> tuple[int, ...]:
@@ -238,28 +275,16 @@ def _tile_flips(iy: int, ix: int, augment: bool) -> tuple[int, ...]:
     return tuple(d for d, odd in ((1, iy % 2), (2, ix % 2)) if odd)
 
 
-def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    return torch.flip(t, dims) if dims else t
-
-
-def _unflip_output(o: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Undo `_flip` on a (3, Y, X) output: flip back and negate the flow along each flipped axis.
-
-    Output channel 0 is the Y flow (flipped with dim 1), channel 1 the X flow (dim 2).
-    """
-    if not dims:
-        return o
-    o = torch.flip(o, dims)  # a copy
-    for d in dims:
-        o[d - 1] = -o[d - 1]
-    return o
-
-
 def _ensemble_forward(nets, inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The nets' mean output (B, C, by, bx) and style (B, D), float32; the caller may change the
+    output in place (a net's own output tensor when there is one net)."""
     out_sum, style_sum = None, None
     for net in nets:
         out, style = net(inp)
         out, style = out.float(), style.float()
-        out_sum = out if out_sum is None else out_sum + out
-        style_sum = style if style_sum is None else style_sum + style
-    return out_sum / len(nets), style_sum / len(nets)
+        out_sum = out if out_sum is None else out_sum.add_(out)
+        style_sum = style if style_sum is None else style_sum.add_(style)
+    if len(nets) > 1:
+        out_sum.div_(len(nets))
+        style_sum.div_(len(nets))
+    return out_sum, style_sum

@@ -92,13 +92,17 @@ def convert_image(
                 f"(channel axis read as {c_ax if c_ax is not None else 'absent'}, shape {np.shape(image)})"
             )
 
-    arr = arr.astype(np.float32, copy=False)
+    # One float32 output, channels filled in place (no intermediate copies of the image).
+    out = np.empty(arr.shape[:-3] + (2,) + arr.shape[-2:], np.float32)
     if cyto == 0:
-        first = arr.mean(axis=-3, dtype=np.float32)
+        np.mean(arr, axis=-3, dtype=np.float32, out=out[..., 0, :, :])
     else:
-        first = arr[..., cyto - 1, :, :]
-    second = np.zeros_like(first) if nucleus == 0 else arr[..., nucleus - 1, :, :]
-    return np.ascontiguousarray(np.stack((first, second), axis=-3), dtype=np.float32)
+        out[..., 0, :, :] = arr[..., cyto - 1, :, :]
+    if nucleus == 0:
+        out[..., 1, :, :] = 0.0
+    else:
+        out[..., 1, :, :] = arr[..., nucleus - 1, :, :]
+    return out
 
 
 def _check_channels(channels) -> tuple[int, int]:
@@ -170,7 +174,9 @@ def _find_axes(shape, channel_axis, z_axis, do_3d) -> tuple[int | None, int | No
     return c_ax, z_ax
 
 
-def normalize99(x, lower: float = 1.0, upper: float = 99.0, *, channel_axis: int | None = 0) -> np.ndarray:
+def normalize99(
+    x, lower: float = 1.0, upper: float = 99.0, *, channel_axis: int | None = 0, copy: bool = True
+) -> np.ndarray:
     """Scale each channel so that its `lower` and `upper` percentiles map to 0 and 1.
 
     Parameters
@@ -182,6 +188,8 @@ def normalize99(x, lower: float = 1.0, upper: float = 99.0, *, channel_axis: int
         Percentiles, ``0 <= lower < upper <= 100``.
     channel_axis : int or None
         The channel axis; None normalises the whole array as one channel.
+    copy : bool
+        False: a float32 `x` is normalised in place and returned (other dtypes are still copied).
 
     Returns
     -------
@@ -189,7 +197,9 @@ def normalize99(x, lower: float = 1.0, upper: float = 99.0, *, channel_axis: int
         Values are not clipped. A channel whose two percentiles are equal (constant, or all zero) is
         returned as ``x - lower percentile``: zeros where it is constant, never NaN.
     """
-    arr = np.asarray(x, dtype=np.float32)
+    arr = np.asarray(x)
+    if arr.dtype != np.float32:
+        arr, copy = arr.astype(np.float32), False  # already a copy
     if not 0.0 <= lower < upper <= 100.0:
         raise ValueError(f"normalize99 needs 0 <= lower < upper <= 100, got lower={lower}, upper={upper}")
     if arr.size == 0:
@@ -205,8 +215,12 @@ def normalize99(x, lower: float = 1.0, upper: float = 99.0, *, channel_axis: int
     scale = hi - lo
     with np.errstate(divide="ignore"):
         inv = np.where(scale > 0, 1.0 / np.where(scale > 0, scale, 1.0), 1.0).astype(np.float32)
-    out = (arr - lo.reshape(view_shape)) * inv.reshape(view_shape)
-    return out.astype(np.float32, copy=False)
+    if copy or not arr.flags.writeable:
+        out = np.subtract(arr, lo.reshape(view_shape))
+    else:
+        out = np.subtract(arr, lo.reshape(view_shape), out=arr)
+    out *= inv.reshape(view_shape)
+    return out
 
 
 def resize_image(img, Ly: int, Lx: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
@@ -237,5 +251,5 @@ def resize_image(img, Ly: int, Lx: int, interpolation: int = cv2.INTER_LINEAR) -
     planes = arr.reshape(-1, *arr.shape[-2:])
     out = np.empty((planes.shape[0], Ly, Lx), dtype=np.float32)
     for i, plane in enumerate(planes):
-        out[i] = cv2.resize(plane, (Lx, Ly), interpolation=interpolation)
+        cv2.resize(plane, (Lx, Ly), dst=out[i], interpolation=interpolation)  # written in place
     return out.reshape(*lead, Ly, Lx)

@@ -103,8 +103,8 @@ def run_3d(
     style = None
     for k, (name, slices, back) in enumerate(orientations):
         sub = None if progress is None else _sub_progress(progress, k, len(orientations))
-        y, styles = run_tiled(
-            nets, np.ascontiguousarray(slices), augment=augment, tile_overlap=tile_overlap,
+        y, styles = run_tiled(  # copies the slices into its padded input: no copy here
+            nets, slices, augment=augment, tile_overlap=tile_overlap,
             bsize=bsize, batch_size=batch_size, progress=sub,
         )
         outs[name] = y.transpose(back)
@@ -113,12 +113,15 @@ def run_3d(
             style = (style / max(float(np.linalg.norm(style)), 1e-12)).astype(np.float32)
 
     xy, zy, zx = outs["xy"], outs["zy"], outs["zx"]
-    y = np.stack([
-        (zy[0] + zx[0]) / 2,  # Z flow: from ZY and ZX slices
-        (xy[0] + zy[1]) / 2,  # Y flow: from XY and ZY slices
-        (xy[1] + zx[1]) / 2,  # X flow: from XY and ZX slices
-        (xy[2] + zy[2] + zx[2]) / 3,
-    ])
+    y = np.empty((4, *shape_net), np.float32)
+    np.add(zy[0], zx[0], out=y[0])  # Z flow: from ZY and ZX slices
+    np.add(xy[0], zy[1], out=y[1])  # Y flow: from XY and ZY slices
+    np.add(xy[1], zx[1], out=y[2])  # X flow: from XY and ZX slices
+    np.add(xy[2], zy[2], out=y[3])
+    y[3] += zx[2]
+    y[:3] *= 0.5
+    y[3] *= 1.0 / 3.0
+    del outs, xy, zy, zx
     return resample_volume(y, (Lz, Ly, Lx)), style
 
 

@@ -84,8 +84,39 @@ def test_the_size_model_estimate_is_refined_by_a_segmentation():
     result = model.segment(image, diameter=None, augment=False)
     assert result.diameter_source == "size model"
     assert result.diameter == pytest.approx(24.0, abs=1.5)
-    assert model.estimate_diameter(image, augment=False) == pytest.approx(result.diameter)
+    assert model.estimate_diameter(image) == pytest.approx(result.diameter)
     assert average_precision(truth, result.masks)[0].ravel()[0] > 0.9
+
+
+def test_segment_runs_the_fast_inference_path_of_its_nets_in_every_mode():
+    # Hooks on the net's own blocks fire only when the plain forward runs.
+    net = _small_net(0)
+    model = CellposeModel([net], size_model=_constant_size_model(20.0, n_features=16))
+    plain_calls = []
+    for module in (*net.encoder, *net.decoder, net.head):
+        module.register_forward_pre_hook(lambda m, args: plain_calls.append(type(m).__name__))
+    rng = np.random.default_rng(0)
+    image, stack = rng.random((60, 70)).astype(np.float32), rng.random((3, 40, 44)).astype(np.float32)
+    model.segment(image, diameter=None, augment=True)
+    model.estimate_diameter(image)
+    model.segment(stack, diameter=20.0, do_3d=True, augment=False)
+    model.segment(stack, diameter=20.0, stitch_threshold=0.25, augment=False)
+    assert net._plan is not None and plain_calls == []
+
+
+def test_the_precision_chooses_the_dtype_of_the_fast_path():
+    net = _small_net(0)
+    model = CellposeModel([net], precision="bfloat16")
+    image = np.random.default_rng(0).random((50, 60)).astype(np.float32)
+    low = model.segment(image, diameter=30.0, augment=False)
+    assert net._plan.dtype == torch.bfloat16 and low.dP.dtype == np.float32
+    model.precision = "float32"
+    full = model.segment(image, diameter=30.0, augment=False)
+    assert net._plan.dtype == torch.float32
+    assert np.abs(low.dP - full.dP).max() <= 0.05 * np.abs(full.dP).max()
+    assert model_module.model_file.compute_dtype("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        model.precision = "fp8"
 
 
 def test_estimate_diameter_needs_a_size_model(oracle):

@@ -1,9 +1,15 @@
 """CellposeNet: Cellpose 3 CPnet compatibility, the fast inference path, training."""
 
+import pickle
+import subprocess
+import sys
+from copy import deepcopy
+
 import numpy as np
 import pytest
 import torch
 
+from inference.engine import net_fast
 from inference.engine.net import CellposeNet, _cellpose_module_names
 
 SMALL = (2, 8, 16, 32)
@@ -57,8 +63,10 @@ def test_fast_inference_path_matches_cellpose3_outputs(cpnet_small):
     assert _relative_difference(style, io["style"]) < 1e-4
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["onednn-fused", "separate-ops"])
 @pytest.mark.parametrize("sz", [1, 3, 5])
-def test_fast_inference_path_matches_plain_forward(sz):
+def test_fast_inference_path_matches_plain_forward(sz, fused, monkeypatch):
+    monkeypatch.setattr(net_fast, "FUSED_CPU_KERNELS", fused)
     net = _net_with_batchnorm_statistics(sz=sz)
     x = torch.rand(3, 2, 48, 40)
     with torch.inference_mode():
@@ -67,6 +75,63 @@ def test_fast_inference_path_matches_plain_forward(sz):
     assert net._plan is not None  # the fast path ran
     assert _relative_difference(fast, plain) < 1e-5
     assert _relative_difference(fast_style, plain_style) < 1e-5
+
+
+def test_the_fast_path_does_not_call_the_plain_blocks():
+    net = _net_with_batchnorm_statistics().prepare_for_inference()
+    calls = []
+    for module in (*net.encoder, *net.decoder, net.head):
+        module.register_forward_pre_hook(lambda m, args: calls.append(type(m).__name__))
+    with torch.inference_mode():
+        net(torch.rand(2, 2, 32, 32))
+    assert calls == []
+    net(torch.rand(2, 2, 32, 32))  # autograd on: the plain blocks
+    assert calls.count("_DownBlock") == len(net.encoder)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@pytest.mark.parametrize("shape", [(1, 2, 16, 16), (5, 2, 40, 24), (16, 2, 64, 64)])
+def test_weights_packed_for_onednn_give_the_same_outputs_for_any_input_size(shape):
+    net = _net_with_batchnorm_statistics()
+    x = torch.rand(shape)
+    with torch.inference_mode():
+        plain, _ = net(x)
+        fast, _ = net.prepare_for_inference()(x)
+    assert net._plan.encoder[0].conv0.packed is not None  # packed for a nominal 8 x 224 x 224 input
+    assert _relative_difference(fast, plain) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reduced_precision_plan_stays_close_and_returns_float32(dtype):
+    net = _net_with_batchnorm_statistics()
+    x = torch.rand(3, 2, 48, 40)
+    with torch.inference_mode():
+        plain, plain_style = net(x)
+        low, low_style = net.prepare_for_inference(dtype)(x)
+    assert net._plan.dtype == dtype and net._plan.encoder[0].conv0.weight.dtype == dtype
+    assert low.dtype == torch.float32 and low_style.dtype == torch.float32 and low.is_contiguous()
+    assert _relative_difference(low, plain) < 5e-2
+    assert _relative_difference(low_style, plain_style) < 5e-2
+    with torch.inference_mode():
+        net.prepare_for_inference()(x)
+    assert net._plan.dtype == torch.float32  # asking again for the net's dtype replaces the plan
+
+
+def test_a_net_that_ran_its_fast_path_can_be_copied_and_pickled():
+    net = _net_with_batchnorm_statistics().prepare_for_inference()
+    x = torch.rand(2, 2, 32, 32)
+    with torch.inference_mode():
+        out, _ = net(x)  # builds the plan (packed oneDNN weights on the CPU)
+    copy = pickle.loads(pickle.dumps(deepcopy(net)))
+    assert copy._plan is None and net._plan is not None
+    with torch.inference_mode():
+        assert torch.equal(copy(x)[0], out)
+
+
+def test_net_fast_does_not_import_net():
+    code = "import sys, inference.engine.net_fast; print('inference.engine.net' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_fast_path_follows_changes_to_the_weights():
