@@ -27,6 +27,9 @@ __all__ = ["EvalItem", "evaluate", "format_table", "standard_items", "true_diame
 # would pick for it (channel 0 of a synthetic image is the cytoplasm or only stain, channel 1
 # the nuclear stain or zeros).
 SYNTH_SEEDS = (9000, 9001, 9002)
+# tests/data/img3d.tif: its Z step is about twice its pixel size (the nuclei of mask3d.tif are a
+# median 7 planes deep and 15 px across; StarDist derives its anisotropy from such extents).
+IMG3D_ANISOTROPY = 2.0
 SYNTH_ROWS = {"cyto": (1, 2), "epithelium": (1, 2), "he": (1, 0), "nuclei": (1, 0)}
 
 
@@ -64,7 +67,7 @@ def evaluate(model, items: Sequence[EvalItem], *, diameter: str = "auto", augmen
         raise ValueError(f"diameter must be 'auto' or 'true', got {diameter!r}")
     rows: dict[str, list] = {}
     for i, item in enumerate(items):
-        true_d = true_diameter(item.labels)
+        true_d = true_diameter(item.labels, anisotropy=item.options.get("anisotropy") or 1.0)
         given = true_d if diameter == "true" else None
         t0 = time.perf_counter()
         result = model.segment(item.image, diameter=given, augment=augment,
@@ -87,15 +90,17 @@ def evaluate(model, items: Sequence[EvalItem], *, diameter: str = "auto", augmen
     return dict(sorted(table.items()))
 
 
-def true_diameter(labels: np.ndarray) -> float:
-    """The median diameter of true labels: ``size.diameter_of_masks`` in 2D; in 3D the median
-    diameter of the sphere of each cell's volume (voxels taken as cubes, as ``do_3d`` with
-    anisotropy 1 sees them). 0.0 without cells."""
+def true_diameter(labels: np.ndarray, anisotropy: float = 1.0) -> float:
+    """The median diameter of true labels in pixels: ``size.diameter_of_masks`` in 2D; in 3D the
+    median diameter of the sphere of each cell's volume, a voxel being ``anisotropy`` pixels deep
+    (Z step / pixel size). 0.0 without cells."""
     labels = np.asarray(labels)
     if labels.ndim == 2:
         return diameter_of_masks(labels)
     _, volumes = np.unique(labels[labels > 0], return_counts=True)
-    return float(np.median((6 * volumes / np.pi) ** (1 / 3))) if volumes.size else 0.0
+    if not volumes.size:
+        return 0.0
+    return float(np.median((6 * volumes * anisotropy / np.pi) ** (1 / 3)))
 
 
 def _summary(rows) -> dict:
@@ -137,9 +142,10 @@ def standard_items(*, folder: str | Path | None = None, test_data: str | Path | 
         d = Path(test_data)
         items.append(EvalItem(imread(d / "img2d.tif"), read_labels(d / "mask2d.tif"),
                               "img2d.tif", "img2d.tif"))
-        if volume:
+        if volume:  # Z step twice the pixel size: nuclei 7 planes deep, 15 px across
             items.append(EvalItem(imread(d / "img3d.tif"), read_labels(d / "mask3d.tif"),
-                                  "mask3d.tif (3D)", "img3d.tif", {"do_3d": True, "z_axis": 0}))
+                                  "mask3d.tif (3D)", "img3d.tif",
+                                  {"do_3d": True, "z_axis": 0, "anisotropy": IMG3D_ANISOTROPY}))
     if synthetic:
         for style, channels in SYNTH_ROWS.items():
             for seed in SYNTH_SEEDS:

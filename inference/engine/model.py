@@ -264,8 +264,8 @@ class CellposeModel:
             0 = grayscale / none, 1/2/3 = R/G/B (Cellpose's convention).
         diameter : float, optional
             Cell diameter in pixels (in XY for stacks). None or 0: estimated by the size model (for
-            stacks from the central plane; `size.estimate_diameter`), or `diam_mean` when the
-            model has none.
+            stacks from the upper quartile of the cell sections in the central plane;
+            `size.estimate_diameter`), or `diam_mean` when the model has none.
         augment : bool
             Flip-augmented tiles (`tiling.run_net`).
         tile_overlap : float in [0, 1)
@@ -321,7 +321,7 @@ class CellposeModel:
         batch_size = self._batch_size(batch_size)
         t = time.perf_counter()
         diameter, source = self._resolve_diameter(x[x.shape[0] // 2] if x.ndim == 4 else x, diameter,
-                                                  batch_size, report)
+                                                  batch_size, report, stack=x.ndim == 4)
         timings["size"] = time.perf_counter() - t
         niter = default_niter(diameter, self.diam_mean) if niter is None else int(niter)
         net_args = dict(rescale=self.diam_mean / diameter, augment=augment, tile_overlap=tile_overlap,
@@ -389,20 +389,23 @@ class CellposeModel:
         """`recompute_masks` (module function) for this model's outputs."""
         return recompute_masks(dP, cellprob, **kwargs)
 
-    def _resolve_diameter(self, x2d, diameter, batch_size, report):
+    def _resolve_diameter(self, x2d, diameter, batch_size, report, stack=False):
         if diameter is not None and diameter != 0:
             if not (diameter > 0 and math.isfinite(diameter)):
                 raise ValueError(f"diameter must be a positive number of pixels, or None/0 to estimate it; got {diameter}")
             return float(diameter), "given"
         if self.size_model is None:
             return self.diam_mean, "diam_mean (the model has no size model)"
-        return self._estimate_diameter(x2d, batch_size, report)
+        return self._estimate_diameter(x2d, batch_size, report, stack)
 
-    def _estimate_diameter(self, x, batch_size, report) -> tuple[float, str]:
-        """(diameter, source) for a normalised (2, Ly, Lx) image; progress is reported as "size"."""
+    def _estimate_diameter(self, x, batch_size, report, stack=False) -> tuple[float, str]:
+        """(diameter, source) for a normalised (2, Ly, Lx) image, or the central plane of a stack
+        (``stack``: sections' upper quartile, `size.STACK_SECTION_QUANTILE`); progress is
+        reported as "size"."""
+        quantile = size.STACK_SECTION_QUANTILE if stack else 0.5
         return size.estimate_diameter(self.nets, self.size_model, x, diam_mean=self.diam_mean,
                                       batch_size=batch_size, dynamics_device=self._dynamics_device(),
-                                      progress=report)
+                                      progress=report, section_quantile=quantile)
 
     def _batch_size(self, batch_size: int | None) -> int:
         return BATCH_SIZE.get(self.device.type, 8) if batch_size is None else int(batch_size)

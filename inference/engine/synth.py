@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from . import synth_volume
 from .augment import median_diameter  # re-exported: the one diameter formula
 from .synth_shapes import (
     _cell_layout,
@@ -34,6 +35,7 @@ from .synth_shapes import (
 )
 
 __all__ = [
+    "EXTRA_STYLES",
     "STYLES",
     "STYLE_WEIGHTS",
     "SynthSample",
@@ -46,13 +48,20 @@ __all__ = [
 ]
 
 STYLES = ("nuclei", "cyto", "cyto_only", "epithelium", "inverted", "brightfield", "phase", "he")
-"""Names of the renderings; ``docs/synth.md`` describes each."""
+"""Names of the renderings drawn when no style is given; ``docs/synth.md`` describes each."""
+
+EXTRA_STYLES = ("nuclei3d",)
+"""Renderings drawn only when asked for by name: ``nuclei3d`` is a slice of a nuclei volume as
+3D segmentation sees it (``synth_volume``). Kept out of ``STYLES`` so that the default draw, and
+the images of every seed, stay as they were."""
 
 STYLE_WEIGHTS = {
+    "nuclei3d": 1.0,
     "nuclei": 0.36, "cyto": 0.14, "cyto_only": 0.07, "epithelium": 0.08,
     "inverted": 0.10, "brightfield": 0.07, "phase": 0.06, "he": 0.12,
 }
-"""How often ``synthesize(style=None)`` picks each style."""
+"""How often ``synthesize(style=None)`` picks each style (and, for ``iter_dataset``'s
+``styles``, each of the named ones)."""
 
 # Target mean diameter range (pixels) per style, drawn log-uniformly when diameter is None.
 _DIAMETER_RANGE = {
@@ -133,8 +142,8 @@ def synthesize_sample(seed: SeedLike, *, shape: tuple[int, int] = (256, 256),
                       sister_nuclei: bool = False) -> SynthSample:
     """Like ``synthesize`` but returns a ``SynthSample`` with the nuclei, style and diameter."""
     shape = _check_shape(shape)
-    if style is not None and style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES} or None, got {style!r}")
+    if style is not None and style not in STYLES + EXTRA_STYLES:
+        raise ValueError(f"style must be one of {STYLES + EXTRA_STYLES} or None, got {style!r}")
     if diameter is not None and not (math.isfinite(diameter) and 4.0 <= diameter <= 4 * max(shape)):
         raise ValueError(f"diameter must be a number of pixels in [4, {4 * max(shape)}], got {diameter!r}")
     rng = np.random.default_rng(seed)
@@ -142,7 +151,7 @@ def synthesize_sample(seed: SeedLike, *, shape: tuple[int, int] = (256, 256),
         p = np.array([STYLE_WEIGHTS[s] for s in STYLES])
         style = STYLES[rng.choice(len(STYLES), p=p / p.sum())]
     if diameter is None:
-        lo, hi = _DIAMETER_RANGE[style]
+        lo, hi = _DIAMETER_RANGE[style] if style in _DIAMETER_RANGE else synth_volume.DIAMETER_RANGE
         diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     options = {"sisters": True} if sister_nuclei and style in _NUCLEUS_LAYOUTS else {}
     return _RENDERERS[style](rng, shape, float(diameter), **options)
@@ -158,8 +167,9 @@ def iter_dataset(seed: int, *, shape: tuple[int, int] = (256, 256),
     """
     shape = _check_shape(shape)
     styles = STYLES if styles is None else tuple(styles)
-    if not styles or any(s not in STYLES for s in styles):
-        raise ValueError(f"styles must be a non-empty subset of {STYLES}, got {styles!r}")
+    if not styles or any(s not in STYLES + EXTRA_STYLES for s in styles):
+        raise ValueError(f"styles must be a non-empty subset of {STYLES + EXTRA_STYLES}, "
+                         f"got {styles!r}")
     p = np.array([STYLE_WEIGHTS[s] for s in styles])
     # arguments checked now, not at next()
     return _stream(int(seed), shape, styles, p / p.sum(), bool(sister_nuclei))
@@ -190,8 +200,9 @@ def make_samples(n: int, seed: int, *, shape: tuple[int, int] = (256, 256),
         raise ValueError(f"n must be >= 0, got {n}")
     shape = _check_shape(shape)
     styles = STYLES if styles is None else tuple(styles)
-    if not styles or any(s not in STYLES for s in styles):
-        raise ValueError(f"styles must be a non-empty subset of {STYLES}, got {styles!r}")
+    if not styles or any(s not in STYLES + EXTRA_STYLES for s in styles):
+        raise ValueError(f"styles must be a non-empty subset of {STYLES + EXTRA_STYLES}, "
+                         f"got {styles!r}")
     p = np.array([STYLE_WEIGHTS[s] for s in styles])
     it = _stream(int(seed), shape, styles, p / p.sum(), bool(sister_nuclei), samples=True)
     return [next(it) for _ in range(n)]
@@ -504,7 +515,13 @@ def _style_he(rng, shape, diameter, sisters=False):
 
 _NUCLEUS_LAYOUTS = ("nuclei", "inverted", "he")  # the styles that take sister_nuclei
 
+def _style_nuclei3d(rng, shape, diameter):
+    img, lab, _, _ = synth_volume.render_nuclei3d(rng, shape, diameter)
+    return _finish(img, None, lab, lab, "nuclei3d", diameter)
+
+
 _RENDERERS = {
+    "nuclei3d": _style_nuclei3d,
     "nuclei": _style_nuclei, "cyto": _style_cyto, "cyto_only": _style_cyto_only,
     "epithelium": _style_epithelium, "inverted": _style_inverted, "brightfield": _style_brightfield,
     "phase": _style_phase, "he": _style_he,

@@ -7,8 +7,9 @@ Two stages, each resumable from its checkpoint:
    size model).
 2. **real**: from stage 1, on a mixture (``train_sources.DataMix``) of the training part of the
    DSB 2018 folder (real fluorescent, brightfield and stained nuclei, each image rescaled by its
-   own labels' diameter) and the same synthetic images drawn with sister nuclei (they keep the
-   cell types no real folder covers: cytoplasm with a nucleus channel, epithelium, H&E);
+   own labels' diameter, kinds balanced), the same synthetic images drawn with sister nuclei (they
+   keep the cell types no real folder covers: cytoplasm with a nucleus channel, epithelium, H&E)
+   and slices of synthetic nuclei volumes (``nuclei3d``: what 3D segmentation shows the network);
    validated every ``val_every`` epochs per image kind on the held-out validation split; then
    the size model is fitted on the mixture.
 
@@ -71,10 +72,14 @@ DEFAULT_RECIPE = {
     # then halved every 30 epochs over the last 180 (0.05 ... 0.0015625); then the size model
     # on the whole mixture.
     "stage2": {
-        "folder_weight": 0.7,       # share of samples from the real folder's training split
+        "folder_weight": 0.65,      # share of samples from the real folder's training split
         "balance": "sqrt_kinds",    # within it, kinds drawn in proportion to sqrt(their count)
-        "synthetic_weight": 0.3,    # share from the synthetic images (with sister nuclei)
+        "synthetic_weight": 0.25,   # share from the synthetic images (with sister nuclei)
         "sister_nuclei": True,
+        "volume_weight": 0.10,      # share from slices of synthetic nuclei volumes (3D)
+        "n_volume": 400,            # synth style "nuclei3d", seeds volume_seed and volume_val_seed
+        "volume_seed": 20240603,
+        "volume_val_seed": 20240604,
         "val_fraction": 0.1,        # the validation split, by image, stratified by kind
         "split_seed": 0,
         "n_epochs": 600,
@@ -87,6 +92,7 @@ DEFAULT_RECIPE = {
     },
 }
 _STAGE2_DATA_KEYS = ("folder_weight", "balance", "synthetic_weight", "sister_nuclei",
+                     "volume_weight", "n_volume", "volume_seed", "volume_val_seed",
                      "val_fraction", "split_seed")
 # Stage 2's checkpoint of epoch 360 from the run that made the shipped weights: where the CPU has
 # no native bfloat16, train-default continues from it instead of training stage 1 and the first
@@ -137,6 +143,10 @@ def real_data_mix(folder, *, split: str = "train"):
                         r["synth_seed"] if train else r["val_seed"],
                         weight=s2["synthetic_weight"], shape=tuple(r["shape"]),
                         sister_nuclei=s2["sister_nuclei"], name="synthetic"),
+        SyntheticSource(s2["n_volume"] if train else r["n_val"],
+                        s2["volume_seed"] if train else s2["volume_val_seed"],
+                        weight=s2["volume_weight"], shape=tuple(r["shape"]),
+                        styles=("nuclei3d",), name="synthetic-3d"),
     ])
 
 
@@ -265,7 +275,7 @@ def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log
                           "validation": val_mix.to_config(),
                           "val_names": [n for n, k in zip(val.names, val.kinds)
                                         if not k.startswith("synthetic/")]})
-    for c, licence in zip(counts, (DSB_LICENCE, SYNTH_LICENCE)):
+    for c, licence in zip(counts, (DSB_LICENCE, SYNTH_LICENCE, SYNTH_LICENCE)):
         c["licence"] = licence
     result.model.meta["card"] = {
         "training_data": counts, "validation": val_mix.counts(val_loaded),

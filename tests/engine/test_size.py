@@ -85,3 +85,20 @@ def test_style_for_size_is_the_unaugmented_style():
     net = PointwiseNet().eval()
     x = np.random.default_rng(0).random((2, 250, 240)).astype(np.float32)
     np.testing.assert_array_equal(style_for_size([net], x), run_net([net], x, augment=False)[1])
+
+
+def test_the_upper_quartile_of_a_planes_sections_gives_the_diameter_of_balls_the_median_does_not():
+    from inference.engine.size import STACK_SECTION_QUANTILE, _section_diameter
+
+    rng = np.random.default_rng(0)
+    d, side = 20.0, 600
+    labels = np.zeros((side, side), np.int32)
+    yy, xx = np.mgrid[:side, :side]
+    for k in range(1, 401):  # 400 balls cut by one plane at uniformly random heights
+        cy, cx = (k - 1) // 20 * 30 + 15, (k - 1) % 20 * 30 + 15
+        h = rng.uniform(-d / 2, d / 2)
+        r = np.sqrt((d / 2) ** 2 - h**2)
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= r**2] = k
+    assert _section_diameter(labels, STACK_SECTION_QUANTILE) == pytest.approx(d, rel=0.06)
+    assert _section_diameter(labels, 0.5) < 0.9 * d
+    assert _section_diameter(np.zeros((4, 4), np.int32), 0.75) == 0.0

@@ -226,7 +226,8 @@ def test_make_dataset_is_the_start_of_iter_dataset_and_respects_styles():
 def test_random_style_choice_uses_several_styles():
     styles = {synth.synthesize_sample(seed, shape=(32, 32), diameter=8.0).style for seed in range(40)}
     assert len(styles) >= 5
-    assert set(synth.STYLE_WEIGHTS) == set(synth.STYLES)
+    assert set(synth.STYLE_WEIGHTS) == set(synth.STYLES + synth.EXTRA_STYLES)
+    assert "nuclei3d" not in styles
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -254,3 +255,27 @@ def test_dart_throwing_matches_a_slow_all_pairs_version():
             kept.append(i)
     np.testing.assert_array_equal(synth_shapes._dart_throw(y, x, r, 0.9, 10_000), kept)
     np.testing.assert_array_equal(synth_shapes._dart_throw(y, x, r, 0.9, 5), kept[:5])
+
+
+def test_nuclei3d_slices_are_seeded_labelled_and_leave_out_of_focus_light_unlabelled():
+    from inference.engine import synth_volume
+
+    a = synth.synthesize_sample(7, shape=(96, 96), style="nuclei3d")
+    b = synth.synthesize_sample(7, shape=(96, 96), style="nuclei3d")
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.masks, b.masks)
+    assert a.image.shape == (2, 96, 96) and not a.image[1].any() and a.style == "nuclei3d"
+    assert a.masks.max() >= 1 and set(np.unique(a.masks)) == set(range(a.masks.max() + 1))
+    # the blur reaches beyond the labels: some light lies outside every label
+    rng = np.random.default_rng(3)
+    img, lab, orientation, step = synth_volume.render_nuclei3d(rng, (96, 96), 24.0)
+    outside = img[lab == 0]
+    assert orientation in ("xy", "zy", "zx") and 1.0 <= step <= 3.0
+    assert np.percentile(outside, 95) > np.percentile(outside, 5)
+
+
+def test_the_3d_style_is_drawn_only_by_name_so_default_datasets_do_not_change():
+    assert "nuclei3d" not in synth.STYLES and "nuclei3d" in synth.EXTRA_STYLES
+    styles = [s.style for s in synth.make_samples(3, 11, shape=(64, 64), styles=("nuclei3d",))]
+    assert styles == ["nuclei3d"] * 3
+    with pytest.raises(ValueError, match="style must be one of"):
+        synth.synthesize(1, style="nuclei4d")

@@ -26,11 +26,13 @@ def test_the_default_recipe_is_a_valid_config():
 def test_the_real_data_stage_mixes_the_folders_training_split_with_synthetic_images():
     mix = train_recipe.real_data_mix(DSB, split="train")
     val = train_recipe.real_data_mix(DSB, split="val")
-    folder, synthetic = mix.sources
+    folder, synthetic, volume = mix.sources
     s2 = train_recipe.DEFAULT_RECIPE["stage2"]
-    assert (folder.weight, synthetic.weight) == (s2["folder_weight"], s2["synthetic_weight"])
-    assert folder.split == "train" and val.sources[0].split == "val"
+    assert (folder.weight, synthetic.weight, volume.weight) == (
+        s2["folder_weight"], s2["synthetic_weight"], s2["volume_weight"])
+    assert folder.split == "train" and val.sources[0].split == "val" and folder.balance == "sqrt_kinds"
     assert synthetic.sister_nuclei and synthetic.seed != val.sources[1].seed
+    assert volume.styles == ("nuclei3d",) and volume.seed != val.sources[2].seed
     train_names, val_names = folder.load().names, val.sources[0].load().names
     assert train_names and val_names and not set(train_names) & set(val_names)
 
@@ -46,7 +48,7 @@ def tiny_recipe(monkeypatch):
         monkeypatch.setitem(train_recipe.DEFAULT_RECIPE, key, value)
     monkeypatch.setitem(train_recipe.DEFAULT_RECIPE, "stage2",
                         dict(train_recipe.DEFAULT_RECIPE["stage2"], n_epochs=1, warmup_epochs=1,
-                             val_fraction=0.34))
+                             val_fraction=0.34, n_volume=2))
     # the committed checkpoint (of the full-size network) is for real runs on CPUs without bfloat16
     monkeypatch.setattr(train_recipe, "STAGE2_CHECKPOINT", Path("/nonexistent/stage2.ckpt"))
     standard = accuracy.standard_items
@@ -67,7 +69,8 @@ def test_train_default_trains_on_synthetic_then_real_images_and_writes_its_card(
     assert final.meta["data"]["stage"] == 2 and final.size_model is not None
     assert final.meta["base"] == str(tmp_path / "m.pt.stage1.pt")
     card = final.meta["card"]
-    folder, synthetic = card["training_data"]
+    folder, synthetic, volume = card["training_data"]
+    assert volume["kinds"] == {"synthetic/nuclei3d": 2}
     assert folder["source"] == "dsb2018" and "CC0" in folder["licence"]
     assert folder["n_images"] + card["validation"][0]["n_images"] == 6
     assert synthetic["n_images"] == 3 and synthetic["kinds"]
