@@ -3,9 +3,39 @@
 # or any other command. Settings come from the environment (docker/env.example, docs/deploy.md).
 set -eu
 
+# The role, for docker/healthcheck.sh (the image's HEALTHCHECK).
+echo "${1:-web}" >/tmp/cellposeweb-role
+
+# Waits up to DB_WAIT_S seconds (default 60) for the database to accept connections: a database
+# container may still be starting (not every orchestrator waits for its health check).
+wait_for_database() {
+    python - <<'PY'
+import os
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cellposeweb.settings")
+django.setup()
+from django.db import connection
+from django.db.utils import OperationalError
+
+deadline = time.monotonic() + float(os.environ.get("DB_WAIT_S", "60"))
+while True:
+    try:
+        connection.ensure_connection()
+        break
+    except OperationalError as exc:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"entrypoint: the database did not answer within DB_WAIT_S: {exc}")
+        time.sleep(1)
+PY
+}
+
 case "${1:-web}" in
   migrate)
     # One-shot before the others start: schema, static files for the proxy, default model + admin.
+    wait_for_database
     python manage.py migrate --noinput
     python manage.py collectstatic --noinput
     exec python manage.py bootstrap
