@@ -2,14 +2,14 @@
 # Builds the CPU image (`make images`): the torch CPU wheel staged in docker/wheels/ once, the base
 # image chosen, the build, and the image's size. Settings from the environment:
 #   IMAGE       the tag (cellposeweb:cpu)
-#   BASE_IMAGE  the base (python:3.11-slim-bookworm); "auto": that one when it is present or can be
+#   BASE_IMAGE  the base; "auto" (the default): python:3.11-slim-bookworm when it is present or can be
 #               pulled, else the local Debian base (made with docker/base-image.sh if missing)
 #   ENGINE      docker or podman (docker/engine.sh chooses)
 set -eu
 cd "$(dirname "$0")/.."
 
 IMAGE="${IMAGE:-cellposeweb:cpu}"
-BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim-bookworm}"
+BASE_IMAGE="${BASE_IMAGE:-auto}"
 OFFICIAL=python:3.11-slim-bookworm
 LOCAL_BASE=localhost/cellposeweb-base:bookworm
 TORCH_VERSION=2.13.0

@@ -44,8 +44,9 @@ def engine(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def built_images(engine):
-    """The app image and the proxy image: (app, proxy, images this fixture made)."""
+    """(the app image, the proxy image), built unless CONTAINER_IMAGE names the app image."""
     made = []
+    before = all_images(engine)
     given = os.environ.get("CONTAINER_IMAGE")
     if given:
         app = given
@@ -77,10 +78,17 @@ def built_images(engine):
         engine("build", *fmt, "-f", Path(__file__).parent / "nginx.Dockerfile", "-t", proxy,
                "--build-arg", f"BASE_IMAGE={LOCAL_BASE}", Path(__file__).parent, timeout=900)
         made.append(proxy)
+    made += sorted(all_images(engine) - before - set(made))  # the builds' intermediate images (podman keeps them)
     yield app, proxy
     if os.environ.get("CONTAINER_KEEP_IMAGES") != "1":
         for image in made[::-1]:
             engine("rmi", "-f", image, check=False)
+        for image in made:  # an intermediate image goes once the images built on it are gone
+            engine("rmi", "-f", image, check=False)
+
+
+def all_images(engine) -> set[str]:
+    return set(engine("images", "-a", "-q", "--no-trunc").split())
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ database of this run's own), a private redis-server and the tier's moto S3 serve
 is not used: podman-compose with podman before 4.6 ignores health conditions, and the official
 PostgreSQL, Redis, MinIO and nginx images need a registry this machine may not reach.
 """
+import contextlib
 import json
 import os
 import secrets
@@ -43,7 +44,7 @@ class Engine:
     def __call__(self, *args, check=True, timeout=600, capture=True) -> str:
         argv = [self.name, *[str(a) for a in args]]
         with open(self.log, "a") as log:
-            log.write(f"$ {' '.join(argv)}\n")
+            log.write(f"{time.strftime('%H:%M:%S')} $ {' '.join(argv)}\n")
             result = subprocess.run(argv, text=True, timeout=timeout, stdout=subprocess.PIPE if capture else log,
                                     stderr=subprocess.PIPE if capture else subprocess.STDOUT)
             if capture:
@@ -117,7 +118,7 @@ class ContainerStack:
             THROTTLE_AUTH="10000/minute",
             OMP_NUM_THREADS="1",
         )
-        return {k: str(v) for k, v in env.items()}
+        return {k: "" if v is None else str(v) for k, v in env.items()}  # as compose passes an empty value
 
     def run_service(self, service: str, name: str | None = None, *, detach=True, alias: str | None = None):
         """Starts ``service`` of the compose file as container ``name``."""
@@ -167,10 +168,10 @@ class ContainerStack:
         for name in ("web-1", "web-2"):
             self.wait_web_healthy(name, timeout=240)
         self.start_proxy()
-        worker, started = self.run_service("worker-segment")
-        self.wait_worker_ready("worker-segment", started)
-        self.run_service("worker-cpu")
+        starts = {service: self.run_service(service)[1] for service in ("worker-segment", "worker-cpu")}
         self.run_service("beat")
+        for service, started in starts.items():
+            self.wait_worker_ready(service, started)
         return self
 
     def _subnet(self) -> list[str]:
@@ -227,15 +228,24 @@ class ContainerStack:
         container = self.container(name)
         test = self.services["web"]["healthcheck"]["test"]
         started = time.monotonic()
-        wait_until(lambda: self._try(lambda: self.exec_healthcheck(container, test)), timeout=timeout, interval=1,
-                   what=f"{name}'s health check ({self.logs_of(container)[-1500:]})")
+        with self._logs_on_timeout(container):
+            wait_until(lambda: self._try(lambda: self.exec_healthcheck(container, test)), timeout=timeout,
+                       interval=1, what=f"{name}'s health check")
         self.timings.setdefault(f"{name}_healthy_s", round(time.monotonic() - started, 1))
 
     def wait_worker_ready(self, service: str, started: float, timeout: float = 240):
         container = self.container(service)
-        wait_until(lambda: " ready." in self.logs_of(container), timeout=timeout, interval=0.5,
-                   what=f"{service} to be ready")
+        with self._logs_on_timeout(container):
+            wait_until(lambda: " ready." in self.logs_of(container), timeout=timeout, interval=0.5,
+                       what=f"{service} to be ready")
         self.timings.setdefault(f"{service}_ready_s", round(time.monotonic() - started, 1))
+
+    @contextlib.contextmanager
+    def _logs_on_timeout(self, container: str):
+        try:
+            yield
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the container's log ends:\n{self.logs_of(container)[-3000:]}") from None
 
     @staticmethod
     def _try(action) -> bool:

@@ -1,6 +1,8 @@
 """The segmentation worker's container killed mid-job (SIGKILL to the container, as the OOM killer
 or a lost host does) and started again: the same container comes back under the same worker name,
 takes the job back at once and finishes it without redoing the images it had finished."""
+import json
+
 from tests.integration.containers.test_stack import tiff
 from tests.integration.servers import wait_until
 
@@ -41,7 +43,17 @@ def test_a_killed_worker_container_resumes_its_job_when_it_is_started_again(cont
 
     assert done["status"] == "succeeded", done["error"]
     assert stack.job_row(job_id)["attempts"] == 2
-    assert "recovered jobs on start" in stack.logs("worker-segment")  # by its name, not the sweep
+    starts = [line for line in map(parse, stack.logs("worker-segment").splitlines())
+              if line.get("job_id") == job_id and line.get("message", "").endswith("started")]
+    assert [line["attempt"] for line in starts] == [1, 2]
+    assert starts[0]["worker"] == starts[1]["worker"]  # the restarted container kept its worker name
     for image_id in images:  # one annotation each: finished images were not run again
         annotation = client.get(f"/api/images/{image_id}/annotation/").json()
         assert annotation["version"] == 1, (image_id, image_id in done_before)
+
+
+def parse(line: str) -> dict:
+    try:
+        return json.loads(line) if line.startswith("{") else {}
+    except ValueError:
+        return {}
