@@ -91,8 +91,13 @@ def all_images(engine) -> set[str]:
     return set(engine("images", "-a", "-q", "--no-trunc").split())
 
 
+_stack_failure: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def container_stack(engine, built_images):
+    if _stack_failure:  # pytest retries a failed session fixture for every test: once is enough
+        pytest.fail(f"the container stack did not come up: {_stack_failure[0]}", pytrace=False)
     import psycopg
 
     from tests.integration.plugin import _state as plugin_state
@@ -112,7 +117,11 @@ def container_stack(engine, built_images):
     stack.host_database_url = urlunsplit(server._replace(path=f"/{name}"))
     try:
         started = time.monotonic()
-        stack.start()
+        try:
+            stack.start()
+        except Exception as exc:
+            _stack_failure.append(str(exc)[:2000])
+            raise
         TIMINGS["stack_up_s"] = round(time.monotonic() - started, 1)
         TIMINGS.update(stack.timings)
         yield stack

@@ -166,7 +166,7 @@ class ContainerStack:
         for name in ("web-1", "web-2"):
             self.run_service("web", name, alias="web")
         for name in ("web-1", "web-2"):
-            self.wait_web_healthy(name, timeout=240)
+            self.wait_web_healthy(name, timeout=600)
         self.start_proxy()
         starts = {service: self.run_service(service)[1] for service in ("worker-segment", "worker-cpu")}
         self.run_service("beat")
@@ -233,7 +233,7 @@ class ContainerStack:
                        interval=1, what=f"{name}'s health check")
         self.timings.setdefault(f"{name}_healthy_s", round(time.monotonic() - started, 1))
 
-    def wait_worker_ready(self, service: str, started: float, timeout: float = 240):
+    def wait_worker_ready(self, service: str, started: float, timeout: float = 600):
         container = self.container(service)
         with self._logs_on_timeout(container):
             wait_until(lambda: " ready." in self.logs_of(container), timeout=timeout, interval=0.5,
