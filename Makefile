@@ -8,7 +8,7 @@ NSTAMP := frontend/node_modules/.package-lock.json
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-integration test-engine model bench clean
+.PHONY: run test test-integration test-engine model bench clean images base-image container-engine stack-up stack-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,41 @@ test-integration: $(ISTAMP)
 
 test-engine: $(STAMP)
 	$(BIN)/python -m pytest -q tests/engine
+
+# -- containers (docs/deploy.md, "Containers") ------------------------------------------------------
+# `make images` builds the CPU image (web, workers and beat share it) with docker when its daemon
+# answers, else podman (docker/engine.sh). BASE_IMAGE=auto: the official python:3.11-slim-bookworm
+# when it is present or can be pulled, else a local Debian base made with debootstrap
+# (`make base-image`). The Python packages come from a wheelhouse filled on this host (docker/wheels/).
+IMAGE       ?= cellposeweb:cpu
+BASE_IMAGE  ?= auto
+COMPOSE_ENV ?= docker/.env
+COMPOSE      = $(shell if [ "$$(docker/engine.sh 2>/dev/null)" = docker ]; then echo docker compose; \
+                 elif command -v podman-compose >/dev/null 2>&1; then echo podman-compose; fi)
+
+images:
+	IMAGE="$(IMAGE)" BASE_IMAGE="$(BASE_IMAGE)" PY="$(PY)" docker/build.sh
+
+base-image:
+	ENGINE="$$(docker/engine.sh)" docker/base-image.sh
+
+# Root on Debian: podman, runc and debootstrap, and a containers.conf drop-in for hosts that refuse
+# to raise a container's open-file limit (docker/podman/50-cellposeweb-rlimits.conf).
+container-engine:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap
+	install -D -m 644 docker/podman/50-cellposeweb-rlimits.conf \
+	  /etc/containers/containers.conf.d/50-cellposeweb-rlimits.conf
+
+# The compose stack (docker/compose.yml) with `docker compose`, or podman-compose (pip install
+# podman-compose) beside podman; the settings and secrets come from $(COMPOSE_ENV).
+stack-up: images
+	@test -f "$(COMPOSE_ENV)" || { echo "copy docker/env.example to $(COMPOSE_ENV) and fill it in (docs/deploy.md)"; exit 2; }
+	@test -n "$(COMPOSE)" || { echo "no compose tool: install the docker compose plugin, or podman-compose (pip install podman-compose)"; exit 2; }
+	$(COMPOSE) -f docker/compose.yml --env-file "$(COMPOSE_ENV)" up -d
+
+stack-down:
+	@test -n "$(COMPOSE)" || { echo "no compose tool: install the docker compose plugin, or podman-compose (pip install podman-compose)"; exit 2; }
+	$(COMPOSE) -f docker/compose.yml --env-file "$(COMPOSE_ENV)" down
 
 # Train the embedded default model from synthetic data (see docs/models.md).
 model: $(STAMP)

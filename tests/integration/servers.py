@@ -111,11 +111,13 @@ class RedisServer:
 
 
 class TcpProxy:
-    """Forwards a local port to ``target``. ``outage()`` plays a server restart for its clients:
+    """Forwards ``host``:``port`` (loopback by default) to ``target``. ``outage()`` plays a server
+    restart for its clients:
     every open connection is cut and new ones are refused until ``restore()``."""
 
-    def __init__(self, target: tuple[str, int], port: int | None = None):
+    def __init__(self, target: tuple[str, int], port: int | None = None, host: str = LOOPBACK):
         self.target = target
+        self.host = host
         self.port = port or free_port()
         self._listener = None
         self._conns: set[socket.socket] = set()
@@ -129,7 +131,7 @@ class TcpProxy:
     def _listen(self):
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((LOOPBACK, self.port))
+        listener.bind((self.host, self.port))
         listener.listen(128)
         self._listener = listener
         self._accepting.set()

@@ -12,39 +12,15 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker" / "compose.yml"
-ENV_EXAMPLE = ROOT / "docker" / "env.example"
+from tests.integration.compose import COMPOSE, ROOT, VARIABLE, example_env, interpolate
+
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 ONE_SHOT = {"s3-init", "migrate"}
 NO_PROBE = {"beat"}  # sends messages only; a dead beat shows in cellposeweb_jobs_stale and queue lengths
 
-VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")
-
 
 def compose():
     return yaml.safe_load(COMPOSE.read_text())
-
-
-def interpolate(text: str, env: dict) -> str:
-    def replace(match):
-        name, kind, rest = match.groups()
-        if name in env and env[name] != "":
-            return env[name]
-        if kind == "?":
-            raise KeyError(f"{name}: {rest}")
-        return rest if kind == "-" else ""
-
-    return VARIABLE.sub(replace, text).replace("$$", "$")
-
-
-def example_env() -> dict:
-    env = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            env[name] = value or f"filled-{name.lower()}"
-    return env
 
 
 def test_the_compose_file_validates_against_the_compose_specification():
