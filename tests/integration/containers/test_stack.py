@@ -31,7 +31,11 @@ def test_nginx_serves_the_static_files_that_migrate_collected(container_stack):
 
     assert response.status_code == 200
     assert response.content == (ROOT / "static" / "css" / "app.css").read_bytes()
-    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert response.headers["Cache-Control"] == "no-cache"
+    manifest = httpx.get(f"{container_stack.url}/static/staticfiles.json", timeout=30).json()
+    hashed = httpx.get(f"{container_stack.url}/static/{manifest['paths']['css/app.css']}", timeout=30)
+    assert hashed.status_code == 200 and hashed.content == response.content
+    assert hashed.headers["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
 def test_every_long_running_container_passes_the_images_health_check(container_stack):
