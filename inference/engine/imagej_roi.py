@@ -206,8 +206,10 @@ def decode(data: bytes) -> Roi:
     if kind is None:
         raise RoiFormatError(f"unknown ROI type {code}")
     roi = Roi(kind, left, top, right, bottom, position=position)
-    if code not in _AREA_TYPES or subtype in _SUBTYPES:
-        roi.kind = _SUBTYPES.get(subtype, kind) if code in _AREA_TYPES else kind
+    if code not in _AREA_TYPES:
+        return roi
+    if subtype in _SUBTYPES:  # a text or image ROI in a rectangle
+        roi.kind = _SUBTYPES[subtype]
         return roi
     sub_pixel = bool(options & _SUB_PIXEL) and version >= 222
     if code in (1, 2):

@@ -35,11 +35,6 @@ __all__ = ["trace_mask", "ring_area", "bridge_holes", "fill_polygons", "WorkBudg
 #: Largest absolute coordinate `fill_polygons` accepts (pixels).
 _MAX_COORD = 2.0**30
 
-# Directions: 0 = +x, 1 = +y, 2 = -x, 3 = -y.
-_DX = (1, 0, -1, 0)
-_DY = (0, 1, 0, -1)
-
-
 class TooComplexError(ValueError):
     """Filling would take more work than the caller's `WorkBudget` allows."""
 
@@ -179,67 +174,50 @@ def bridge_holes(rings: Sequence[np.ndarray]) -> np.ndarray:
     rings = [np.asarray(r, np.int64) for r in rings]
     if len(rings) == 1:
         return rings[0].astype(np.int32)
-    # splices[i] lists (edge index, distance along the edge, child ring, child start index)
-    splices: list[list[tuple[int, int, int, int]]] = [[] for _ in rings]
+    # every edge of every ring: start a, end b, ring id, index in its ring
+    a = np.concatenate(rings)
+    b = np.concatenate([np.roll(r, -1, axis=0) for r in rings])
+    ring_id = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    index = np.concatenate([np.arange(len(r)) for r in rings])
+    horizontal = a[:, 1] == b[:, 1]
+    lo, hi = np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 0], b[:, 0])
+    splices: list[dict[int, list]] = [{} for _ in rings]  # ring -> edge -> [(dist, child, start)]
     for k in range(1, len(rings)):
         hole = rings[k]
         start = int(np.lexsort((hole[:, 0], hole[:, 1]))[0])
         hx, hy = (int(v) for v in hole[start])
-        best = None
-        for i, ring in enumerate(rings):
-            if i == k:
-                continue
-            hit = _first_hit_above(ring, hx, hy)
-            if hit is not None and (best is None or hit[0] > best[0]):
-                best = (hit[0], i, hit[1], hit[2])
-        y_hit, parent, edge, dist = best  # the exterior always lies above
-        splices[parent].append((edge, dist, k, start))
+        # points of other rings on the line x = hx at or above the hole's top-left corner:
+        # their vertices, and horizontal edges crossing the line between their ends
+        on = (a[:, 0] == hx) & (a[:, 1] <= hy) & (ring_id != k)
+        cross = horizontal & (lo < hx) & (hx < hi) & (a[:, 1] <= hy) & (ring_id != k)
+        candidates = np.flatnonzero(on | cross)  # never empty: the exterior lies above
+        e = int(candidates[np.argmax(a[candidates, 1])])  # the lowest: the cut meets nothing
+        dist = 0 if on[e] else abs(hx - int(a[e, 0]))
+        splices[ring_id[e]].setdefault(int(index[e]), []).append((dist, k, start))
+    # walk the exterior, detouring into each hole where its cut meets the ring walked
     seq: list[tuple[int, int]] = []
-    _emit(rings, splices, 0, 0, seq)
+    todo: list = [("ring", 0, 0)]
+    while todo:  # explicit stack: chains of holes can be deeper than Python's recursion
+        item = todo.pop()
+        if item[0] == "point":
+            seq.append(item[1])
+            continue
+        _, k, start = item
+        ring, n, actions = rings[k], len(rings[k]), []
+        for j in range(n + 1):
+            i = (start + j) % n
+            x, y = int(ring[i, 0]), int(ring[i, 1])
+            actions.append(("point", (x, y)))
+            if j == n:
+                break
+            for dist, child, cstart in sorted(splices[k].get(i, [])):
+                nx, ny = ring[(i + 1) % n]
+                p = (x + int(np.sign(nx - x)) * dist, y + int(np.sign(ny - y)) * dist)
+                actions += [("point", p), ("ring", child, cstart), ("point", p)]
+        todo.extend(reversed(actions))
     pts = np.asarray(seq, np.int32)
     keep = np.any(pts != np.roll(pts, 1, axis=0), axis=1)
     return pts[keep]
-
-
-def _first_hit_above(ring: np.ndarray, hx: int, hy: int):
-    """(y, edge index, distance from the edge's start) of the lowest point of `ring` on the
-    line x = hx at or above y = hy, or None."""
-    a = ring
-    b = np.roll(ring, -1, axis=0)
-    # vertices on the line
-    on = (a[:, 0] == hx) & (a[:, 1] <= hy)
-    # horizontal edges crossing the line strictly between their ends
-    cross = (a[:, 1] == b[:, 1]) & (a[:, 1] <= hy) & (
-        np.minimum(a[:, 0], b[:, 0]) < hx) & (hx < np.maximum(a[:, 0], b[:, 0]))
-    best = None
-    for i in np.flatnonzero(on | cross).tolist():
-        y = int(a[i, 1])
-        dist = 0 if on[i] else abs(hx - int(a[i, 0]))
-        if best is None or y > best[0]:
-            best = (y, i, dist)
-    return best
-
-
-def _emit(rings, splices, k: int, start: int, seq: list) -> None:
-    """Append ring k from vertex `start` round to it again, with its children spliced in."""
-    ring = rings[k]
-    n = len(ring)
-    by_edge: dict[int, list] = {}
-    for edge, dist, child, cstart in splices[k]:
-        by_edge.setdefault(edge, []).append((dist, child, cstart))
-    for j in range(n + 1):
-        i = (start + j) % n
-        x, y = (int(v) for v in ring[i])
-        seq.append((x, y))
-        if j == n:
-            break
-        for dist, child, cstart in sorted(by_edge.get(i, [])):
-            b = ring[(i + 1) % n]
-            sx, sy = int(np.sign(b[0] - x)), int(np.sign(b[1] - y))
-            p = (x + sx * dist, y + sy * dist)
-            seq.append(p)
-            _emit(rings, splices, child, cstart, seq)
-            seq.append(p)
 
 
 # ---------------------------------------------------------------------------------------------
