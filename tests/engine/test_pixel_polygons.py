@@ -131,3 +131,13 @@ def test_filling_refuses_absurd_coordinates_and_stops_at_the_budget():
     small = WorkBudget(100)
     fill_polygons([[np.array([[0, 0], [5, 0], [5, 5], [0, 5]])]], (10, 10), budget=small)
     assert small.left == 100 - 25 - 10  # bounding box pixels and edge-row crossings
+
+
+def test_a_column_of_many_holes_joins_into_one_ring():
+    comb = np.ones((3 * 1500 + 2, 5), bool)
+    comb[1:-1:3, 2] = False  # each hole's cut ends in the hole above it
+    (rings,) = trace_mask(comb)
+    assert len(rings) == 1501
+    ring = bridge_holes(rings)
+    assert ring_area(ring) == comb.sum()
+    np.testing.assert_array_equal(filled([[ring]], comb.shape), comb)
