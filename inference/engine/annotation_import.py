@@ -322,22 +322,21 @@ def _from_rois(name: str, members: list[tuple[str, bytes]], shape) -> np.ndarray
 
 
 def _roi_labels(rois, is_3d: bool) -> list[int]:
-    """Labels from names written by `export` when every ROI has one, else 1..N in order."""
-    fields = 4 if is_3d else 3
+    """Labels from the names `export` writes when every ROI has such a name, else 1..N."""
+    in_order = list(range(1, len(rois) + 1))
+    fields = 4 if is_3d else 3  # LLLL-YYYY-XXXX, LLLL-ZZZZ-YYYY-XXXX (ZZZZ = position)
     labels = []
     for roi_name, roi in rois:
         m = _OUR_ROI_NAME.match(roi_name)
         if m is None or sum(g is not None for g in m.groups()) != fields:
-            break
-        label = int(m.group(1))
-        position = int(m.group(2)) if is_3d else 0
+            return in_order
+        label, position = int(m.group(1)), int(m.group(2)) if is_3d else 0
         if not 0 < label <= _MAX_LABEL or roi.position != position:
-            break
+            return in_order
         labels.append(label)
-    else:
-        if is_3d or len(set(labels)) == len(labels):
-            return labels
-    return list(range(1, len(rois) + 1))
+    if not is_3d and len(set(labels)) != len(labels):
+        return in_order  # a 2D set names each cell once
+    return labels
 
 
 # ---------------------------------------------------------------------------------------------

@@ -324,3 +324,13 @@ def test_json_size_and_fill_work_are_bounded(monkeypatch):
     many = [polygon(square(-1e6, -1e6, 1e6, 1e6))] * 200
     with pytest.raises(AnnotationImportError, match="too large or too many"):
         read_annotations(geojson(many), (300, 300))
+
+
+def test_roi_names_give_labels_only_when_every_roi_follows_the_export_naming():
+    a = roifile.ImagejRoi.frompoints([[0, 0], [2, 0], [2, 2], [0, 2]]).tobytes()
+    b = roifile.ImagejRoi.frompoints([[4, 4], [6, 4], [6, 6], [4, 6]]).tobytes()
+    ours = read_annotations(roi_zip([("0005-0001-0001.roi", a), ("0009-0005-0005.roi", b)]),
+                            (8, 8))
+    assert ours[1, 1] == 5 and ours[5, 5] == 9
+    mixed = read_annotations(roi_zip([("0005-0001-0001.roi", a), ("nucleus.roi", b)]), (8, 8))
+    assert mixed[1, 1] == 1 and mixed[5, 5] == 2
