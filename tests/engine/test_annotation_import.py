@@ -8,7 +8,7 @@ import pytest
 import roifile
 from pycocotools import mask as mask_utils
 
-from inference.engine import annotation_import, export, imagej_roi
+from inference.engine import annotation_import, export
 from inference.engine.annotation_import import AnnotationImportError, read_annotations
 from inference.engine.io import read_labels
 
