@@ -45,6 +45,7 @@ import zipfile
 import numpy as np
 
 from . import imagej_roi
+from .coco_rle import decode_rle
 from .io import ImageReadError, read_labels
 from .pixel_polygons import TooComplexError, WorkBudget, fill_polygons
 from .seg_file import SegFileError, read_seg_npy
@@ -491,7 +492,10 @@ def _from_coco(name: str, doc: dict, shape) -> np.ndarray:
         seg = ann.get("segmentation")
         if isinstance(seg, dict):
             canvas.budget.spend(shape[0] * shape[1])
-            inside = _rle_mask(name, seg, shape, what)
+            try:
+                inside = decode_rle(seg, shape)
+            except ValueError as exc:
+                raise AnnotationImportError(f"{name}: {what}: {exc}") from None
             filled = ((slice(0, shape[0]), slice(0, shape[1])), inside)
         elif isinstance(seg, list) and all(isinstance(p, list) for p in seg):
             polys = []
@@ -506,53 +510,3 @@ def _from_coco(name: str, doc: dict, shape) -> np.ndarray:
             raise AnnotationImportError(f"{name}: {what} has no polygon or RLE segmentation")
         canvas.paint(canvas.labels, label, filled)
     return canvas.result()
-
-
-def _rle_mask(name: str, seg: dict, shape, what: str) -> np.ndarray:
-    if [*map(_as_int, seg.get("size") or [])] != list(shape):
-        raise AnnotationImportError(f"{name}: {what}: RLE size {seg.get('size')} does not match "
-                                    f"the {_dims(shape)} image")
-    counts = seg.get("counts")
-    n = shape[0] * shape[1]
-    if isinstance(counts, str):
-        if len(counts) > 8 * n + 16:
-            raise AnnotationImportError(f"{name}: {what}: RLE string too long")
-        counts = _rle_string_counts(counts)
-    if not isinstance(counts, list) or not all(isinstance(c, int) and not isinstance(c, bool)
-                                               and c >= 0 for c in counts):
-        raise AnnotationImportError(f"{name}: {what}: RLE counts must be non-negative integers")
-    if sum(counts) != n:
-        raise AnnotationImportError(f"{name}: {what}: RLE counts add up to {sum(counts)}, "
-                                    f"not {n} pixels")
-    values = np.arange(len(counts)) % 2 == 1  # runs alternate background, object, ...
-    flat = np.repeat(values, counts)
-    return flat.reshape(shape[1], shape[0]).T  # COCO runs go down the columns
-
-
-def _as_int(v):
-    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _rle_string_counts(s: str) -> list[int]:
-    """COCO's compressed RLE: each count in 5-bit groups (character - 48; 0x20 = more groups
-    follow, 0x10 in the last group = negative), counts after the second stored as the
-    difference from the count two before."""
-    counts, i, n = [], 0, len(s)
-    while i < n:
-        value, shift, more = 0, 0, True
-        while more:
-            if i >= n:
-                return [-1]
-            c = ord(s[i]) - 48
-            if not 0 <= c < 64:
-                return [-1]
-            value |= (c & 0x1F) << shift
-            more = bool(c & 0x20)
-            i += 1
-            shift += 5
-            if not more and c & 0x10:
-                value -= 1 << shift
-        if len(counts) > 2:
-            value += counts[-2]
-        counts.append(value)
-    return counts
