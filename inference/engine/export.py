@@ -6,14 +6,18 @@ and returns nothing. `save_masks` writes several formats next to each other and 
 masks : ndarray of int, shape (Ly, Lx) or (Lz, Ly, Lx)
     0 = background, 1..N = cells (labels need not be consecutive).
 
-Polygons (``outlines_list``, ImageJ ROIs, outline text, GeoJSON, COCO) are traced and written by
-``polygons``; their writers are re-exported here so every format is reachable from this module.
+Polygons (``cell_polygons``, ``outlines_list``, ImageJ ROIs, outline text, GeoJSON, COCO) are
+traced and written by ``polygons``; their writers are re-exported here so every format is
+reachable from this module. GeoJSON, COCO and ImageJ ROIs are exact (vertices on pixel corners:
+filling them by pixel centres gives back the masks); outline text keeps Cellpose's pixel-centre
+convention.
 
 3D masks, per format:
     png, txt, coco        refused (ValueError): these formats are 2D
     tif, npy, flows, csv  the whole volume (csv adds centroid_z; area counts voxels)
     roi                   one ImageJ ROI per cell per plane, with its stack position (z + 1)
-    geojson               one feature per cell per plane, properties {"label", "z"}
+    geojson               one feature per cell per plane, properties {..., "label", "z"} and
+                          QuPath's geometry "plane"
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .polygons import (
     _binary_out,
     _check_masks,
     _dense_labels,
+    cell_polygons,
     outlines_list,
     save_coco,
     save_geojson,
@@ -41,7 +46,8 @@ from .polygons import (
 )
 
 __all__ = [
-    "FORMATS", "SUFFIXES", "safe_stem", "masks_to_outlines", "outlines_list", "flows_to_rgb",
+    "FORMATS", "SUFFIXES", "safe_stem", "masks_to_outlines", "cell_polygons", "outlines_list",
+    "flows_to_rgb",
     "measurements", "save_png", "save_tif", "save_seg_npy", "save_roi_zip", "save_outlines_txt",
     "save_geojson", "save_coco", "save_csv", "save_flows_tif", "save_masks",
 ]

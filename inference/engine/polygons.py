@@ -7,14 +7,25 @@ and returns nothing; ``export.save_masks`` calls them by format name.
 masks : ndarray of int, shape (Ly, Lx) or (Lz, Ly, Lx)
     0 = background, 1..N = cells (labels need not be consecutive).
 
-Polygons are traced on pixel centres with ``cv2.findContours``: vertex (x, y) is the centre of a
-boundary pixel of the cell, so filling the polygon (``cv2.fillPoly``) gives back the cell's pixels.
-A cell made of several pieces is described by its largest piece.
+GeoJSON, COCO and ImageJ ROIs are exact: their vertices are pixel corners traced along the cell's
+boundary (`cell_polygons`, see ``pixel_polygons``), so filling a polygon by pixel centres (QuPath,
+ImageJ, ``pycocotools.annToMask``) gives back exactly the cell's pixels, holes and all.
 
-3D masks, per format:
-    txt, coco   refused (ValueError): these formats are 2D
-    roi         one ImageJ ROI per cell per plane, with its stack position (z + 1)
-    geojson     one feature per cell per plane, properties {"label", "z"}
+    geojson  one Feature per cell (per plane in 3D): a Polygon, with holes as interior rings, or a
+             MultiPolygon for a cell in several pieces; properties {"objectType": "detection",
+             "classification": {"name", "color"}, "label"} (+ "z" in 3D, where the geometry
+             also carries QuPath's "plane" {"c": -1, "z", "t": 0}).
+    coco     one annotation per cell; ``segmentation`` holds one polygon per piece, each piece's
+             holes joined to its outline by zero-width cuts along pixel edges (COCO polygons
+             cannot hold holes; the even-odd fill of ``pycocotools`` leaves them empty);
+             ``area`` is the pixel count, which equals the polygons' shoelace area.
+    roi      one ROI per cell (per plane in 3D, with its 1-based stack position): a traced ROI
+             for a cell of one piece without holes, else a composite ROI holding every ring.
+    txt      Cellpose's outline text, kept in Cellpose's convention (``outlines_list``): the
+             centres of the cell's boundary pixels, largest piece only, as Cellpose's
+             ``outlines_list`` and ``imagej_roi_converter.py`` expect. Not exact; 2D only.
+
+3D masks: txt and coco are refused (ValueError).
 
 The mask checks and label helpers at the top are shared with ``export``.
 """
@@ -23,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import struct
 import zipfile
 from collections.abc import Iterator
 
@@ -31,7 +41,14 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["outlines_list", "save_roi_zip", "save_outlines_txt", "save_geojson", "save_coco"]
+from .imagej_roi import composite_roi_bytes, traced_roi_bytes
+from .pixel_polygons import bridge_holes, trace_mask
+
+__all__ = ["cell_polygons", "outlines_list", "save_roi_zip", "save_outlines_txt", "save_geojson",
+           "save_coco", "GEOJSON_CLASS"]
+
+#: QuPath classification given to every exported cell: (name, RGB colour).
+GEOJSON_CLASS = ("Cell", (0, 170, 255))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,24 +102,7 @@ def _label_slices(masks: np.ndarray) -> list[tuple[int, tuple[slice, ...]]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# outlines as polygons
-
-def _cell_polygon(crop: np.ndarray) -> np.ndarray:
-    """Largest outer contour of a binary crop, as (N, 2) int32 (x, y) in crop coordinates."""
-    padded = np.pad(crop.astype(np.uint8), 1)
-    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    best = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
-    return best[:, 0, :].astype(np.int32) - 1
-
-
-def _iter_polygons(masks2d: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(label, polygon (N, 2) int32 (x, y)) for each label of a 2D label image."""
-    for label, (sy, sx) in _label_slices(masks2d):
-        poly = _cell_polygon(masks2d[sy, sx] == label)
-        poly[:, 0] += sx.start
-        poly[:, 1] += sy.start
-        yield label, poly
-
+# exact outlines
 
 def _iter_planes(masks: np.ndarray) -> Iterator[tuple[int | None, np.ndarray]]:
     if masks.ndim == 2:
@@ -112,8 +112,50 @@ def _iter_planes(masks: np.ndarray) -> Iterator[tuple[int | None, np.ndarray]]:
             yield z, masks[z]
 
 
+def _iter_cells(masks2d: np.ndarray) -> Iterator[tuple[int, list[list[np.ndarray]]]]:
+    for label, (sy, sx) in _label_slices(masks2d):
+        offset = np.array([sx.start, sy.start], np.int32)
+        pieces = trace_mask(masks2d[sy, sx] == label)
+        yield label, [[ring + offset for ring in rings] for rings in pieces]
+
+
+def cell_polygons(masks) -> list[tuple[int, list[list[np.ndarray]]]]:
+    """Exact outline of every cell of a 2D label image, on pixel corners.
+
+    Parameters
+    ----------
+    masks : ndarray of int, shape (Ly, Lx)
+
+    Returns
+    -------
+    list of (label, pieces), in increasing label order
+        pieces : list of list of ndarray of int32, shape (N, 2)
+            One entry per 4-connected piece of the cell, largest first: its exterior ring
+            (counter-clockwise in (x, y)), then one ring per hole (clockwise). Vertices (x, y)
+            are pixel corners; pixel (r, c) is the square [c, c + 1] x [r, r + 1].
+    """
+    masks = _check_masks(masks, ndims=(2,))
+    return list(_iter_cells(masks))
+
+
+def _closed(ring: np.ndarray) -> list[list[int]]:
+    pts = ring.tolist()
+    return pts + [pts[0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cellpose outlines (pixel centres)
+
+def _cell_polygon(crop: np.ndarray) -> np.ndarray:
+    """Largest outer contour of a binary crop, as (N, 2) int32 (x, y) in crop coordinates."""
+    padded = np.pad(crop.astype(np.uint8), 1)
+    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    best = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
+    return best[:, 0, :].astype(np.int32) - 1
+
+
 def outlines_list(masks) -> list[np.ndarray]:
-    """Outline polygon of every cell, in increasing label order.
+    """Outline of every cell through the centres of its boundary pixels (Cellpose's convention).
 
     Parameters
     ----------
@@ -122,77 +164,24 @@ def outlines_list(masks) -> list[np.ndarray]:
     Returns
     -------
     list of ndarray of int32, shape (N, 2)
-        Vertices (x, y) on boundary-pixel centres, one polygon per label present (a label in
-        several pieces gives its largest piece).
+        Vertices (x, y) = (column, row) of boundary pixels, one polygon per label present in
+        increasing label order (a label in several pieces gives its largest piece). For exact
+        outlines on pixel corners use `cell_polygons`.
     """
     masks = _check_masks(masks, ndims=(2,))
-    return [poly for _, poly in _iter_polygons(masks)]
-
-
-def _closed_ring(poly: np.ndarray) -> list[list]:
-    """A closed ring ([x, y] ..., first vertex repeated) enclosing a non-zero area.
-
-    Cells whose outline encloses no area (one pixel, a one-pixel-wide line) get the rectangle
-    around their pixels instead.
-    """
-    if cv2.contourArea(poly.reshape(-1, 1, 2)) > 0:
-        pts = poly.tolist()
-    else:
-        x0, y0 = (poly.min(axis=0) - 0.5).tolist()
-        x1, y1 = (poly.max(axis=0) + 0.5).tolist()
-        pts = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-    return pts + [pts[0]]
-
-
-# ---------------------------------------------------------------------------------------------
-# polygon formats
-
-def _roi_bytes(poly: np.ndarray, position: int = 0) -> bytes:
-    """One ImageJ polygon ROI (.roi, header version 228, big-endian)."""
-    n = len(poly)
-    if n > 65535:
-        raise ValueError(f"an ImageJ polygon holds at most 65535 vertices, this outline has {n}")
-    x, y = poly[:, 0].astype(np.int64), poly[:, 1].astype(np.int64)
-    left, top = int(x.min()), int(y.min())
-    right, bottom = int(x.max()), int(y.max())
-    if max(right, bottom) > 32767:
-        raise ValueError("ImageJ ROIs with coordinates beyond 32767 are not supported")
-    header = struct.pack(
-        ">4shBxhhhhH4fhiiihhBBhii",
-        b"Iout", 228, 0,                 # magic, version, type 0 = polygon
-        top, left, bottom, right, n,     # bounds (java.awt.Polygon convention), vertex count
-        0.0, 0.0, 0.0, 0.0,              # line end points (unused for polygons)
-        0, 0, 0, 0,                      # stroke width, shape size, stroke and fill colour
-        0, 0, 0, 0, 0,                   # subtype, options, arrow style, head size, arc size
-        position, 0,                     # stack position (1-based, 0 = none), no header 2
-    )
-    assert len(header) == 64
-    coords = np.concatenate([x - left, y - top]).astype(">i2")
-    return header + coords.tobytes()
-
-
-def save_roi_zip(path, masks) -> None:
-    """ImageJ/Fiji ROI set: a zip of polygon ROIs, one per cell (per plane in 3D), named
-    ``LLLL-YYYY-XXXX.roi`` (label, bounding-box centre y and x; ``LLLL-ZZZZ-YYYY-XXXX.roi`` with
-    the 1-based plane in 3D). Open with Fiji's ROI Manager (File > Open).
-    """
-    masks = _check_masks(masks)
-    with _binary_out(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-        for z, plane in _iter_planes(masks):
-            for label, poly in _iter_polygons(plane):
-                yc = int((poly[:, 1].min() + poly[:, 1].max()) // 2)
-                xc = int((poly[:, 0].min() + poly[:, 0].max()) // 2)
-                if z is None:
-                    name = f"{label:04d}-{yc:04d}-{xc:04d}.roi"
-                else:
-                    name = f"{label:04d}-{z + 1:04d}-{yc:04d}-{xc:04d}.roi"
-                zf.writestr(name, _roi_bytes(poly, position=0 if z is None else z + 1))
+    polys = []
+    for label, (sy, sx) in _label_slices(masks):
+        poly = _cell_polygon(masks[sy, sx] == label)
+        poly[:, 0] += sx.start
+        poly[:, 1] += sy.start
+        polys.append(poly)
+    return polys
 
 
 def save_outlines_txt(path, masks) -> None:
     """Cellpose's outline text file: one line per cell (increasing label),
-    ``x0,y0,x1,y1,...``; Cellpose's ``imagej_roi_converter.py`` turns it into ImageJ ROIs.
-    2D only."""
+    ``x0,y0,x1,y1,...`` through boundary-pixel centres (`outlines_list`); Cellpose's
+    ``imagej_roi_converter.py`` turns it into ImageJ ROIs. 2D only."""
     masks = _check_masks(masks, ndims=(2,))
     lines = [",".join(map(str, poly.ravel().tolist())) for poly in outlines_list(masks)]
     text = "".join(line + "\n" for line in lines)
@@ -200,44 +189,101 @@ def save_outlines_txt(path, masks) -> None:
         fh.write(text.encode("utf-8"))
 
 
-def save_geojson(path, masks) -> None:
-    """GeoJSON FeatureCollection (QuPath, napari, GIS tools): one Polygon feature per cell with
-    properties {"label"} (and "z", the 0-based plane, for 3D masks); coordinates are (x, y)
-    pixel positions."""
+# ---------------------------------------------------------------------------------------------
+# exact formats
+
+def save_roi_zip(path, masks) -> None:
+    """ImageJ/Fiji ROI set: a zip of ROIs on pixel corners, one per cell (per plane in 3D),
+    named ``LLLL-YYYY-XXXX.roi`` (label, bounding-box centre y and x; ``LLLL-ZZZZ-YYYY-XXXX.roi``
+    with the 1-based plane in 3D). A cell of one piece without holes is a traced ROI, others a
+    composite ROI. Open with Fiji's ROI Manager (File > Open); Edit > Selection > Create Mask
+    gives back the cell's pixels.
+    """
     masks = _check_masks(masks)
+    with _binary_out(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        for z, plane in _iter_planes(masks):
+            position = 0 if z is None else z + 1
+            for label, pieces in _iter_cells(plane):
+                rings = [ring for piece in pieces for ring in piece]
+                if len(rings) == 1 and len(rings[0]) <= 65535:
+                    data = traced_roi_bytes(rings[0], position)
+                else:
+                    data = composite_roi_bytes(rings, position)
+                lo = np.min([r.min(axis=0) for r in rings], axis=0)
+                hi = np.max([r.max(axis=0) for r in rings], axis=0) - 1  # last pixel
+                xc, yc = ((lo + hi) // 2).tolist()
+                if z is None:
+                    name = f"{label:04d}-{yc:04d}-{xc:04d}.roi"
+                else:
+                    name = f"{label:04d}-{position:04d}-{yc:04d}-{xc:04d}.roi"
+                zf.writestr(name, data)
+
+
+def save_geojson(path, masks, *, object_type: str = "detection",
+                 classification: tuple[str, tuple[int, int, int]] = GEOJSON_CLASS) -> None:
+    """GeoJSON FeatureCollection that QuPath imports (File > Import objects) and GIS tools read:
+    one Feature per cell (per plane in 3D), coordinates (x, y) on pixel corners.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+    masks : ndarray of int, shape (Ly, Lx) or (Lz, Ly, Lx)
+    object_type : str
+        QuPath's ``objectType``: "detection" (default) or "annotation".
+    classification : (name, (r, g, b))
+        QuPath class of every cell.
+
+    A cell of one piece is a Polygon (exterior ring counter-clockwise in (x, y), holes as
+    clockwise interior rings), a cell in several pieces a MultiPolygon; every geometry is valid
+    (OGC). Properties: objectType, classification {"name", "color"}, label; 3D adds "z" (0-based
+    plane) and QuPath's ``"plane": {"c": -1, "z": z, "t": 0}`` in the geometry.
+    """
+    masks = _check_masks(masks)
+    name, color = classification
+    klass = {"name": str(name), "color": [int(c) for c in color]}
     features = []
     for z, plane in _iter_planes(masks):
-        for label, poly in _iter_polygons(plane):
-            props = {"label": label} if z is None else {"label": label, "z": z}
-            features.append({
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [_closed_ring(poly)]},
-                "properties": props,
-            })
+        for label, pieces in _iter_cells(plane):
+            polys = [[_closed(ring) for ring in rings] for rings in pieces]
+            if len(polys) == 1:
+                geometry = {"type": "Polygon", "coordinates": polys[0]}
+            else:
+                geometry = {"type": "MultiPolygon", "coordinates": polys}
+            props = {"objectType": object_type, "classification": klass, "label": label}
+            if z is not None:
+                geometry["plane"] = {"c": -1, "z": z, "t": 0}
+                props["z"] = z
+            features.append({"type": "Feature", "geometry": geometry, "properties": props})
     doc = {"type": "FeatureCollection", "features": features}
     with _binary_out(path) as fh:
         fh.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
 
 
 def save_coco(path, masks, *, image_name: str, image_id: int = 1) -> None:
-    """COCO instance annotations for one image: ``images``, ``annotations`` (polygon
-    ``segmentation``, ``bbox`` [x, y, width, height] covering the cell's pixels, ``area`` = pixel
-    count, ``iscrowd`` 0, ids 1..N in label order) and ``categories`` [{id 1, "cell"}]. 2D only.
+    """COCO instance annotations for one image: ``images``, ``annotations`` and ``categories``
+    [{id 1, "cell"}]. 2D only.
+
+    Each annotation (ids 1..N in label order, ``iscrowd`` 0) has ``segmentation``: one polygon
+    [x0, y0, x1, y1, ...] per piece of the cell, on pixel corners, holes joined to the outline
+    by zero-width cuts so that ``pycocotools`` (``annToMask``) gives back exactly the cell;
+    ``area``: the pixel count (equal to the polygons' shoelace area); ``bbox`` [x, y, width,
+    height]: the pixels' bounding box in corner coordinates.
     """
     masks = _check_masks(masks, ndims=(2,))
-    areas = dict(zip(*np.unique(masks[masks > 0], return_counts=True)))
+    index, labels = _dense_labels(masks)
+    counts = np.bincount(index.ravel(), minlength=labels.size + 1)
+    areas = dict(zip(labels.tolist(), counts[1:].tolist()))
     annotations = []
-    for ann_id, (label, poly) in enumerate(_iter_polygons(masks), start=1):
-        ring = _closed_ring(poly)[:-1]
-        x0, y0 = poly.min(axis=0)
-        x1, y1 = poly.max(axis=0)
+    for ann_id, (label, pieces) in enumerate(_iter_cells(masks), start=1):
+        outer = np.concatenate([rings[0] for rings in pieces])
+        (x0, y0), (x1, y1) = outer.min(axis=0).tolist(), outer.max(axis=0).tolist()
         annotations.append({
             "id": ann_id,
             "image_id": int(image_id),
             "category_id": 1,
-            "segmentation": [[c for pt in ring for c in pt]],
+            "segmentation": [bridge_holes(rings).ravel().tolist() for rings in pieces],
             "area": int(areas[label]),
-            "bbox": [int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1)],
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
             "iscrowd": 0,
         })
     doc = {

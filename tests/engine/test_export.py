@@ -8,10 +8,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import roifile
+import shapely
+import shapely.geometry
 import tifffile
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
 
-from inference.engine import export
+from inference.engine import export, imagej_roi
 from inference.engine.io import read_labels
+from inference.engine.pixel_polygons import ring_area
+
+from .shape_zoo import shape_zoo
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -157,58 +165,204 @@ def test_a_cell_in_two_pieces_is_described_by_the_larger_piece():
     assert poly[:, 0].min() == 10 and poly[:, 1].max() == 17
 
 
-# --- ImageJ ROI ------------------------------------------------------------------------------
+# --- exact polygon formats: ImageJ ROI, GeoJSON, COCO ---------------------------------------
 
-def read_roi(data: bytes):
-    """Minimal ImageJ .roi reader (polygon type) written from the format description."""
-    assert data[:4] == b"Iout"
-    version, roi_type = struct.unpack(">hB", data[4:7])
-    top, left, bottom, right, n = struct.unpack(">hhhhH", data[8:18])
-    position, header2 = struct.unpack(">ii", data[56:64])
-    xs = np.frombuffer(data, ">i2", n, 64).astype(int) + left
-    ys = np.frombuffer(data, ">i2", n, 64 + 2 * n).astype(int) + top
-    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (left, top, right, bottom)
-    return {"version": version, "type": roi_type, "position": position, "header2": header2,
-            "poly": np.stack([xs, ys], axis=1)}
+ZOO = shape_zoo()
+ZOO_IDS = [name for name, _ in ZOO]
 
 
-def test_roi_zip_parses_back_to_polygons_that_fill_the_cells(tmp_path, real_masks):
-    for masks in (toy_masks(), real_masks):
-        export.save_roi_zip(tmp_path / "r.zip", masks)
-        with zipfile.ZipFile(tmp_path / "r.zip") as zf:
-            names = zf.namelist()
-            rois = [read_roi(zf.read(n)) for n in names]
-        assert len(set(names)) == len(names)
-        assert all(r["version"] >= 227 and r["type"] == 0 and r["position"] == 0 for r in rois)
-        labels = [int(n.split("-")[0]) for n in names]
-        assert_polygons_match(masks, labels, [r["poly"] for r in rois])
-        for name, roi in zip(names, rois):
-            _, y, x = name[:-4].split("-")
-            ys, xs = roi["poly"][:, 1], roi["poly"][:, 0]
-            assert ys.min() <= int(y) <= ys.max() and xs.min() <= int(x) <= xs.max()
+def coco_mask(segmentation, shape):
+    """What pycocotools' annToMask gives for a polygon segmentation (the reference tool)."""
+    rles = mask_utils.frPyObjects(segmentation, int(shape[0]), int(shape[1]))
+    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+
+def geometry_mask(geometry, shape):
+    """A GeoJSON Polygon/MultiPolygon filled with pycocotools: each ring by pixel centres, rings
+    of a polygon combined by the even-odd rule, polygons by union."""
+    polys = [geometry["coordinates"]] if geometry["type"] == "Polygon" else \
+        geometry["coordinates"]
+    out = np.zeros(shape, bool)
+    for rings in polys:
+        acc = np.zeros(shape, bool)
+        for ring in rings:
+            acc ^= coco_mask([np.asarray(ring[:-1], float).ravel().tolist()], shape)
+        out |= acc
+    return out
+
+
+def read_zip_rois(path):
+    with zipfile.ZipFile(path) as zf:
+        return {name: imagej_roi.decode(zf.read(name)) for name in zf.namelist()}
+
+
+@pytest.mark.parametrize("name, masks", ZOO, ids=ZOO_IDS)
+def test_geojson_polygons_are_valid_and_fill_back_to_each_cell_exactly(tmp_path, name, masks):
+    export.save_geojson(tmp_path / "m.geojson", masks)
+    doc = json.loads((tmp_path / "m.geojson").read_text())
+    assert doc["type"] == "FeatureCollection"
+    labels = [f["properties"]["label"] for f in doc["features"]]
+    assert labels == np.unique(masks[masks > 0]).tolist()
+    for f in doc["features"]:
+        geom = shapely.geometry.shape(f["geometry"])
+        assert geom.is_valid, shapely.is_valid_reason(geom)
+        cell = masks == f["properties"]["label"]
+        assert geom.area == cell.sum()
+        np.testing.assert_array_equal(geometry_mask(f["geometry"], masks.shape), cell)
+        polys = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
+        for poly in polys:  # RFC 7946 winding in (x, y)
+            assert poly.exterior.is_ccw and not any(r.is_ccw for r in poly.interiors)
+
+
+def test_geojson_features_are_qupath_detections_with_a_classification(tmp_path):
+    masks = toy_masks()
+    export.save_geojson(tmp_path / "m.geojson", masks)
+    feats = json.loads((tmp_path / "m.geojson").read_text())["features"]
+    for f in feats:
+        assert f["type"] == "Feature"
+        assert f["properties"]["objectType"] == "detection"
+        assert f["properties"]["classification"] == {"name": "Cell", "color": [0, 170, 255]}
+        assert "plane" not in f["geometry"]
+    export.save_geojson(tmp_path / "a.geojson", masks, object_type="annotation",
+                        classification=("Nucleus", (1, 2, 3)))
+    props = json.loads((tmp_path / "a.geojson").read_text())["features"][0]["properties"]
+    assert props["objectType"] == "annotation"
+    assert props["classification"] == {"name": "Nucleus", "color": [1, 2, 3]}
+
+
+def test_geojson_holes_are_interior_rings_and_pieces_a_multipolygon(tmp_path):
+    m = np.zeros((12, 12), np.int32)
+    m[1:6, 1:6] = 1
+    m[2:4, 2:4] = 0
+    m[8:10, 8:10] = 1
+    export.save_geojson(tmp_path / "m.geojson", m)
+    (f,) = json.loads((tmp_path / "m.geojson").read_text())["features"]
+    assert f["geometry"]["type"] == "MultiPolygon"
+    outer, inner = f["geometry"]["coordinates"]
+    assert outer == [[[1, 1], [6, 1], [6, 6], [1, 6], [1, 1]],
+                     [[2, 4], [4, 4], [4, 2], [2, 2], [2, 4]]]
+    assert inner == [[[8, 8], [10, 8], [10, 10], [8, 10], [8, 8]]]
+
+
+def test_geojson_of_3d_masks_puts_each_feature_on_its_qupath_plane(tmp_path, real_masks_3d):
+    export.save_geojson(tmp_path / "m.geojson", real_masks_3d)
+    feats = json.loads((tmp_path / "m.geojson").read_text())["features"]
+    assert len(feats) == sum(len(np.unique(p[p > 0])) for p in real_masks_3d)
+    for f in feats[::25]:
+        z, label = f["properties"]["z"], f["properties"]["label"]
+        assert f["geometry"]["plane"] == {"c": -1, "z": z, "t": 0}
+        cell = real_masks_3d[z] == label
+        np.testing.assert_array_equal(geometry_mask(f["geometry"], cell.shape), cell)
+
+
+@pytest.mark.parametrize("name, masks", ZOO + [("real", None)], ids=ZOO_IDS + ["real"])
+def test_coco_polygons_give_back_each_cell_with_pycocotools(tmp_path, name, masks, real_masks):
+    masks = real_masks if masks is None else masks
+    export.save_coco(tmp_path / "c.json", masks, image_name="x.png")
+    coco = COCO()
+    coco.dataset = json.loads((tmp_path / "c.json").read_text())
+    coco.createIndex()
+    labels = np.unique(masks[masks > 0])
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[1]))
+    assert len(anns) == len(labels)
+    for ann, label in zip(anns, labels):
+        cell = masks == label
+        np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), cell)
+        shoelace = sum(ring_area(np.reshape(p, (-1, 2))) for p in ann["segmentation"])
+        assert ann["area"] == cell.sum() == shoelace
+
+
+def test_coco_annotations_describe_the_image_and_the_cells(tmp_path):
+    masks = toy_masks()
+    export.save_coco(tmp_path / "c.json", masks, image_name="toy.png", image_id=7)
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["images"] == [{"id": 7, "file_name": "toy.png", "height": 40, "width": 48}]
+    assert doc["categories"][0]["id"] == 1 and doc["categories"][0]["name"] == "cell"
+    labels = np.unique(masks[masks > 0])
+    anns = doc["annotations"]
+    assert [a["id"] for a in anns] == list(range(1, len(labels) + 1))
+    for a, label in zip(anns, labels):
+        ys, xs = np.nonzero(masks == label)
+        assert a["image_id"] == 7 and a["category_id"] == 1 and a["iscrowd"] == 0
+        assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+    # the square 3:13 x 2:10 (label 4): its corners
+    assert anns[0]["segmentation"] == [[3, 2, 13, 2, 13, 10, 3, 10]]
+    with pytest.raises(ValueError):
+        export.save_coco(io.BytesIO(), np.zeros((2, 4, 4), np.int32), image_name="x")
+
+
+def test_coco_joins_a_hole_to_its_outline_by_a_zero_width_cut(tmp_path):
+    m = np.zeros((8, 8), np.int32)
+    m[1:7, 1:7] = 1
+    m[3:5, 3:5] = 0
+    export.save_coco(tmp_path / "c.json", m, image_name="x")
+    (ann,) = json.loads((tmp_path / "c.json").read_text())["annotations"]
+    (poly,) = ann["segmentation"]
+    pts = np.reshape(poly, (-1, 2)).tolist()
+    assert [3, 1] in pts and [3, 3] in pts  # the cut runs up x = 3 from the hole to the outline
+    assert ann["area"] == 32 and coco_mask(ann["segmentation"], m.shape).sum() == 32
+
+
+@pytest.mark.parametrize("name, masks", ZOO + [("real", None)], ids=ZOO_IDS + ["real"])
+def test_roi_zip_holds_corner_outlines_that_fill_back_exactly(tmp_path, name, masks, real_masks):
+    masks = real_masks if masks is None else masks
+    export.save_roi_zip(tmp_path / "r.zip", masks)
+    rois = read_zip_rois(tmp_path / "r.zip")
+    pieces = dict(export.cell_polygons(masks))
+    assert len(rois) == len(pieces)
+    for entry, roi in rois.items():
+        label, y, x = (int(v) for v in entry[:-4].split("-"))
+        cell = masks == label
+        assert roi.position == 0
+        simple = len(pieces[label]) == 1 and len(pieces[label][0]) == 1
+        assert roi.kind == ("traced" if simple else "composite")
+        out = np.zeros(cell.shape, bool)
+        sl, inside = imagej_roi.roi_mask(roi, cell.shape)
+        out[sl] = inside
+        np.testing.assert_array_equal(out, cell)
+        ys, xs = np.nonzero(cell)
+        assert ys.min() <= y <= ys.max() and xs.min() <= x <= xs.max()
+
+
+def test_roi_zip_reads_back_in_roifile_with_the_same_outlines(tmp_path):
+    m = ZOO[ZOO_IDS.index("holes")][1]
+    export.save_roi_zip(tmp_path / "r.zip", m)
+    ours = read_zip_rois(tmp_path / "r.zip")
+    theirs = roifile.roiread(tmp_path / "r.zip")
+    assert len(theirs) == len(ours)
+    for ref, roi in zip(theirs, ours.values()):  # both in the zip's order
+        if roi.kind == "traced":
+            assert ref.roitype == roifile.ROI_TYPE.TRACED
+            np.testing.assert_array_equal(ref.coordinates(), roi.points)
+        else:
+            assert ref.composite and ref.roitype == roifile.ROI_TYPE.RECT
+            paths = [np.asarray(p) for p in ref.coordinates(multi=True)]
+            assert len(paths) == len(roi.path)
+            for p, q in zip(paths, roi.path):
+                np.testing.assert_array_equal(p[: len(q)], q)
 
 
 def test_roi_bytes_follow_the_imagej_layout():
     m = np.zeros((12, 12), np.int32)
-    m[5:8, 2:5] = 1  # 3 x 3 square: x 2..4, y 5..7
+    m[5:8, 2:5] = 1  # 3 x 3 square: pixels x 2..4, y 5..7, corners x 2..5, y 5..8
     buf = io.BytesIO()
     export.save_roi_zip(buf, m)
     with zipfile.ZipFile(buf) as zf:
         assert zf.namelist() == ["0001-0006-0003.roi"]
         data = zf.read("0001-0006-0003.roi")
-    # magic, version, type (0 = polygon), pad, top, left, bottom, right, n
-    assert data[:18] == struct.pack(">4shBBhhhhH", b"Iout", 228, 0, 0, 5, 2, 7, 4, 8)
-    assert data[18:64] == bytes(46) and len(data) == 64 + 4 * 8
-    xs = np.frombuffer(data, ">i2", 8, 64) + 2
-    ys = np.frombuffer(data, ">i2", 8, 80) + 5
-    assert sorted(zip(xs.tolist(), ys.tolist())) == sorted(
-        [(2, 5), (2, 6), (2, 7), (3, 7), (4, 7), (4, 6), (4, 5), (3, 5)])
+    # magic, version, type (8 = traced), pad, top, left, bottom, right, n
+    assert data[:18] == struct.pack(">4shBBhhhhH", b"Iout", 228, 8, 0, 5, 2, 8, 5, 4)
+    assert data[18:64] == bytes(46) and len(data) == 64 + 4 * 4
+    xs = np.frombuffer(data, ">i2", 4, 64) + 2
+    ys = np.frombuffer(data, ">i2", 4, 72) + 5
+    assert list(zip(xs.tolist(), ys.tolist())) == [(2, 5), (5, 5), (5, 8), (2, 8)]
 
 
 def test_huge_label_values_are_handled():
     m = toy_masks().astype(np.int64) * (2**40)
     polys = export.outlines_list(m)
     assert len(polys) == 5
+    assert [label for label, _ in export.cell_polygons(m)] == sorted(np.unique(m[m > 0]).tolist())
     rows = export.measurements(m)
     assert [r["label"] for r in rows] == sorted(np.unique(m[m > 0]).tolist())
     dat_buf = io.BytesIO()
@@ -220,18 +374,20 @@ def test_huge_label_values_are_handled():
 
 def test_roi_zip_of_3d_masks_has_one_roi_per_cell_per_plane(tmp_path, real_masks_3d):
     export.save_roi_zip(tmp_path / "r.zip", real_masks_3d)
-    with zipfile.ZipFile(tmp_path / "r.zip") as zf:
-        entries = {n: read_roi(zf.read(n)) for n in zf.namelist()}
+    rois = read_zip_rois(tmp_path / "r.zip")
     expected = sum(len(np.unique(p[p > 0])) for p in real_masks_3d)
-    assert len(entries) == expected
-    for name, roi in entries.items():
+    assert len(rois) == expected
+    for name, roi in list(rois.items())[::20]:
         label, z = (int(v) for v in name.split("-")[:2])
-        assert roi["position"] == z
+        assert roi.position == z
         cell = real_masks_3d[z - 1] == label
-        assert iou(fill_polygon(roi["poly"], cell.shape), cell) > 0.5
+        out = np.zeros(cell.shape, bool)
+        sl, inside = imagej_roi.roi_mask(roi, cell.shape)
+        out[sl] = inside
+        np.testing.assert_array_equal(out, cell)
 
 
-# --- text, GeoJSON, COCO ---------------------------------------------------------------------
+# --- Cellpose outline text (pixel centres) ---------------------------------------------------
 
 def test_outlines_txt_has_one_line_of_xy_pairs_per_cell(tmp_path):
     masks = toy_masks()
@@ -242,54 +398,10 @@ def test_outlines_txt_has_one_line_of_xy_pairs_per_cell(tmp_path):
     assert len(polys) == len(expected)
     for p, e in zip(polys, expected):
         np.testing.assert_array_equal(p, e)
-
-
-def test_geojson_features_fill_back_to_the_cells(tmp_path, real_masks):
-    for masks in (toy_masks(), real_masks):
-        export.save_geojson(tmp_path / "m.geojson", masks)
-        doc = json.loads((tmp_path / "m.geojson").read_text())
-        assert doc["type"] == "FeatureCollection"
-        labels, polys = [], []
-        for f in doc["features"]:
-            assert f["geometry"]["type"] == "Polygon"
-            ring = np.array(f["geometry"]["coordinates"][0])
-            assert len(ring) >= 4 and (ring[0] == ring[-1]).all()
-            assert cv2.contourArea(ring.astype(np.float32)) > 0
-            labels.append(f["properties"]["label"])
-            polys.append(ring)
-        assert_polygons_match(masks, labels, polys)
-
-
-def test_geojson_of_3d_masks_gives_each_feature_its_plane(tmp_path, real_masks_3d):
-    export.save_geojson(tmp_path / "m.geojson", real_masks_3d)
-    feats = json.loads((tmp_path / "m.geojson").read_text())["features"]
-    for f in feats[::25]:
-        z, label = f["properties"]["z"], f["properties"]["label"]
-        assert (real_masks_3d[z] == label).any()
-
-
-def test_coco_annotations_match_the_cells(tmp_path, real_masks):
-    masks = toy_masks()
-    export.save_coco(tmp_path / "c.json", masks, image_name="toy.png", image_id=7)
-    doc = json.loads((tmp_path / "c.json").read_text())
-    assert doc["images"] == [{"id": 7, "file_name": "toy.png", "height": 40, "width": 48}]
-    assert doc["categories"][0]["id"] == 1 and doc["categories"][0]["name"] == "cell"
-    labels = np.unique(masks[masks > 0])
-    anns = doc["annotations"]
-    assert [a["id"] for a in anns] == list(range(1, len(labels) + 1))
-    polys = []
-    for a, label in zip(anns, labels):
-        cell = masks == label
-        ys, xs = np.nonzero(cell)
-        assert a["image_id"] == 7 and a["category_id"] == 1 and a["iscrowd"] == 0
-        assert a["area"] == cell.sum()
-        assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
-        (seg,) = a["segmentation"]
-        assert len(seg) >= 6
-        polys.append(np.array(seg).reshape(-1, 2))
-    assert_polygons_match(masks, labels.tolist(), polys)
-    with pytest.raises(ValueError):
-        export.save_coco(io.BytesIO(), np.zeros((2, 4, 4), np.int32), image_name="x")
+    # Cellpose's convention: vertices are the (column, row) of boundary pixels
+    square = polys[0]
+    assert square[:, 0].min() == 3 and square[:, 0].max() == 12
+    assert square[:, 1].min() == 2 and square[:, 1].max() == 9
 
 
 # --- Cellpose GUI file -----------------------------------------------------------------------
