@@ -238,6 +238,13 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
 JOB_STALL_TIMEOUT_S = float(os.environ.get("JOB_STALL_TIMEOUT_S", 3600))
 JOB_RECOVER_INTERVAL_S = float(os.environ.get("JOB_RECOVER_INTERVAL_S", 30))
 
+# Community training runs replay the base model's data beside the contributions (community.replay):
+# synthetic images always, and this labelled folder's training split where it is set (e.g. the
+# DSB 2018 folder the default model learnt from; read in place, never downloaded), taking
+# COMMUNITY_REPLAY_FOLDER_SHARE of the replayed samples.
+COMMUNITY_REPLAY_FOLDER = os.environ.get("COMMUNITY_REPLAY_FOLDER", "")
+COMMUNITY_REPLAY_FOLDER_SHARE = float(os.environ.get("COMMUNITY_REPLAY_FOLDER_SHARE", 0.5))
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_SOCKET_TIMEOUT_S = float(os.environ.get("REDIS_SOCKET_TIMEOUT_S", 5))
 

@@ -273,6 +273,10 @@ PARAM_LIMITS = {  # name: (type, default, low, high)
     "val_every": (int, 1, 1, 1000),
     "warmup_epochs": (int, 1, 0, 100),
     "seed": (int, 0, 0, 2**31 - 1),
+    # community.replay: the share of samples drawn from the base model's data, and how many
+    # synthetic images that replay generates
+    "replay_fraction": (float, 0.5, 0.0, 0.95),
+    "replay_synthetic_images": (int, 48, 0, 2000),
 }
 
 

@@ -8,7 +8,7 @@ from tests.web.conftest import DATA, client_for, make_user, tiff_bytes
 
 # A few seconds of training on 2 cores: tiny crops and batches.
 TINY_TRAINING = {"n_epochs": 2, "n_samples_per_epoch": 2, "batch_size": 2, "bsize": 64, "learning_rate": 0.05,
-                 "val_every": 1}
+                 "val_every": 1, "replay_synthetic_images": 3}
 
 
 @pytest.fixture(scope="session")
