@@ -80,6 +80,8 @@ def model_version_create(
     except (FileNotFoundError, ValueError) as exc:
         raise ApplicationError(f"Cannot register {path.name} as a model: {exc}") from None
     meta_metrics = model.meta.get("metrics") if isinstance(model.meta.get("metrics"), dict) else {}
+    if isinstance(model.meta.get("card"), dict):  # the model card written by training (train_recipe)
+        meta_metrics = {**meta_metrics, "card": model.meta["card"]}
     version = (ModelVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
     model_version = ModelVersion(
         name=name,

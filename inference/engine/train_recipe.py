@@ -32,7 +32,7 @@ import shutil
 import time
 from pathlib import Path
 
-__all__ = ["DEFAULT_RECIPE", "STAGE2_CHECKPOINT", "default_data_folder", "default_recipe_config", "real_data_mix",
+__all__ = ["DEFAULT_RECIPE", "STAGE2_CHECKPOINT", "card_weaknesses", "default_data_folder", "default_recipe_config", "real_data_mix",
            "report", "run_recipe"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +206,7 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"report": table}) + "\n")
         result.model.meta["card"]["accuracy"] = table
+        result.model.meta["card"]["weaknesses"] = card_weaknesses(table)
         result.model.save(out)
         result.meta = result.model.meta
     return result
@@ -297,6 +298,30 @@ def report(model, *, folder=None, test_data=None) -> dict:
         folder=folder, test_data=test_data if (test_data / "img2d.tif").exists() else None,
         split_seed=s2["split_seed"], val_fraction=s2["val_fraction"])
     return accuracy.evaluate(model, items)
+
+
+# Below these, a group of the accuracy table is named as a weakness on the model card.
+WEAK_AP50 = 0.8
+WEAK_DIAMETER_ERROR = 0.15
+
+
+def card_weaknesses(table: dict[str, dict]) -> list[str]:
+    """Plain sentences for the model card: every group of an ``accuracy.evaluate`` table whose
+    AP@0.5 is below ``WEAK_AP50`` or whose median diameter error is above
+    ``WEAK_DIAMETER_ERROR``, worst first (``*/all`` summary rows left out)."""
+    notes = []
+    for group, row in sorted(table.items(), key=lambda kv: kv[1].get("ap50", 1.0)):
+        if group.endswith("/all"):
+            continue
+        n = row.get("n_images", 0)
+        where = f"{group} ({n} image{'s' if n != 1 else ''})"
+        if row.get("ap50", 1.0) < WEAK_AP50:
+            notes.append(f"{where}: AP@0.5 {row['ap50']:.2f}, AP@0.75 {row.get('ap75', float('nan')):.2f}"
+                         f" (automatic diameter); {row.get('n_pred', '?')} masks for {row.get('n_true', '?')} cells.")
+        error = row.get("diameter_error")
+        if error is not None and error == error and error > WEAK_DIAMETER_ERROR:
+            notes.append(f"{where}: the diameter estimate is off by {100 * error:.0f} % (median).")
+    return notes
 
 
 def _jsonable(value):

@@ -1,6 +1,7 @@
 """Prepare a fresh installation (safe to run on every start):
 
-* register ``inference/engine/weights/default.pt`` as the current model when no model is current;
+* register ``inference/engine/weights/default.pt`` when its file is new, as the current model when no
+  model is current or the current one is an earlier version of the shipped default;
 * create an administrator when there is none: CELLPOSEWEB_ADMIN_USER / CELLPOSEWEB_ADMIN_PASSWORD,
   or "admin" with a generated password printed once.
 """
@@ -30,26 +31,35 @@ class Command(BaseCommand):
         self._admin()
 
     def _model(self, weights):
-        if ModelVersion.objects.filter(is_current=True).exists():
-            self.stdout.write("A current model is registered.")
-            return
+        current = ModelVersion.objects.filter(is_current=True).first()
         if not os.path.isfile(weights):
-            self.stdout.write(
-                self.style.WARNING(f"No model file at {weights}: segmentation is unavailable until one is registered.")
-            )
+            if current is None:
+                self.stdout.write(self.style.WARNING(
+                    f"No model file at {weights}: segmentation is unavailable until one is registered."))
             return
+        # A current model that is not an earlier version of the shipped default (a community
+        # release, an import) stays current; new shipped weights are registered beside it.
+        replaceable = current is None or current.name == "default"
         existing = ModelVersion.objects.filter(sha256=file_sha256(weights)).order_by("-version").first()
         if existing is not None:
-            model_version_make_current(model_version=existing)
-            self.stdout.write(f"Made {existing} the current model.")
+            if current is None or (replaceable and existing.name == "default" and existing.pk != current.pk
+                                   and existing.version > current.version):
+                model_version_make_current(model_version=existing)
+                self.stdout.write(f"Made {existing} the current model.")
+            else:
+                self.stdout.write("A current model is registered.")
             return
         try:
             model_version = model_version_create(
-                name="default", file_path=weights, make_current=True, description="The embedded default model."
+                name="default", file_path=weights, make_current=replaceable,
+                description="The embedded default model (docs/models.md).",
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(self.style.SUCCESS(f"Registered {model_version} as the current model."))
+        if replaceable:
+            self.stdout.write(self.style.SUCCESS(f"Registered {model_version} as the current model."))
+        else:
+            self.stdout.write(f"Registered {model_version}; {current} stays the current model.")
 
     def _admin(self):
         User = get_user_model()

@@ -65,3 +65,45 @@ def test_a_generated_password_is_printed_once(capsys, tmp_path, monkeypatch):
     password = first.split("with password: ")[1].split()[0]
     assert get_user_model().objects.get(username="admin").check_password(password)
     assert password not in second and "An administrator exists." in second
+
+
+def _carded_copy(source, path, card):
+    from inference.engine.model import CellposeModel
+
+    model = CellposeModel.from_file(source, device="cpu")
+    model.meta = {**model.meta, "card": card}
+    model.save(path)
+    return path
+
+
+def test_new_shipped_weights_replace_an_earlier_default_and_bring_their_card(capsys, tiny_model_path, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("CELLPOSEWEB_ADMIN_PASSWORD", "x-secret-password")
+    bootstrap(capsys, weights=str(tiny_model_path))
+    card = {"training_data": [{"source": "dsb2018-train", "n_images": 541, "licence": "CC0"}],
+            "weaknesses": ["brightfield: AP@0.5 0.57"]}
+    newer = _carded_copy(tiny_model_path, tmp_path / "default.pt", card)
+
+    out = bootstrap(capsys, weights=str(newer))
+
+    current = ModelVersion.objects.get(is_current=True)
+    assert (current.name, current.version) == ("default", 2)
+    assert current.metrics["card"] == card
+    assert "Registered default v2 as the current model." in out
+
+
+def test_new_shipped_weights_do_not_displace_a_released_community_model(capsys, tiny_model_path, tmp_path,
+                                                                        monkeypatch):
+    from inference.services import model_version_create
+
+    monkeypatch.setenv("CELLPOSEWEB_ADMIN_PASSWORD", "x-secret-password")
+    bootstrap(capsys, weights=str(tiny_model_path))
+    model_version_create(name="community", file_path=_carded_copy(tiny_model_path, tmp_path / "c.pt", {}),
+                         make_current=True)
+    newer = _carded_copy(tiny_model_path, tmp_path / "default.pt", {"weaknesses": []})
+
+    out = bootstrap(capsys, weights=str(newer))
+
+    assert str(ModelVersion.objects.get(is_current=True)) == "community v1"
+    assert ModelVersion.objects.filter(name="default").count() == 2
+    assert "Registered default v2; community v1 stays the current model." in out
