@@ -95,7 +95,7 @@ def add_parsers(subparsers) -> None:
     d.add_argument("--from-scratch", action="store_true",
                    help="train every epoch even on a CPU without native bfloat16 (by default "
                         "such a CPU continues stage 2 from the committed checkpoint of epoch "
-                        "360: docs/models.md)")
+                        "180: docs/models.md)")
     d.add_argument("--no-report", action="store_true",
                    help="skip the accuracy report per image kind at the end")
     d.set_defaults(func=run_train_default)

@@ -19,9 +19,12 @@ with the data counts and the recipe, into the model's card (``meta["card"]``).
 
 Budget (measured with ``benchmarks/bench_train.py``, 224 x 224 crops, batch 8, 2 threads, width
 (2,16,32,64,128)): on a CPU with native bfloat16 (AVX512-BF16 / AMX) 10.5 samples/s, so stage 1's
-41,600 samples take ~70 min and stage 2's 19,200 ~30 min; without bfloat16 (an AVX2-only EPYC)
-2.6-2.9 samples/s in fp32: stage 1 ~4.3 h, stage 2 ~2 h of training plus ~20 min of validation
-and size model, inside the 2.5 hours it is sized for. On a GPU both take minutes.
+41,600 samples take ~70 min and stage 2's 33,600 ~55 min (plus ~16 min to synthesise its data
+and ~15 min for the size model and the report); without bfloat16 (an AVX2-only EPYC)
+2.6-2.9 samples/s in fp32: stage 1 ~4.3 h and stage 2 ~3.4 h, so there ``train-default``
+continues stage 2 from the committed checkpoint of epoch 180 (``STAGE2_CHECKPOINT``): its last
+240 epochs, ~2 h of training plus data, validation, size model and report, inside the 2.5 hours
+it is sized for. On a GPU both take minutes.
 """
 
 from __future__ import annotations
@@ -66,10 +69,10 @@ DEFAULT_RECIPE = {
     "size_max_side": 256,
     "seed": 0,                  # network initialisation and sampling
     "precision": "auto",        # bf16 autocast (and channels-last) where the hardware has bfloat16
-    # stage 2: real images mixed with the synthetic ones, 48,000 samples (~80 min with bfloat16;
-    # ~5 h in fp32 on an AVX2-only CPU, so there it continues from the committed checkpoint of
-    # epoch 360, STAGE2_CHECKPOINT: the last 240 epochs, ~2.5 h), warm-up to 0.1 over 10 epochs,
-    # then halved every 30 epochs over the last 180 (0.05 ... 0.0015625); then the size model
+    # stage 2: real images mixed with the synthetic ones, 33,600 samples (~55 min with bfloat16;
+    # ~3.4 h in fp32 on an AVX2-only CPU, so there it continues from the committed checkpoint of
+    # epoch 180, STAGE2_CHECKPOINT: the last 240 epochs, ~2 h), warm-up to 0.1 over 10 epochs,
+    # then halved every 30 epochs over the last 126 (0.05 ... 0.003125); then the size model
     # on the whole mixture.
     "stage2": {
         "folder_weight": 0.65,      # share of samples from the real folder's training split
@@ -82,22 +85,22 @@ DEFAULT_RECIPE = {
         "volume_val_seed": 20240604,
         "val_fraction": 0.1,        # the validation split, by image, stratified by kind
         "split_seed": 0,
-        "n_epochs": 600,
+        "n_epochs": 420,
         "learning_rate": 0.1,
         "warmup_epochs": 10,
         "anneal_fraction": 0.3,
         "anneal_every": 30,
         "val_every": 100,
-        "keep_checkpoints": (360,),
+        "keep_checkpoints": (180,),
     },
 }
 _STAGE2_DATA_KEYS = ("folder_weight", "balance", "synthetic_weight", "sister_nuclei",
                      "volume_weight", "n_volume", "volume_seed", "volume_val_seed",
                      "val_fraction", "split_seed")
-# Stage 2's checkpoint of epoch 360 from the run that made the shipped weights: where the CPU has
+# Stage 2's checkpoint of epoch 180 from the run that made the shipped weights: where the CPU has
 # no native bfloat16, train-default continues from it instead of training stage 1 and the first
-# 360 epochs of stage 2 (``--from-scratch`` trains everything anyway).
-STAGE2_CHECKPOINT = ROOT / "docs" / "models" / "default.stage2.e360.ckpt"
+# 180 epochs of stage 2 (``--from-scratch`` trains everything anyway).
+STAGE2_CHECKPOINT = ROOT / "docs" / "models" / "default.stage2.e180.ckpt"
 
 
 def default_data_folder() -> Path:

@@ -110,3 +110,16 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     page.wait_for_selector("[data-page=models][data-state=ready]")
     row = page.locator(f"[data-role=models] tr[data-model='{candidate}']")
     assert "current" in row.inner_text() and live_site.username in row.inner_text()
+
+
+def test_the_models_page_shows_the_default_models_card(page, live_site):
+    if not live_site.real_model:
+        pytest.skip("the default model is not built: no card to show")
+    page.goto("/models/")
+    page.wait_for_selector("[data-page=models][data-state=ready]")
+    card = page.locator("[data-role=models] tr[data-card] details").first
+    card.locator("summary").click()
+    text = card.inner_text()
+    for heading in ("Training data", "Accuracy", "Recipe", "Known weaknesses"):
+        assert heading in text
+    assert "dsb2018-train" in text and "CC0" in text
