@@ -16,6 +16,7 @@ from django.template.defaultfilters import filesizeformat
 from annotations import display
 from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
+from cellposeweb.work import ACTIVE_STATUSES
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
 from inference.engine import io as engine_io
@@ -122,9 +123,7 @@ def image_delete(*, image: Image) -> None:
 
     Refused while a queued or running job is segmenting it.
     """
-    from inference.models import ACTIVE_STATUSES, JobItem
-
-    active = JobItem.objects.filter(image=image, job__status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
+    active = image.job_items.filter(job__status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
     if active:
         raise ConflictError(
             f"{image.name} is being segmented (job {active[0]}); cancel the job or wait for it to "
@@ -132,8 +131,7 @@ def image_delete(*, image: Image) -> None:
         )
     names = [image.file.name, image.thumbnail.name]
     names += list(image.annotations.values_list("masks", flat=True))
-    for masks, flows in JobItem.objects.filter(image=image).values_list("masks", "flows"):
-        names += [masks, flows]
+    names += list(image.job_items.values_list("flows", flat=True))
     image.delete()
     transaction.on_commit(lambda: delete_stored(names))
 

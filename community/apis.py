@@ -13,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import display
-from annotations.apis import file_download, png_response
 from annotations.encoding import encode_labels
 from annotations.files import load_npz
 from annotations.selectors import image_get
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
+from cellposeweb.http import file_download, png_response
 from cellposeweb.pagination import Pagination
 from community import selectors, services
 from community.access import IsCommunityAdmin, IsReviewer, can_review

@@ -16,7 +16,6 @@ from annotations.files import delete_stored, npz_content
 from annotations.models import Image
 from annotations.selectors import annotation_get, annotation_load
 from cellposeweb.exceptions import ApplicationError, ConflictError
-from community import runner
 from community.checks import run_checks
 from community.events import training_run_event_send_on_commit
 from community.models import (
@@ -35,6 +34,7 @@ from community.models import (
     TrainingRun,
 )
 from community.snapshots import CHANNELS, channel_axis, read_image
+from community.training import enqueue_training, training_runs_fail_orphans
 from inference.engine.size import diameter_of_masks
 from inference.loading import model_load
 from inference.models import ModelVersion
@@ -308,7 +308,7 @@ def training_run_create(*, created_by, base: ModelVersion | None = None, contrib
     from community.selectors import contributions_unused_for_training
 
     params = clean_training_params(params)
-    runner.recover_interrupted()
+    training_runs_fail_orphans()
     if TrainingRun.objects.filter(active=True).exists():
         raise ConflictError("A training run is already in progress; wait for it or cancel it.")
     base = base or model_version_current()
@@ -338,7 +338,7 @@ def training_run_create(*, created_by, base: ModelVersion | None = None, contrib
         raise ConflictError("A training run is already in progress; wait for it or cancel it.") from None
     run.contributions.set(contributions)
     training_run_event_send_on_commit(run)
-    runner.enqueue_training(run.pk)
+    enqueue_training(run.pk)
     return run
 
 

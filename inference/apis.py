@@ -12,20 +12,19 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.apis import (
-    AnnotationOutputSerializer,
+from annotations.files import load_npz
+from annotations.selectors import annotation_get, image_get, image_list
+from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
+from cellposeweb.http import (
     CONTENT_TYPES,
     MASK_FORMATS,
+    AnnotationOutputSerializer,
     PlaneSerializer,
     file_download,
     parse_query,
     png_response,
     write_masks,
 )
-from annotations.files import load_npz
-from annotations.selectors import annotation_get, image_get, image_list
-from cellposeweb import downloads
-from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import JobRateThrottle
 from inference import selectors
@@ -192,7 +191,7 @@ class JobDownloadApi(APIView):
                     names.add(name)
                     archive.write(path, arcname=name)
             # Large archives on S3: a redirect to a short-lived presigned URL (cellposeweb.downloads).
-            return downloads.file_download(zip_path, filename=zip_path.name, content_type="application/zip")
+            return file_download(zip_path, filename=zip_path.name, content_type="application/zip")
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -18,29 +18,27 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
-from django.db.models import DateTimeField, F, Max, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Max
 from django.utils import timezone
 
 from annotations.files import delete_stored, file_sha256, load_npz, local_path, npz_content
 from annotations.models import Annotation, Image
 from annotations.services import annotation_create
+from cellposeweb import work
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
-from inference import runner
 from inference.engine import io as engine_io
 from inference.engine.model import CellposeModel, recompute_masks
 from inference.events import job_event_send_on_commit
 from inference.loading import model_load
 from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
 from inference.options import clean_segmentation_options
-from inference.recovery import Heartbeat, segmentation_job_requeue_after_outage
+from inference.recovery import SEGMENTATION, enqueue_segmentation, segmentation_job_requeue_after_outage
 from inference.selectors import job_item_with_flows, job_queue_fair, model_version_current
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5  # at most one progress UPDATE (and event) per stage per interval
 MAX_ERROR_LENGTH = 4000
-INTERRUPTED = "The server stopped while this job was running; start the segmentation again."
 
 # Where each engine stage sits within one image's share of the job's progress.
 _STAGE_SPANS = {
@@ -164,7 +162,7 @@ def segmentation_job_create(*, owner, images, options: dict | None = None) -> Se
     job.full_clean()
     job.save()
     JobItem.objects.bulk_create(JobItem(job=job, image=image, position=i) for i, image in enumerate(images))
-    runner.enqueue_segmentation(job.pk)
+    enqueue_segmentation(job.pk)
     return job
 
 
@@ -182,21 +180,9 @@ def segmentation_job_cancel(*, job: SegmentationJob) -> SegmentationJob:
     return job
 
 
-@transaction.atomic
 def segmentation_jobs_fail_interrupted() -> int:
     """Mark jobs left running by a stopped process as failed (only for a single-process runner)."""
-    ids = list(SegmentationJob.objects.filter(status=JobStatus.RUNNING).values_list("pk", flat=True))
-    changed = SegmentationJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING).update(
-        status=JobStatus.FAILED, stage="failed", error=INTERRUPTED, finished_at=timezone.now()
-    )
-    JobItem.objects.filter(job_id__in=ids, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.FAILED, error=INTERRUPTED
-    )
-    for job_id in ids:
-        job_event_send_on_commit(
-            job_id=job_id, status=JobStatus.FAILED, stage="failed", progress=0.0, error=INTERRUPTED
-        )
-    return changed
+    return len(work.fail_interrupted(SEGMENTATION))
 
 
 # -- running jobs ---------------------------------------------------------------------------------
@@ -281,8 +267,6 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
     """Store the result files, then in one transaction mark the item succeeded and save the
     masks as the image's next annotation (only while the job is still running)."""
     params = job.params
-    item.masks.save("masks.npz", npz_content(masks=result.masks), save=False)
-    names = [item.masks.name]
     item.flows.save(
         "flows.npz",
         npz_content(
@@ -293,7 +277,7 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
         ),
         save=False,
     )
-    names.append(item.flows.name)
+    names = [item.flows.name]
     timings = {**{k: round(v, 4) for k, v in result.timings.items()}, "item": round(seconds, 4)}
     try:
         with transaction.atomic():
@@ -304,8 +288,7 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
                 raise JobCancelled()
             changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
                 status=JobStatus.SUCCEEDED,
-                masks=names[0],
-                flows=names[1],
+                flows=names[0],
                 diameter=result.diameter,
                 n_masks=int(result.masks.max(initial=0)),
                 timings=timings,
@@ -390,16 +373,7 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
     re-queued after its worker died resumes: images already finished are not run again.
     ``worker`` names the worker (its Celery node name) so that it can recover its jobs on restart.
     """
-    started = timezone.now()
-    taken = SegmentationJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), Value(started, output_field=DateTimeField())),
-        stage="loading model",
-        heartbeat_at=started,
-        attempts=F("attempts") + 1,
-        worker=worker[:200],
-    )
-    if taken != 1:
+    if not work.take(SegmentationJob, job_id, worker=worker, stage="loading model"):
         return None
     job = SegmentationJob.objects.select_related("model_version", "owner").get(pk=job_id)
     job_event_send_on_commit(job_id=job_id, status=JobStatus.RUNNING, stage="loading model", progress=job.progress)
@@ -410,7 +384,7 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
     logger.info(
         "job %s started", job_id, extra={"job_id": job_id, "attempt": job.attempts, "worker": worker, "owner_id": job.owner_id}
     )
-    with Heartbeat(job_id):
+    with work.Heartbeat(SegmentationJob, job_id):
         try:
             try:
                 model = model_load(job.model_version)
