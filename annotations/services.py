@@ -19,7 +19,7 @@ from annotations.files import delete_stored, npz_content
 from cellposeweb.work import ACTIVE_STATUSES
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
-from inference.engine import io as engine_io
+from inference.engine import ImageReadError, image_info, imread
 
 MAX_NAME_LENGTH = 200
 
@@ -60,12 +60,12 @@ def _receive(uploaded_file, *, name: str, path: Path) -> tuple[str, int]:
 def _read(path: Path, *, name: str):
     """(array, engine image_info) of a received file; ApplicationError says what is wrong."""
     try:
-        array = engine_io.imread(path, max_pixels=settings.UPLOAD_MAX_PIXELS)
-    except engine_io.ImageReadError as exc:
+        array = imread(path, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    except ImageReadError as exc:
         raise ApplicationError(str(exc).replace(str(path), name)) from None
     except MemoryError:
         raise ApplicationError(f"{name}: too large to decode on this server.") from None
-    info = engine_io.image_info(array)
+    info = image_info(array)
     if info["axes"] not in display.SUPPORTED_AXES:
         raise ApplicationError(
             f"{name}: cannot tell the axes of an image of shape {tuple(array.shape)}; expected a 2D "

@@ -14,42 +14,16 @@ safe across fork, so a segmentation worker must not fork after running them (pre
 would). When a worker starts it recovers the work it was running before it stopped (see
 cellposeweb.work); give each worker a stable name (``-n``) for that.
 
-This module is configuration: it imports no app. The apps' tasks are found by
-``autodiscover_tasks`` once Django is set up, and the web sends them by name (work.dispatch).
+This module is configuration: it imports no app and no app logic. The apps' tasks are found by
+``autodiscover_tasks`` once Django is set up, the web sends them by name (work.dispatch), and the
+recovery on a worker's start (work.recover_on_worker_start) is connected by InferenceConfig.ready.
 """
-import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cellposeweb.settings")
-
-logger = logging.getLogger(__name__)
 
 app = Celery("cellposeweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-@app.task(name="work.recover", ignore_result=True)
-def work_recover_task() -> None:
-    """The periodic sweep (celery beat): recover the work of dead workers, resend lost messages."""
-    from cellposeweb import work
-
-    work.sweep_all()
-
-
-@worker_ready.connect
-def recover_work_on_start(sender=None, **kwargs):
-    """A worker that restarts re-queues what it was running (its heartbeat may look fresh)."""
-    from cellposeweb import work
-
-    hostname = getattr(sender, "hostname", "") or ""
-    try:
-        result = work.sweep_all(restarted_worker=hostname)
-    except Exception:  # the database may not be up yet: the periodic sweep will do it
-        logger.warning("worker %s: could not recover work on start", hostname, exc_info=True)
-        return
-    if any(r["requeued"] or r["failed"] for r in result.values()):
-        logger.warning("worker %s recovered work on start: %s", hostname, result)

@@ -6,20 +6,18 @@ views (it reads annotations and job results); domain code does not import it.
 """
 from pathlib import Path
 
-from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import serializers
 
 from annotations import display
-from annotations.files import load_npz, local_path
+from annotations.files import load_npz, stored_image_read
 from annotations.models import Annotation, Image
 from annotations.selectors import annotation_arrays
 from cellposeweb.downloads import file_download  # noqa: F401  (the one download helper; re-exported for views)
-from inference.engine import export
-from inference.engine import io as engine_io
+from inference.engine import FORMATS, SUFFIXES, safe_stem, save_masks, save_seg_npy
 from inference.selectors import job_item_with_flows
 
-MASK_FORMATS = tuple(f for f in export.FORMATS if f != "flows")
+MASK_FORMATS = tuple(f for f in FORMATS if f != "flows")
 CONTENT_TYPES = {
     "png": "image/png",
     "tif": "image/tiff",
@@ -35,16 +33,8 @@ PRIVATE_CACHE = "private, max-age=3600"
 
 
 def read_image_array(image: Image):
-    """The image's pixels as the engine reads them (the upload was already validated)."""
-    with local_path(image.file) as path:
-        return engine_io.imread(path, max_pixels=max(settings.UPLOAD_MAX_PIXELS, _n_values(image)))
-
-
-def _n_values(image: Image) -> int:
-    n = 1
-    for size in image.shape:
-        n *= int(size)
-    return n
+    """The image's pixels as the engine reads them (annotations.files.stored_image_read)."""
+    return stored_image_read(image.file, shape=image.shape)
 
 
 def png_response(picture) -> HttpResponse:
@@ -67,14 +57,14 @@ def write_masks(annotation: Annotation, fmt: str, directory: Path) -> Path:
     """Write an annotation's masks with the engine's exporter as ``<image stem><suffix>``."""
     image = annotation.image
     masks, ismanual = annotation_arrays(annotation)
-    base = directory / export.safe_stem(image.name)
+    base = directory / safe_stem(image.name)
     if fmt == "csv":
-        return export.save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
+        return save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
     if fmt != "npy":
-        return export.save_masks(base, masks, formats=[fmt], filename=image.name)[0]
+        return save_masks(base, masks, formats=[fmt], filename=image.name)[0]
     # The Cellpose GUI file, with the flows and which cells were drawn by hand.
-    path = base.with_name(base.name + export.SUFFIXES["npy"])
-    export.save_seg_npy(
+    path = base.with_name(base.name + SUFFIXES["npy"])
+    save_seg_npy(
         path,
         image=read_image_array(image),
         masks=masks,

@@ -251,6 +251,19 @@ def sweep_all(*, restarted_worker: str = "") -> dict[str, dict]:
     return {k.name: sweep(k, restarted_worker=restarted_worker) for k in kinds()}
 
 
+def recover_on_worker_start(sender=None, **kwargs) -> None:
+    """Celery's ``worker_ready``: a worker that restarts re-queues what it was running (its
+    heartbeat may still look fresh). Connected by InferenceConfig.ready."""
+    hostname = getattr(sender, "hostname", "") or ""
+    try:
+        result = sweep_all(restarted_worker=hostname)
+    except Exception:  # the database may not be up yet: the periodic sweep will do it
+        logger.warning("worker %s: could not recover work on start", hostname, exc_info=True)
+        return
+    if any(r["requeued"] or r["failed"] for r in result.values()):
+        logger.warning("worker %s recovered work on start: %s", hostname, result)
+
+
 @transaction.atomic
 def fail_interrupted(kind: WorkKind, *, except_worker: str = "") -> list[int]:
     """Fail every running row of ``kind`` but those of ``except_worker`` (only for a single-process

@@ -279,7 +279,7 @@ class ContributionImageApi(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, contribution_id):
         contribution = selectors.contribution_get(user=request.user, contribution_id=contribution_id)
-        array = read_image(contribution.image_file, contribution.image_axes)
+        array = read_image(contribution.image_file, contribution.image_shape)
         return png_response(display.render_plane(array, contribution.image_axes))
 
 

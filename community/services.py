@@ -35,7 +35,7 @@ from community.models import (
 )
 from community.snapshots import CHANNELS, channel_axis, read_image
 from community.training import enqueue_training, training_runs_fail_orphans
-from inference.engine.size import diameter_of_masks
+from inference.engine import diameter_of_masks
 from inference.loading import model_load
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
@@ -91,7 +91,7 @@ def _freeze(image: Image):
     model_version = model_version_current()
     prediction = cellprob = None
     if model_version is not None:
-        prediction, cellprob = _predict(read_image(image.file, image.axes), image.axes, masks, model_version)
+        prediction, cellprob = _predict(read_image(image.file, image.shape), image.axes, masks, model_version)
     result = run_checks(masks=masks, origins=origins, prediction=prediction, cellprob=cellprob)
     return annotation, masks, origins, model_version, prediction, cellprob, result
 
@@ -401,7 +401,7 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
 def model_version_import(*, uploaded_file, name: str = "imported", description: str = "", actor=None) -> ModelVersion:
     """Register a Cellpose 3 ``.pth`` state dict (or one of our model files) as a new, not current
     model version (converted to our file format)."""
-    from inference.engine.model import CellposeModel
+    from inference.engine import CellposeModel
 
     with tempfile.TemporaryDirectory(prefix="cellposeweb-import-") as tmp:
         raw = Path(tmp) / "upload.pth"

@@ -26,9 +26,7 @@ from cellposeweb import work
 from community.events import training_run_event_send_on_commit
 from community.models import RUN_ACTIVE, ModelCard, RunStatus, TrainingRun
 from community.snapshots import contribution_arrays
-from inference.engine.metrics import average_precision
-from inference.engine.model import CellposeModel
-from inference.engine.size import diameter_of_masks
+from inference.engine import CellposeModel, average_precision, diameter_of_masks
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
 from inference.services import model_version_create
@@ -160,7 +158,7 @@ def training_run_execute(*, run_id: int, device: str = "auto", worker: str = "")
 
 
 def _train(run: TrainingRun, *, device: str, worker: str) -> None:
-    from inference.engine.train import TrainConfig, train
+    from inference.engine import TrainConfig, train
 
     run_id = run.pk
     stored = []
@@ -195,7 +193,7 @@ def _train(run: TrainingRun, *, device: str, worker: str) -> None:
 
             _update_running(run_id, worker, stage="training")
             log_path = Path(tmp) / "training.log.jsonl"
-            result = train(
+            result = train.train(
                 [image for image, _, _ in train_items], [masks for _, masks, _ in train_items],
                 config=config, base=base, val_images=[image for image, _, _ in test_items],
                 val_labels=[masks for _, masks, _ in test_items], log_path=log_path,

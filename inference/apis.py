@@ -28,7 +28,7 @@ from cellposeweb.http import (
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import JobRateThrottle
 from inference import selectors
-from inference.engine import export
+from inference.engine import SUFFIXES, flows_to_rgb, safe_stem, save_flows_tif
 from inference.models import JobStatus, SegmentationJob
 from inference.options import SegmentationOptionsSerializer
 from inference.services import masks_rethreshold, segmentation_job_cancel, segmentation_job_create
@@ -226,11 +226,11 @@ class ImageFlowsApi(APIView):
         query = parse_query(self.QuerySerializer, request)
         _, flows = _flows_or_404(image)
         if query["format"] == "png":
-            return png_response(_plane(export.flows_to_rgb(flows["dP"]), query.get("plane"), image.is_3d))
+            return png_response(_plane(flows_to_rgb(flows["dP"]), query.get("plane"), image.is_3d))
         tmpdir = Path(tempfile.mkdtemp(prefix="cellposeweb-flows-"))
         try:
-            path = tmpdir / f"{export.safe_stem(image.name)}{export.SUFFIXES['flows']}"
-            export.save_flows_tif(path, flows["dP"], flows["cellprob"])
+            path = tmpdir / f"{safe_stem(image.name)}{SUFFIXES['flows']}"
+            save_flows_tif(path, flows["dP"], flows["cellprob"])
             return file_download(path, filename=path.name, content_type=CONTENT_TYPES["flows"])
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)

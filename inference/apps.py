@@ -8,7 +8,8 @@ class InferenceConfig(AppConfig):
     def ready(self):
         """Segmentation jobs join the background-work lifecycle; the embedded pool is given its work
         function here. Worker threads start with the first request a server handles (never on an
-        import or in a management command)."""
+        import or in a management command); a Celery worker recovers its own work when it is ready."""
+        from celery.signals import worker_ready
         from django.core.signals import request_started
 
         from cellposeweb import work
@@ -21,3 +22,4 @@ class InferenceConfig(AppConfig):
 
         work.register(SEGMENTATION, work=run_next)
         request_started.connect(work.start_pools, dispatch_uid="cellposeweb.work.start_pools")
+        worker_ready.connect(work.recover_on_worker_start, dispatch_uid="cellposeweb.work.recover_on_worker_start")

@@ -21,13 +21,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotations.files import delete_stored, file_sha256, load_npz, local_path, npz_content
+from annotations.files import delete_stored, file_sha256, load_npz, npz_content, stored_image_read
 from annotations.models import Annotation, Image
 from annotations.services import annotation_create
 from cellposeweb import work
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
-from inference.engine import io as engine_io
-from inference.engine.model import CellposeModel, recompute_masks
+from inference.engine import CellposeModel, ImageReadError, recompute_masks
 from inference.events import job_event_send_on_commit
 from inference.loading import model_load
 from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
@@ -238,12 +237,10 @@ def _stitch_threshold(image: Image, params: dict) -> float | None:
 
 def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _ProgressReporter):
     image, params = item.image, job.params
-    with local_path(image.file) as path:
-        try:
-            array = engine_io.imread(path, max_pixels=max(settings.UPLOAD_MAX_PIXELS, int(np.prod(image.shape))))
-        except engine_io.ImageReadError as exc:  # "<path>: <problem>" -> "<problem>"
-            message = str(exc).removeprefix(f"{path}: ")
-            raise ValueError(message.replace(str(path), image.name)) from None
+    try:
+        array = stored_image_read(image.file, shape=image.shape, name=image.name)
+    except ImageReadError as exc:
+        raise ValueError(str(exc)) from None
     do_3d = image.is_3d if params.get("do_3d") is None else params["do_3d"]
     return model.segment(
         array,
