@@ -39,7 +39,7 @@ from inference.engine import diameter_of_masks
 from inference.loading import model_load
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
-from inference.services import model_version_create
+from inference.services import model_version_create, model_version_make_current
 
 logger = logging.getLogger(__name__)
 
@@ -359,17 +359,6 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 # -- releases -------------------------------------------------------------------------------------
 
 
-def _make_current(*, model_version: ModelVersion, expected_current: ModelVersion | None) -> None:
-    """Compare-and-set: ``model_version`` becomes current only if ``expected_current`` still is."""
-    if expected_current is not None:
-        cleared = ModelVersion.objects.filter(pk=expected_current.pk, is_current=True).update(is_current=False)
-    else:
-        cleared = 0 if ModelVersion.objects.filter(is_current=True).exists() else 1
-    if cleared != 1 or ModelVersion.objects.filter(pk=model_version.pk, is_current=False).update(is_current=True) != 1:
-        raise ConflictError("The current model changed meanwhile; reload and try again.")
-    model_version.is_current = True
-
-
 @transaction.atomic
 def model_version_release(*, model_version: ModelVersion, actor) -> ModelVersion:
     """Make ``model_version`` the current community model in one step (new segmentation jobs use
@@ -377,7 +366,7 @@ def model_version_release(*, model_version: ModelVersion, actor) -> ModelVersion
     previous = ModelVersion.objects.select_for_update().filter(is_current=True).first()
     if previous is not None and previous.pk == model_version.pk:
         raise ConflictError(f"{model_version} is already the current model.")
-    _make_current(model_version=model_version, expected_current=previous)
+    model_version_make_current(model_version=model_version, expected_current=previous)
     Release.objects.create(model_version=model_version, previous=previous, action=ReleaseAction.RELEASE, actor=actor)
     return model_version
 
@@ -393,7 +382,7 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
     if last is None:
         raise ConflictError(f"{model_version} has no earlier version to roll back to.")
     previous = last.previous
-    _make_current(model_version=previous, expected_current=current)
+    model_version_make_current(model_version=previous, expected_current=current)
     Release.objects.create(model_version=previous, previous=current, action=ReleaseAction.ROLLBACK, actor=actor)
     return previous
 

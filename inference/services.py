@@ -100,10 +100,28 @@ def model_version_create(
     return model_version
 
 
+_NOW_CURRENT = object()
+
+
 @transaction.atomic
-def model_version_make_current(*, model_version: ModelVersion) -> ModelVersion:
-    ModelVersion.objects.filter(is_current=True).exclude(pk=model_version.pk).update(is_current=False)
-    ModelVersion.objects.filter(pk=model_version.pk).update(is_current=True)
+def model_version_make_current(*, model_version: ModelVersion, expected_current=_NOW_CURRENT) -> ModelVersion:
+    """Compare-and-set: ``model_version`` becomes the current model only if ``expected_current``
+    (a version, or None for "no current model") still is; by default whatever is current now,
+    read under a row lock. ConflictError when another request changed it meanwhile. The one way
+    to change the current model (bootstrap, registration, the community's release and roll-back)."""
+    if expected_current is _NOW_CURRENT:
+        expected_current = ModelVersion.objects.select_for_update().filter(is_current=True).first()
+    if expected_current is not None and expected_current.pk == model_version.pk:
+        if not ModelVersion.objects.filter(pk=model_version.pk, is_current=True).exists():
+            raise ConflictError("The current model changed meanwhile; reload and try again.")
+        model_version.is_current = True
+        return model_version
+    if expected_current is not None:
+        cleared = ModelVersion.objects.filter(pk=expected_current.pk, is_current=True).update(is_current=False)
+    else:
+        cleared = 0 if ModelVersion.objects.filter(is_current=True).exists() else 1
+    if cleared != 1 or ModelVersion.objects.filter(pk=model_version.pk, is_current=False).update(is_current=True) != 1:
+        raise ConflictError("The current model changed meanwhile; reload and try again.")
     model_version.is_current = True
     return model_version
 
