@@ -23,7 +23,14 @@ from django.utils import timezone
 
 from annotations.files import delete_stored, file_sha256, load_npz, npz_content, stored_image_read
 from annotations.models import Annotation, Image
-from annotations.services import annotation_create
+from annotations.services import (
+    CREATE_ATTEMPTS,
+    StaleVersionError,
+    annotation_create,
+    annotation_prepare,
+    annotation_prepared_discard,
+    annotation_prepared_save,
+)
 from cellposeweb import work
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
 from inference.engine import CellposeModel, ImageReadError, recompute_masks
@@ -279,8 +286,9 @@ def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _Prog
 
 
 def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -> None:
-    """Store the result files, then in one transaction mark the item succeeded and save the
-    masks as the image's next annotation (only while the job is still running)."""
+    """Store the result files (the flows and the annotation's masks, outside any row lock), then
+    in one transaction mark the item succeeded and add the masks as the image's next annotation
+    version (only while the job is still running)."""
     params = job.params
     item.flows.save(
         "flows.npz",
@@ -294,37 +302,44 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
     )
     names = [item.flows.name]
     timings = {**{k: round(v, 4) for k, v in result.timings.items()}, "item": round(seconds, 4)}
+    summary = {
+        "diameter": result.diameter,
+        "diameter_source": result.diameter_source,
+        "model_version": job.model_version_id,
+        "cellprob_threshold": params["cellprob_threshold"],
+        "flow_threshold": params["flow_threshold"],
+    }
     try:
-        with transaction.atomic():
-            running = SegmentationJob.objects.select_for_update().filter(
-                pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
-            )
-            if not running.exists():
-                raise JobCancelled()
-            changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
-                status=JobStatus.SUCCEEDED,
-                flows=names[0],
-                diameter=result.diameter,
-                n_masks=int(result.masks.max(initial=0)),
-                timings=timings,
-                finished_at=timezone.now(),
-            )
-            if changed != 1:
-                raise JobCancelled()
-            annotation_create(
-                image=item.image,
-                masks=result.masks,
-                source=Annotation.Source.MODEL,
-                created_by=job.owner,
-                job=job,
-                summary={
-                    "diameter": result.diameter,
-                    "diameter_source": result.diameter_source,
-                    "model_version": job.model_version_id,
-                    "cellprob_threshold": params["cellprob_threshold"],
-                    "flow_threshold": params["flow_threshold"],
-                },
-            )
+        for attempt in range(CREATE_ATTEMPTS):
+            # The annotation's file is compared and written before any row is locked.
+            annotation = annotation_prepare(image=item.image, masks=result.masks, source=Annotation.Source.MODEL,
+                                            created_by=job.owner, job=job, summary=summary)
+            try:
+                with transaction.atomic():
+                    running = SegmentationJob.objects.select_for_update().filter(
+                        pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
+                    )
+                    if not running.exists():
+                        raise JobCancelled()
+                    changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
+                        status=JobStatus.SUCCEEDED,
+                        flows=names[0],
+                        diameter=result.diameter,
+                        n_masks=int(result.masks.max(initial=0)),
+                        timings=timings,
+                        finished_at=timezone.now(),
+                    )
+                    if changed != 1:
+                        raise JobCancelled()
+                    annotation_prepared_save(annotation)
+                break
+            except StaleVersionError:  # a person saved the image meanwhile: compare with that version
+                annotation_prepared_discard(annotation)
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                annotation_prepared_discard(annotation)
+                raise
     except BaseException:
         delete_stored(names)
         raise

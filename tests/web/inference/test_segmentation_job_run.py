@@ -155,3 +155,24 @@ def test_a_stack_segmented_plane_by_plane_keeps_its_stitching_when_rethresholded
     again = services.masks_rethreshold(image=stack, cellprob_threshold=-6, flow_threshold=0.4)
     assert calls[0]["stitch_threshold"] == 0.3
     assert again.version == 2 and again.n_masks == item.n_masks
+
+
+@pytest.mark.django_db(transaction=True)  # so that "inside a transaction" means the job's own
+def test_a_job_writes_its_result_files_before_it_locks_any_row(owner, image, model_version, monkeypatch):
+    from django.db import connection
+
+    from annotations import services as annotation_services
+
+    seen = []
+    real = annotation_services.npz_content
+
+    def content(**arrays):
+        seen.append(connection.in_atomic_block)
+        return real(**arrays)
+
+    monkeypatch.setattr(annotation_services, "npz_content", content)
+    monkeypatch.setattr(services, "npz_content", content)
+    job = segmentation_job_create(owner=owner, images=[image], options=FAST)
+
+    assert segmentation_job_run(job_id=job.pk).status == "succeeded"
+    assert len(seen) == 2 and not any(seen)  # the flows and the annotation's masks
