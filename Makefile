@@ -34,7 +34,10 @@ run: $(STAMP)
 	$(BIN)/python manage.py bootstrap
 	$(BIN)/daphne -b $(HOST) -p $(PORT) cellposeweb.asgi:application
 
+# The import contracts first (pyproject.toml, [tool.importlinter]): an import against the layering
+# fails the build before any test runs.
 test: $(STAMP) $(NSTAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q --ignore=tests/integration
 
 # The integration tier: the web and job tests again on PostgreSQL (127.0.0.1:5432), Redis

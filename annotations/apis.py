@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse
 from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -19,10 +19,8 @@ from rest_framework.views import APIView
 
 from annotations import display
 from annotations.encoding import decode_labels, encode_labels
-from annotations.files import load_npz, local_path
 from annotations.models import Annotation, Image, MaskOrigin
 from annotations.selectors import (
-    annotation_arrays,
     annotation_get,
     annotation_load,
     annotation_versions,
@@ -37,60 +35,20 @@ from annotations.services import (
     image_delete,
 )
 from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
+from cellposeweb.http import (
+    CONTENT_TYPES,
+    MASK_FORMATS,
+    PRIVATE_CACHE,
+    AnnotationOutputSerializer,
+    PlaneSerializer,
+    file_download,
+    parse_query,
+    png_response,
+    read_image_array,
+    write_masks,
+)
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import UploadRateThrottle
-from inference.engine import export
-from inference.engine import io as engine_io
-from inference.selectors import job_item_with_flows
-
-MASK_FORMATS = tuple(f for f in export.FORMATS if f != "flows")
-CONTENT_TYPES = {
-    "png": "image/png",
-    "tif": "image/tiff",
-    "npy": "application/octet-stream",
-    "roi": "application/zip",
-    "txt": "text/plain",
-    "geojson": "application/geo+json",
-    "coco": "application/json",
-    "csv": "text/csv",
-    "flows": "image/tiff",
-}
-PRIVATE_CACHE = "private, max-age=3600"
-
-
-def read_image_array(image: Image):
-    """The image's pixels as the engine reads them (the upload was already validated)."""
-    with local_path(image.file) as path:
-        return engine_io.imread(path, max_pixels=max(settings.UPLOAD_MAX_PIXELS, _n_values(image)))
-
-
-def _n_values(image: Image) -> int:
-    n = 1
-    for size in image.shape:
-        n *= int(size)
-    return n
-
-
-def png_response(picture) -> HttpResponse:
-    response = HttpResponse(display.png_bytes(picture), content_type="image/png")
-    response["Cache-Control"] = PRIVATE_CACHE
-    return response
-
-
-def file_download(path: Path, *, filename: str, content_type: str) -> FileResponse:
-    """Stream a file as an attachment; the file may be deleted once this returns (POSIX)."""
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=filename, content_type=content_type)
-
-
-class PlaneSerializer(serializers.Serializer):
-    plane = serializers.IntegerField(min_value=0, required=False, help_text="Z index (default: middle).")
-
-
-def parse_query(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
 
 class ImageOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
@@ -231,54 +189,6 @@ class ImageMasksApi(APIView):
             return file_download(path, filename=path.name, content_type=CONTENT_TYPES[fmt])
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def write_masks(annotation: Annotation, fmt: str, directory: Path) -> Path:
-    """Write an annotation's masks with the engine's exporter as ``<image stem><suffix>``."""
-    image = annotation.image
-    masks, ismanual = annotation_arrays(annotation)
-    base = directory / export.safe_stem(image.name)
-    if fmt == "csv":
-        return export.save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
-    if fmt != "npy":
-        return export.save_masks(base, masks, formats=[fmt], filename=image.name)[0]
-    # The Cellpose GUI file, with the flows and which cells were drawn by hand.
-    path = base.with_name(base.name + export.SUFFIXES["npy"])
-    export.save_seg_npy(
-        path,
-        image=read_image_array(image),
-        masks=masks,
-        flows=_annotation_flows(annotation, masks.shape),
-        diameter=annotation.summary.get("diameter"),
-        channels=tuple(annotation.job.params.get("channels", (0, 0))) if annotation.job else (0, 0),
-        filename=image.name,
-        ismanual=ismanual,
-    )
-    return path
-
-
-def _annotation_flows(annotation: Annotation, shape):
-    """(dP, cellprob) of the segmentation an annotation came from, when it is stored and matches."""
-    if annotation.job_id is None:
-        return None
-    item = job_item_with_flows(image=annotation.image, job=annotation.job)
-    if item is None:
-        return None
-    flows = load_npz(item.flows)
-    if flows["cellprob"].shape != tuple(shape):
-        return None
-    return flows["dP"], flows["cellprob"]
-
-
-class AnnotationOutputSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
-
-    class Meta:
-        model = Annotation
-        fields = [
-            "version", "n_masks", "source", "created_by", "created_at", "job", "summary", "base_version",
-            "restored_from", "changes",
-        ]
 
 
 ORIGIN_LABELS = {origin.value: origin.label for origin in MaskOrigin}

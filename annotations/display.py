@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image as PILImage
 
-from inference.engine.transforms import normalize99
+from inference.engine import normalize99
 
 SUPPORTED_AXES = ("YX", "YXC", "CYX", "ZYX", "ZYXC", "ZCYX", "CZYX")
 

@@ -64,3 +64,29 @@ def file_sha256(path) -> str:
         for block in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def stored_image_pixel_limit(shape) -> int:
+    """The one pixel limit for reading a stored image: UPLOAD_MAX_PIXELS, or the image's own
+    number of values when it is larger (it was accepted when it came in, maybe under a larger
+    limit, and must stay readable)."""
+    from django.conf import settings
+
+    return max(settings.UPLOAD_MAX_PIXELS, int(np.prod([int(n) for n in shape], dtype=np.int64)) if shape else 0)
+
+
+def stored_image_read(field_file, *, shape, name: str | None = None) -> np.ndarray:
+    """The pixels of a stored image (an upload, or a contribution's copy of one) as the engine
+    reads them; ``shape`` is the shape recorded when it was stored. Every reader of stored images
+    goes through here. With ``name``, an unreadable file raises ImageReadError naming ``name``
+    instead of the local path."""
+    from inference.engine import ImageReadError, imread
+
+    with local_path(field_file) as path:
+        try:
+            return imread(path, max_pixels=stored_image_pixel_limit(shape))
+        except ImageReadError as exc:  # "<path>: <problem>" -> "<problem>"
+            if name is None:
+                raise
+            message = str(exc).removeprefix(f"{path}: ")
+            raise ImageReadError(message.replace(str(path), name)) from None

@@ -16,9 +16,10 @@ from django.template.defaultfilters import filesizeformat
 from annotations import display
 from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
+from cellposeweb.work import ACTIVE_STATUSES
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
-from inference.engine import io as engine_io
+from inference.engine import ImageReadError, image_info, imread
 
 MAX_NAME_LENGTH = 200
 
@@ -59,12 +60,12 @@ def _receive(uploaded_file, *, name: str, path: Path) -> tuple[str, int]:
 def _read(path: Path, *, name: str):
     """(array, engine image_info) of a received file; ApplicationError says what is wrong."""
     try:
-        array = engine_io.imread(path, max_pixels=settings.UPLOAD_MAX_PIXELS)
-    except engine_io.ImageReadError as exc:
+        array = imread(path, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    except ImageReadError as exc:
         raise ApplicationError(str(exc).replace(str(path), name)) from None
     except MemoryError:
         raise ApplicationError(f"{name}: too large to decode on this server.") from None
-    info = engine_io.image_info(array)
+    info = image_info(array)
     if info["axes"] not in display.SUPPORTED_AXES:
         raise ApplicationError(
             f"{name}: cannot tell the axes of an image of shape {tuple(array.shape)}; expected a 2D "
@@ -122,9 +123,7 @@ def image_delete(*, image: Image) -> None:
 
     Refused while a queued or running job is segmenting it.
     """
-    from inference.models import ACTIVE_STATUSES, JobItem
-
-    active = JobItem.objects.filter(image=image, job__status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
+    active = image.job_items.filter(job__status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
     if active:
         raise ConflictError(
             f"{image.name} is being segmented (job {active[0]}); cancel the job or wait for it to "
@@ -132,8 +131,7 @@ def image_delete(*, image: Image) -> None:
         )
     names = [image.file.name, image.thumbnail.name]
     names += list(image.annotations.values_list("masks", flat=True))
-    for masks, flows in JobItem.objects.filter(image=image).values_list("masks", "flows"):
-        names += [masks, flows]
+    names += list(image.job_items.values_list("flows", flat=True))
     image.delete()
     transaction.on_commit(lambda: delete_stored(names))
 
@@ -214,6 +212,9 @@ class StaleVersionError(ConflictError):
         self.current_version = current_version
 
 
+CREATE_ATTEMPTS = 3
+
+
 def _latest_version(image: Image) -> int:
     return image.annotations.aggregate(v=Max("version"))["v"] or 0
 
@@ -238,6 +239,22 @@ def _store(
     none) is still the latest version once the image row is locked; the unique (image, version)
     constraint refuses whichever of two racing saves commits second where locks are not enough.
     """
+    annotation = _prepare(
+        image=image, masks=masks, origins=origins, changes=changes, source=source, base_version=base_version,
+        expected_latest=expected_latest, created_by=created_by, job=job, restored_from=restored_from,
+        summary=summary,
+    )
+    try:
+        annotation_prepared_save(annotation)
+    except BaseException:
+        annotation_prepared_discard(annotation)
+        raise
+    return annotation
+
+
+def _prepare(*, image, masks, origins, changes, source, base_version, expected_latest, created_by=None, job=None,
+             restored_from=None, summary=None) -> Annotation:
+    """The unsaved next version with its masks file written (storage I/O, no lock held)."""
     guess = expected_latest + 1
     annotation = Annotation(
         image=image,
@@ -254,25 +271,36 @@ def _store(
     annotation.masks.save(
         "masks.npz", npz_content(masks=masks, origins=origins, ismanual=origins != MaskOrigin.MODEL), save=False
     )
-    try:
-        with transaction.atomic():
-            Image.objects.select_for_update().filter(pk=image.pk).first()
-            latest = _latest_version(image)
-            if latest != expected_latest:
-                raise StaleVersionError(image=image, base_version=expected_latest, current_version=latest)
-            annotation.version = latest + 1
-            annotation.full_clean(validate_constraints=False)  # the database decides (image, version)
-            try:
-                with transaction.atomic():
-                    annotation.save()
-            except IntegrityError:
-                raise StaleVersionError(
-                    image=image, base_version=expected_latest, current_version=_latest_version(image)
-                ) from None
-    except BaseException:
-        delete_stored([annotation.masks.name])
-        raise
+    annotation._expected_latest = expected_latest
     return annotation
+
+
+def annotation_prepared_save(annotation: Annotation) -> Annotation:
+    """Add the row of a prepared version (``annotation_prepare``): a short transaction that locks
+    the image row, checks that the version it was computed against is still the latest
+    (StaleVersionError otherwise) and inserts. No storage I/O happens here, so callers may run it
+    inside their own transaction and row locks."""
+    image, expected_latest = annotation.image, annotation._expected_latest
+    with transaction.atomic():
+        Image.objects.select_for_update().filter(pk=image.pk).first()
+        latest = _latest_version(image)
+        if latest != expected_latest:
+            raise StaleVersionError(image=image, base_version=expected_latest, current_version=latest)
+        annotation.version = latest + 1
+        annotation.full_clean(validate_constraints=False)  # the database decides (image, version)
+        try:
+            with transaction.atomic():
+                annotation.save()
+        except IntegrityError:
+            raise StaleVersionError(
+                image=image, base_version=expected_latest, current_version=_latest_version(image)
+            ) from None
+    return annotation
+
+
+def annotation_prepared_discard(annotation: Annotation) -> None:
+    """Delete the file of a prepared version whose row was not saved."""
+    delete_stored([annotation.masks.name])
 
 
 def _base_arrays(image: Image, version: int | None):
@@ -287,7 +315,6 @@ def _base_arrays(image: Image, version: int | None):
     return annotation_load(base)
 
 
-@transaction.atomic
 def annotation_create(
     *,
     image: Image,
@@ -303,9 +330,41 @@ def annotation_create(
 
     masks : ndarray of integers, shape (Ly, Lx) or (Lz, Ly, Lx) matching the image; 0 = background.
         Saved renumbered to 1..N. ismanual : optional bools, ``ismanual[k - 1]`` for label k.
+
+    Storage is read and written outside any row lock: the version is computed against the latest
+    one read without a lock and its file written first; only the insert locks the image row, and
+    if another version was saved meanwhile it starts over (at most CREATE_ATTEMPTS times).
     """
+    for attempt in range(CREATE_ATTEMPTS):
+        annotation = annotation_prepare(image=image, masks=masks, source=source, created_by=created_by, job=job,
+                                        ismanual=ismanual, summary=summary)
+        try:
+            return annotation_prepared_save(annotation)
+        except StaleVersionError:  # someone saved meanwhile: compute against the new latest
+            annotation_prepared_discard(annotation)
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+        except BaseException:
+            annotation_prepared_discard(annotation)
+            raise
+
+
+def annotation_prepare(
+    *,
+    image: Image,
+    masks: np.ndarray,
+    source: str,
+    created_by=None,
+    job=None,
+    ismanual=None,
+    summary: dict | None = None,
+) -> Annotation:
+    """The first half of :func:`annotation_create`, for callers that add the row inside their own
+    transaction (a job saves an image's result and its masks together): compare ``masks`` with
+    the latest version, read without a lock, and write the new version's file. Returns the
+    unsaved version; save it with :func:`annotation_prepared_save` (or drop it with
+    :func:`annotation_prepared_discard`)."""
     masks, old_labels = renumber(_checked_masks(image, masks))
-    Image.objects.select_for_update().filter(pk=image.pk).first()
     latest = _latest_version(image)
     base_masks, base_origins = _base_arrays(image, latest)
     changes = compare_masks(base_masks, masks)
@@ -313,7 +372,7 @@ def annotation_create(
         changes=changes, base_origins=base_origins, source=source, given=_given_origins(None, ismanual),
         old_labels=old_labels,
     )
-    return _store(
+    return _prepare(
         image=image, masks=masks, origins=origins, changes=changes.summary(), source=source,
         base_version=latest or None, expected_latest=latest, created_by=created_by, job=job, summary=summary,
     )

@@ -1,8 +1,10 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
-In embedded mode (JOB_RUNNER=thread) the job worker thread starts with the server, and static
-files are served from STATIC_ROOT (cellposeweb.staticfiles) unless SERVE_STATIC is off (a proxy or
-CDN serves them).
+Importing this module starts no thread: in embedded mode (JOB_RUNNER=thread) the job worker
+threads start with the first request the server handles (cellposeweb.work.start_pools, connected
+in InferenceConfig.ready), which works under any ASGI server (daphne has no lifespan events, and
+uvicorn runs here with --lifespan off). Static files are served from STATIC_ROOT
+(cellposeweb.staticfiles) unless SERVE_STATIC is off (a proxy or CDN serves them).
 """
 import os
 
@@ -18,7 +20,6 @@ from django.conf import settings  # noqa: E402
 
 from cellposeweb.staticfiles import StaticRootHandler  # noqa: E402
 
-from inference import runner  # noqa: E402
 from inference.routing import websocket_urlpatterns  # noqa: E402
 from community.routing import websocket_urlpatterns as community_websocket_urlpatterns  # noqa: E402
 
@@ -28,5 +29,3 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + community_websocket_urlpatterns))),
     }
 )
-
-runner.start_if_enabled()

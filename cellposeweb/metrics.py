@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from cellposeweb import health
+from cellposeweb import health, work
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class _Text:
 
 
 def render() -> str:
-    from inference import runner, selectors
+    from inference import selectors
 
     text = _Text()
     checks = health.run_checks()
@@ -72,7 +72,7 @@ def render() -> str:
         text.summary("cellposeweb_job_run_seconds", "Run time of the jobs finished in the last hour.", run_s)
         text.summary("cellposeweb_job_wait_seconds", "Queued time of the jobs started in the last hour.", wait_s)
     try:
-        lengths = runner.queue_lengths()
+        lengths = work.queue_lengths()
     except Exception as exc:
         logger.warning("could not read the queue lengths: %s", exc)
         lengths = {}

@@ -224,7 +224,8 @@ JOB_RETRY_AFTER_S = env_int("JOB_RETRY_AFTER_S", 30)
 # Fair queueing (inference.selectors.job_queue_fair): users who had jobs started within this many
 # seconds wait behind those who had fewer.
 JOB_FAIR_WINDOW_S = env_int("JOB_FAIR_WINDOW_S", 3600)
-# Reliability (both runners): a running job's worker stamps heartbeat_at every
+# Reliability (both runners; segmentation jobs and training runs alike, cellposeweb.work): a
+# running job or run has its worker stamp heartbeat_at every
 # JOB_HEARTBEAT_INTERVAL_S; a job whose stamp is older than JOB_HEARTBEAT_TIMEOUT_S lost its worker
 # and is re-queued, up to JOB_MAX_ATTEMPTS starts in all, then failed. The sweep runs every
 # JOB_RECOVER_INTERVAL_S (celery beat, or the embedded runner's watchdog thread) and when a worker
@@ -260,6 +261,7 @@ CELERY_TASK_ROUTES = {
     "inference.segmentation_job_run": {"queue": "gpu"},
     "inference.segmentation_job_run_next": {"queue": "gpu"},
     "inference.segmentation_jobs_recover": {"queue": "cpu"},
+    "work.recover": {"queue": "cpu"},
     "training.*": {"queue": "training"},
 }
 # A message is acknowledged when its task ends, so a worker that dies mid-task leaves it to be
@@ -284,7 +286,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_BEAT_SCHEDULE = {
     "recover-jobs": {
-        "task": "inference.segmentation_jobs_recover",
+        "task": "work.recover",
         "schedule": JOB_RECOVER_INTERVAL_S,
         "options": {"queue": "cpu", "expires": JOB_RECOVER_INTERVAL_S},
     },

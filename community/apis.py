@@ -13,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import display
-from annotations.apis import file_download, png_response
 from annotations.encoding import encode_labels
 from annotations.files import load_npz
 from annotations.selectors import image_get
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
+from cellposeweb.http import file_download, png_response
 from cellposeweb.pagination import Pagination
 from community import selectors, services
 from community.access import IsCommunityAdmin, IsReviewer, can_review
@@ -279,7 +279,7 @@ class ContributionImageApi(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, contribution_id):
         contribution = selectors.contribution_get(user=request.user, contribution_id=contribution_id)
-        array = read_image(contribution.image_file, contribution.image_axes)
+        array = read_image(contribution.image_file, contribution.image_shape)
         return png_response(display.render_plane(array, contribution.image_axes))
 
 

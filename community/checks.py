@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from inference.engine.metrics import average_precision
+from inference.engine import average_precision
 
 MIN_MASKS = 5
 MIN_MANUAL_SHARE = 0.5

@@ -9,7 +9,7 @@ import tifffile
 
 from annotations.files import load_npz
 from community.models import ModelCard
-from inference.engine.export import safe_stem
+from inference.engine import safe_stem
 
 
 def dataset_zip(*, card: ModelCard, path: Path) -> Path:

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from cellposeweb.work import ACTIVE_STATUSES, WorkStatus
+
 
 def _snapshot_path(instance, filename):
     return f"community/contributions/{uuid.uuid4().hex}/{filename}"
@@ -135,15 +137,8 @@ class TestSet(models.Model):
         return f"test set v{self.version}"
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "queued"
-    RUNNING = "running", "running"
-    SUCCEEDED = "succeeded", "succeeded"
-    FAILED = "failed", "failed"
-    CANCELLED = "cancelled", "cancelled"
-
-
-RUN_ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+RunStatus = WorkStatus  # one status machine for all background work (cellposeweb.work)
+RUN_ACTIVE = ACTIVE_STATUSES
 
 
 class TrainingRun(models.Model):
@@ -176,6 +171,12 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The shared lifecycle (cellposeweb.work), as for segmentation jobs: the worker stamps
+    # heartbeat_at while it trains; a run whose stamp is stale lost its worker and is re-queued
+    # (attempts counts the starts) or failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that last started it.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from inference.engine.train_sources import ArraySource, DataMix, FolderSource, SyntheticSource, image_kind
+from inference.engine import ArraySource, DataMix, FolderSource, SyntheticSource, image_kind
 
 __all__ = ["REPLAY_SEED", "contribution_kind", "replay_mix"]
 

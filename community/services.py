@@ -16,7 +16,6 @@ from annotations.files import delete_stored, npz_content
 from annotations.models import Image
 from annotations.selectors import annotation_get, annotation_load
 from cellposeweb.exceptions import ApplicationError, ConflictError
-from community import runner
 from community.checks import run_checks
 from community.events import training_run_event_send_on_commit
 from community.models import (
@@ -35,11 +34,12 @@ from community.models import (
     TrainingRun,
 )
 from community.snapshots import CHANNELS, channel_axis, read_image
-from inference.engine.size import diameter_of_masks
+from community.training import enqueue_training, training_runs_fail_orphans
+from inference.engine import diameter_of_masks
 from inference.loading import model_load
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
-from inference.services import model_version_create
+from inference.services import model_version_create, model_version_make_current
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _freeze(image: Image):
     model_version = model_version_current()
     prediction = cellprob = None
     if model_version is not None:
-        prediction, cellprob = _predict(read_image(image.file, image.axes), image.axes, masks, model_version)
+        prediction, cellprob = _predict(read_image(image.file, image.shape), image.axes, masks, model_version)
     result = run_checks(masks=masks, origins=origins, prediction=prediction, cellprob=cellprob)
     return annotation, masks, origins, model_version, prediction, cellprob, result
 
@@ -312,7 +312,7 @@ def training_run_create(*, created_by, base: ModelVersion | None = None, contrib
     from community.selectors import contributions_unused_for_training
 
     params = clean_training_params(params)
-    runner.recover_interrupted()
+    training_runs_fail_orphans()
     if TrainingRun.objects.filter(active=True).exists():
         raise ConflictError("A training run is already in progress; wait for it or cancel it.")
     base = base or model_version_current()
@@ -342,7 +342,7 @@ def training_run_create(*, created_by, base: ModelVersion | None = None, contrib
         raise ConflictError("A training run is already in progress; wait for it or cancel it.") from None
     run.contributions.set(contributions)
     training_run_event_send_on_commit(run)
-    runner.enqueue_training(run.pk)
+    enqueue_training(run.pk)
     return run
 
 
@@ -363,17 +363,6 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 # -- releases -------------------------------------------------------------------------------------
 
 
-def _make_current(*, model_version: ModelVersion, expected_current: ModelVersion | None) -> None:
-    """Compare-and-set: ``model_version`` becomes current only if ``expected_current`` still is."""
-    if expected_current is not None:
-        cleared = ModelVersion.objects.filter(pk=expected_current.pk, is_current=True).update(is_current=False)
-    else:
-        cleared = 0 if ModelVersion.objects.filter(is_current=True).exists() else 1
-    if cleared != 1 or ModelVersion.objects.filter(pk=model_version.pk, is_current=False).update(is_current=True) != 1:
-        raise ConflictError("The current model changed meanwhile; reload and try again.")
-    model_version.is_current = True
-
-
 @transaction.atomic
 def model_version_release(*, model_version: ModelVersion, actor) -> ModelVersion:
     """Make ``model_version`` the current community model in one step (new segmentation jobs use
@@ -381,7 +370,7 @@ def model_version_release(*, model_version: ModelVersion, actor) -> ModelVersion
     previous = ModelVersion.objects.select_for_update().filter(is_current=True).first()
     if previous is not None and previous.pk == model_version.pk:
         raise ConflictError(f"{model_version} is already the current model.")
-    _make_current(model_version=model_version, expected_current=previous)
+    model_version_make_current(model_version=model_version, expected_current=previous)
     Release.objects.create(model_version=model_version, previous=previous, action=ReleaseAction.RELEASE, actor=actor)
     return model_version
 
@@ -397,7 +386,7 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
     if last is None:
         raise ConflictError(f"{model_version} has no earlier version to roll back to.")
     previous = last.previous
-    _make_current(model_version=previous, expected_current=current)
+    model_version_make_current(model_version=previous, expected_current=current)
     Release.objects.create(model_version=previous, previous=current, action=ReleaseAction.ROLLBACK, actor=actor)
     return previous
 
@@ -405,7 +394,7 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
 def model_version_import(*, uploaded_file, name: str = "imported", description: str = "", actor=None) -> ModelVersion:
     """Register a Cellpose 3 ``.pth`` state dict (or one of our model files) as a new, not current
     model version (converted to our file format)."""
-    from inference.engine.model import CellposeModel
+    from inference.engine import CellposeModel
 
     with tempfile.TemporaryDirectory(prefix="cellposeweb-import-") as tmp:
         raw = Path(tmp) / "upload.pth"

@@ -1,9 +1,8 @@
 """Reading the frozen files of a contribution into arrays for the engine (and back)."""
 import numpy as np
 
-from annotations.files import load_npz, local_path
-from inference.engine import io as engine_io
-from inference.engine.transforms import convert_image
+from annotations.files import load_npz, stored_image_read
+from inference.engine import convert_image
 
 CHANNELS = (0, 0)  # grayscale: the mean over colour channels (Cellpose's convention)
 
@@ -12,10 +11,10 @@ def channel_axis(axes: str) -> int | None:
     return axes.index("C") if "C" in axes else None
 
 
-def read_image(field_file, axes: str) -> np.ndarray:
-    """The stored image as the engine reads it (any dtype; layout ``axes``)."""
-    with local_path(field_file) as path:
-        return engine_io.imread(path, max_pixels=2**31)
+def read_image(field_file, shape) -> np.ndarray:
+    """The stored image as the engine reads it (any dtype; its recorded ``shape``), through the
+    one reader of stored images (annotations.files.stored_image_read)."""
+    return stored_image_read(field_file, shape=shape)
 
 
 def network_input(array: np.ndarray, axes: str) -> np.ndarray:
@@ -25,7 +24,7 @@ def network_input(array: np.ndarray, axes: str) -> np.ndarray:
 
 def contribution_arrays(contribution) -> tuple[np.ndarray, np.ndarray]:
     """(network input float32 (2, Ly, Lx), masks int32 (Ly, Lx)) of a contribution."""
-    image = network_input(read_image(contribution.image_file, contribution.image_axes), contribution.image_axes)
+    image = network_input(read_image(contribution.image_file, contribution.image_shape), contribution.image_axes)
     masks = load_npz(contribution.masks_file)["masks"].astype(np.int32)
     return image, masks
 

@@ -5,6 +5,11 @@ Not atomic as a whole on purpose (progress must be visible while it trains): a s
 transactions, each guarded by a compare-and-set on the run's status. A run that fails or is
 cancelled leaves everything else as it was: the candidate is registered only in the final
 transaction, together with the run's success.
+
+Training runs share the segmentation jobs' lifecycle (cellposeweb.work, ``TRAINING``): the worker
+stamps a heartbeat while it trains, and a run whose worker died (killed, out of memory) is
+re-queued by the recovery sweep and trains again from the start, or fails after
+JOB_MAX_ATTEMPTS starts, instead of staying ``running`` and blocking every later run.
 """
 import logging
 import tempfile
@@ -18,13 +23,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.files import delete_stored, local_path
+from cellposeweb import work
 from community.events import training_run_event_send_on_commit
 from community.models import RUN_ACTIVE, ModelCard, RunStatus, TrainingRun
 from community.replay import contribution_kind, replay_mix
 from community.snapshots import contribution_arrays, read_image
-from inference.engine.metrics import average_precision
-from inference.engine.model import CellposeModel
-from inference.engine.size import diameter_of_masks
+from inference.engine import CellposeModel, average_precision, diameter_of_masks
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
 from inference.services import model_version_create
@@ -40,21 +44,57 @@ class _Cancelled(Exception):
     pass
 
 
+def _event(run_id: int, *args) -> None:
+    training_run_event_send_on_commit(TrainingRun.objects.get(pk=run_id))
+
+
+TRAINING = work.WorkKind(
+    name="training",
+    model=TrainingRun,
+    task="training.training_run_execute",
+    queue="training",
+    what="training run",
+    advice="try fewer epochs or smaller crops, or ask an administrator to look at the training worker.",
+    by_id=True,
+    requeue_fields=lambda run: {"progress": 0.0, "history": []},  # it trains again from the start
+    on_requeued=_event,
+    on_failed=_event,
+    fail_fields={"active": None},
+    worker_prefix="thread-training-",
+)
+
+
+def enqueue_training(run_id: int) -> None:
+    """Hand the run to the runner once the current transaction commits."""
+    work.enqueue(TRAINING, run_id)
+
+
+def training_runs_recover(*, restarted_worker: str = "") -> dict:
+    """Re-queue (or fail, after JOB_MAX_ATTEMPTS starts) runs whose worker died (work.sweep)."""
+    return work.sweep(TRAINING, restarted_worker=restarted_worker)
+
+
+def training_runs_fail_orphans() -> int:
+    """Embedded mode: fail runs a stopped server left running, so they do not block new runs."""
+    return work.pool(TRAINING.name).fail_orphans()
+
+
 def training_run_fail(*, run_id: int, error: str) -> int:
     """Mark an active run failed (compare-and-set); 1 when it was active."""
     with transaction.atomic():
-        changed = TrainingRun.objects.filter(pk=run_id, status__in=RUN_ACTIVE).update(
-            status=RunStatus.FAILED, stage="failed", active=None, error=error[:MAX_ERROR_LENGTH],
-            finished_at=timezone.now(),
-        )
+        changed = work.transition(TrainingRun, run_id, from_status=RUN_ACTIVE, to_status=RunStatus.FAILED,
+                                  stage="failed", active=None, error=error[:MAX_ERROR_LENGTH], finished_at=timezone.now())
         if changed:
             training_run_event_send_on_commit(TrainingRun.objects.get(pk=run_id))
-    return changed
+    return int(changed)
 
 
-def _update_running(run_id: int, **fields) -> TrainingRun:
+def _update_running(run_id: int, worker: str, **fields) -> TrainingRun:
+    """Update the run this worker runs (stopping it when it was cancelled, or given to another worker
+    by the sweep); every update is also a heartbeat."""
     with transaction.atomic():
-        if TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(**fields) != 1:
+        running = TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker)
+        if running.update(heartbeat_at=timezone.now(), **fields) != 1:
             raise _Cancelled()
         run = TrainingRun.objects.get(pk=run_id)
         training_run_event_send_on_commit(run, record=fields.get("history", [None])[-1] if "history" in fields else None)
@@ -93,7 +133,7 @@ def _dataset(contributions) -> list[tuple[np.ndarray, np.ndarray, list[str], str
     items = []
     for contribution in contributions:
         image, masks = contribution_arrays(contribution)
-        kind = contribution_kind(read_image(contribution.image_file, contribution.image_axes),
+        kind = contribution_kind(read_image(contribution.image_file, contribution.image_shape),
                                  contribution.image_axes, masks)
         items.append((image, masks, list(contribution.tags), kind))
     return items
@@ -128,18 +168,23 @@ def _per_kind_note(candidate: dict, current: dict) -> str:
     return f" Per image kind, AP@0.5 current -> candidate: {'; '.join(parts)}." if parts else ""
 
 
-def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | None:
+def training_run_execute(*, run_id: int, device: str = "auto", worker: str = "") -> TrainingRun | None:
     """Run a queued training run to its end: succeeded (with a registered candidate), failed
-    (with the reason) or cancelled. None when the run was not queued."""
-    from inference.engine.train import TrainConfig, train
-
-    taken = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, stage="loading data", started_at=timezone.now()
-    )
-    if taken != 1:
+    (with the reason) or cancelled. None when the run was not queued. ``worker`` names the worker
+    (its Celery node name) so that it can recover its run on restart."""
+    if not work.take(TrainingRun, run_id, worker=worker, stage="loading data", history=[], progress=0.0):
         return None
     run = TrainingRun.objects.select_related("base", "test_set").get(pk=run_id)
     training_run_event_send_on_commit(run)
+    with work.Heartbeat(TrainingRun, run_id):
+        _train(run, device=device, worker=run.worker)
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def _train(run: TrainingRun, *, device: str, worker: str) -> None:
+    from inference.engine import TrainConfig, train
+
+    run_id = run.pk
     stored = []
     try:
         with tempfile.TemporaryDirectory(prefix="cellposeweb-training-") as tmp:
@@ -160,7 +205,7 @@ def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | 
 
             def progress(epoch, n_epochs, record):
                 history.append({k: record.get(k) for k in ("epoch", "lr", "train_loss", "val_loss", "val_ap50")})
-                _update_running(run_id, history=list(history), progress=0.9 * epoch / n_epochs,
+                _update_running(run_id, worker, history=list(history), progress=0.9 * epoch / n_epochs,
                                 stage=f"epoch {epoch} of {n_epochs}")
 
             def should_stop():
@@ -168,14 +213,14 @@ def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | 
                 if now - last_poll[0] < STOP_POLL_S:
                     return False
                 last_poll[0] = now
-                return not TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists()
+                return not TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker).exists()
 
-            _update_running(run_id, stage="training")
+            _update_running(run_id, worker, stage="training")
             log_path = Path(tmp) / "training.log.jsonl"
             # the contributions mixed with a replay of the base data (community.replay)
             mix = replay_mix(images=[i[0] for i in train_items], masks=[i[1] for i in train_items],
                              kinds=[i[3] for i in train_items], params=params)
-            result = train(
+            result = train.train(
                 mix.prepare(), None,
                 config=config, base=base, val_images=[i[0] for i in test_items],
                 val_labels=[i[1] for i in test_items], log_path=log_path,
@@ -190,7 +235,7 @@ def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | 
                 candidate = CellposeModel(candidate.nets, diam_mean=candidate.diam_mean, size_model=base.size_model,
                                           meta=candidate.meta)
             candidate.name = CANDIDATE_NAME
-            _update_running(run_id, stage="evaluating on the test set", progress=0.9)
+            _update_running(run_id, worker, stage="evaluating on the test set", progress=0.9)
             current_version = model_version_current() or run.base
             current = base if current_version.pk == run.base_id else _load(current_version, device=None)
             metrics = {
@@ -205,27 +250,30 @@ def training_run_execute(*, run_id: int, device: str = "auto") -> TrainingRun | 
             candidate.meta = {**candidate.meta, "metrics": metrics["candidate"]}
             candidate.save(out)
             changelog = _changelog(run, metrics, len(train_contributions))
-            _register(run_id=run_id, out=out, log_path=log_path, metrics=metrics, changelog=changelog,
+            _register(run_id=run_id, worker=worker, out=out, log_path=log_path, metrics=metrics, changelog=changelog,
                       contributions=train_contributions, stored=stored)
     except _Cancelled:
         delete_stored(stored)
-        TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-            status=RunStatus.CANCELLED, stage="cancelled", active=None, finished_at=timezone.now()
-        )
+        work.transition(TrainingRun, run_id, from_status=RunStatus.RUNNING, to_status=RunStatus.CANCELLED,
+                        where={"worker": worker}, stage="cancelled", active=None, finished_at=timezone.now())
     except Exception as exc:
         delete_stored(stored)
         logger.exception("training run %s failed", run_id)
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {message}")
-    return TrainingRun.objects.get(pk=run_id)
+        error = f"{type(exc).__name__}: {message}"[:MAX_ERROR_LENGTH]
+        with transaction.atomic():
+            if work.transition(TrainingRun, run_id, from_status=RunStatus.RUNNING, to_status=RunStatus.FAILED,
+                               where={"worker": worker}, stage="failed", active=None, error=error,
+                               finished_at=timezone.now()):
+                training_run_event_send_on_commit(TrainingRun.objects.get(pk=run_id))
 
 
-def _register(*, run_id, out, log_path, metrics, changelog, contributions, stored) -> None:
+def _register(*, run_id, worker, out, log_path, metrics, changelog, contributions, stored) -> None:
     """The candidate becomes a (not current) model version with its card, and the run succeeds:
     one transaction, only while the run is still running."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
-        if run.status != RunStatus.RUNNING:
+        if run.status != RunStatus.RUNNING or run.worker != worker:
             raise _Cancelled()
         flat = {"ap50": metrics["candidate"]["ap50"], "ap75": metrics["candidate"]["ap75"],
                 "ap90": metrics["candidate"]["ap90"], **metrics}
@@ -237,7 +285,7 @@ def _register(*, run_id, out, log_path, metrics, changelog, contributions, store
         card = ModelCard.objects.create(model_version=model_version, training_run=run, test_set=run.test_set,
                                         changelog=changelog)
         card.contributions.set(contributions)
-        TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker).update(
             status=RunStatus.SUCCEEDED, stage="succeeded", active=None, progress=1.0, metrics=metrics,
             candidate=model_version, log=run.log.name, finished_at=timezone.now(),
         )

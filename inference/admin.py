@@ -13,7 +13,7 @@ class JobItemInline(admin.TabularInline):
     model = JobItem
     extra = 0
     raw_id_fields = ["image"]
-    readonly_fields = ["status", "error", "n_masks", "diameter", "masks", "flows", "timings", "finished_at"]
+    readonly_fields = ["status", "error", "n_masks", "diameter", "flows", "timings", "finished_at"]
 
 
 @admin.register(SegmentationJob)

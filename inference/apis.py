@@ -12,24 +12,23 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.apis import (
-    AnnotationOutputSerializer,
+from annotations.files import load_npz
+from annotations.selectors import annotation_get, image_get, image_list
+from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
+from cellposeweb.http import (
     CONTENT_TYPES,
     MASK_FORMATS,
+    AnnotationOutputSerializer,
     PlaneSerializer,
     file_download,
     parse_query,
     png_response,
     write_masks,
 )
-from annotations.files import load_npz
-from annotations.selectors import annotation_get, image_get, image_list
-from cellposeweb import downloads
-from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import JobRateThrottle
 from inference import selectors
-from inference.engine import export
+from inference.engine import SUFFIXES, flows_to_rgb, safe_stem, save_flows_tif
 from inference.models import JobStatus, SegmentationJob
 from inference.options import SegmentationOptionsSerializer
 from inference.services import masks_rethreshold, segmentation_job_cancel, segmentation_job_create
@@ -192,7 +191,7 @@ class JobDownloadApi(APIView):
                     names.add(name)
                     archive.write(path, arcname=name)
             # Large archives on S3: a redirect to a short-lived presigned URL (cellposeweb.downloads).
-            return downloads.file_download(zip_path, filename=zip_path.name, content_type="application/zip")
+            return file_download(zip_path, filename=zip_path.name, content_type="application/zip")
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
@@ -227,11 +226,11 @@ class ImageFlowsApi(APIView):
         query = parse_query(self.QuerySerializer, request)
         _, flows = _flows_or_404(image)
         if query["format"] == "png":
-            return png_response(_plane(export.flows_to_rgb(flows["dP"]), query.get("plane"), image.is_3d))
+            return png_response(_plane(flows_to_rgb(flows["dP"]), query.get("plane"), image.is_3d))
         tmpdir = Path(tempfile.mkdtemp(prefix="cellposeweb-flows-"))
         try:
-            path = tmpdir / f"{export.safe_stem(image.name)}{export.SUFFIXES['flows']}"
-            export.save_flows_tif(path, flows["dP"], flows["cellprob"])
+            path = tmpdir / f"{safe_stem(image.name)}{SUFFIXES['flows']}"
+            save_flows_tif(path, flows["dP"], flows["cellprob"])
             return file_download(path, filename=path.name, content_type=CONTENT_TYPES["flows"])
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)

@@ -5,7 +5,7 @@ from collections import OrderedDict
 from django.conf import settings
 
 from annotations.files import local_path
-from inference.engine.model import CellposeModel
+from inference.engine import CellposeModel
 
 _lock = threading.Lock()
 _models: "OrderedDict[int, CellposeModel]" = OrderedDict()

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from cellposeweb.work import ACTIVE_STATUSES, WorkStatus
+
 
 def _model_path(instance, filename):
     return f"models/{instance.name}-v{instance.version}-{uuid.uuid4().hex[:8]}.pt"
@@ -41,15 +43,7 @@ class ModelVersion(models.Model):
         return f"{self.name} v{self.version}"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "queued"
-    RUNNING = "running", "running"
-    SUCCEEDED = "succeeded", "succeeded"
-    FAILED = "failed", "failed"
-    CANCELLED = "cancelled", "cancelled"
-
-
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+JobStatus = WorkStatus  # one status machine for all background work (cellposeweb.work)
 
 
 class SegmentationJob(models.Model):
@@ -95,10 +89,10 @@ class SegmentationJob(models.Model):
 class JobItem(models.Model):
     """One image of a job and what segmenting it produced.
 
-    ``masks``: compressed ``.npz`` with ``masks`` (int32 labels as the model produced them).
+    The masks segmenting the image produced are its next annotation version (annotations.Annotation).
     ``flows``: compressed ``.npz`` with ``dP`` (float32, (2, Y, X) or (3, Z, Y, X), network scale),
-    ``cellprob`` (float32 logits, (Y, X) or (Z, Y, X)) and ``styles`` (float32, (256,)); enough to
-    recompute masks at other thresholds without running the network.
+    ``cellprob`` (float32 logits, (Y, X) or (Z, Y, X)) and ``styles`` (float32, (D,), D = the
+    network's last nbase); enough to recompute masks at other thresholds without running the network.
     """
 
     job = models.ForeignKey(SegmentationJob, on_delete=models.CASCADE, related_name="items")
@@ -106,7 +100,6 @@ class JobItem(models.Model):
     position = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     error = models.TextField(blank=True)
-    masks = models.FileField(upload_to=_result_path, max_length=500, blank=True)
     flows = models.FileField(upload_to=_result_path, max_length=500, blank=True)
     diameter = models.FloatField(null=True, blank=True)
     n_masks = models.PositiveIntegerField(null=True, blank=True)

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils import timezone
 
+from cellposeweb import work
 from cellposeweb.access import visible
 from inference.models import JobItem, JobStatus, ModelVersion, SegmentationJob
 
@@ -77,10 +78,7 @@ def job_queue_fair(*, now: datetime | None = None) -> QuerySet[SegmentationJob]:
 
 def jobs_stale(*, now: datetime | None = None) -> QuerySet[SegmentationJob]:
     """Running jobs whose worker has not stamped ``heartbeat_at`` for JOB_HEARTBEAT_TIMEOUT_S."""
-    before = (now or timezone.now()) - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
-    return SegmentationJob.objects.filter(status=JobStatus.RUNNING).filter(
-        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before)
-    )
+    return work.stale(SegmentationJob, now=now)
 
 
 def job_counts() -> dict[str, int]:

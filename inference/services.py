@@ -18,29 +18,33 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
-from django.db.models import DateTimeField, F, Max, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Max
 from django.utils import timezone
 
-from annotations.files import delete_stored, file_sha256, load_npz, local_path, npz_content
+from annotations.files import delete_stored, file_sha256, load_npz, npz_content, stored_image_read
 from annotations.models import Annotation, Image
-from annotations.services import annotation_create
+from annotations.services import (
+    CREATE_ATTEMPTS,
+    StaleVersionError,
+    annotation_create,
+    annotation_prepare,
+    annotation_prepared_discard,
+    annotation_prepared_save,
+)
+from cellposeweb import work
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
-from inference import runner
-from inference.engine import io as engine_io
-from inference.engine.model import CellposeModel, recompute_masks
+from inference.engine import CellposeModel, ImageReadError, recompute_masks
 from inference.events import job_event_send_on_commit
 from inference.loading import model_load
 from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
 from inference.options import clean_segmentation_options
-from inference.recovery import Heartbeat, segmentation_job_requeue_after_outage
+from inference.recovery import SEGMENTATION, enqueue_segmentation, segmentation_job_requeue_after_outage
 from inference.selectors import job_item_with_flows, job_queue_fair, model_version_current
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5  # at most one progress UPDATE (and event) per stage per interval
 MAX_ERROR_LENGTH = 4000
-INTERRUPTED = "The server stopped while this job was running; start the segmentation again."
 
 # Where each engine stage sits within one image's share of the job's progress.
 _STAGE_SPANS = {
@@ -105,10 +109,28 @@ def model_version_create(
     return model_version
 
 
+_NOW_CURRENT = object()
+
+
 @transaction.atomic
-def model_version_make_current(*, model_version: ModelVersion) -> ModelVersion:
-    ModelVersion.objects.filter(is_current=True).exclude(pk=model_version.pk).update(is_current=False)
-    ModelVersion.objects.filter(pk=model_version.pk).update(is_current=True)
+def model_version_make_current(*, model_version: ModelVersion, expected_current=_NOW_CURRENT) -> ModelVersion:
+    """Compare-and-set: ``model_version`` becomes the current model only if ``expected_current``
+    (a version, or None for "no current model") still is; by default whatever is current now,
+    read under a row lock. ConflictError when another request changed it meanwhile. The one way
+    to change the current model (bootstrap, registration, the community's release and roll-back)."""
+    if expected_current is _NOW_CURRENT:
+        expected_current = ModelVersion.objects.select_for_update().filter(is_current=True).first()
+    if expected_current is not None and expected_current.pk == model_version.pk:
+        if not ModelVersion.objects.filter(pk=model_version.pk, is_current=True).exists():
+            raise ConflictError("The current model changed meanwhile; reload and try again.")
+        model_version.is_current = True
+        return model_version
+    if expected_current is not None:
+        cleared = ModelVersion.objects.filter(pk=expected_current.pk, is_current=True).update(is_current=False)
+    else:
+        cleared = 0 if ModelVersion.objects.filter(is_current=True).exists() else 1
+    if cleared != 1 or ModelVersion.objects.filter(pk=model_version.pk, is_current=False).update(is_current=True) != 1:
+        raise ConflictError("The current model changed meanwhile; reload and try again.")
     model_version.is_current = True
     return model_version
 
@@ -166,7 +188,7 @@ def segmentation_job_create(*, owner, images, options: dict | None = None) -> Se
     job.full_clean()
     job.save()
     JobItem.objects.bulk_create(JobItem(job=job, image=image, position=i) for i, image in enumerate(images))
-    runner.enqueue_segmentation(job.pk)
+    enqueue_segmentation(job.pk)
     return job
 
 
@@ -184,21 +206,9 @@ def segmentation_job_cancel(*, job: SegmentationJob) -> SegmentationJob:
     return job
 
 
-@transaction.atomic
 def segmentation_jobs_fail_interrupted() -> int:
     """Mark jobs left running by a stopped process as failed (only for a single-process runner)."""
-    ids = list(SegmentationJob.objects.filter(status=JobStatus.RUNNING).values_list("pk", flat=True))
-    changed = SegmentationJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING).update(
-        status=JobStatus.FAILED, stage="failed", error=INTERRUPTED, finished_at=timezone.now()
-    )
-    JobItem.objects.filter(job_id__in=ids, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.FAILED, error=INTERRUPTED
-    )
-    for job_id in ids:
-        job_event_send_on_commit(
-            job_id=job_id, status=JobStatus.FAILED, stage="failed", progress=0.0, error=INTERRUPTED
-        )
-    return changed
+    return len(work.fail_interrupted(SEGMENTATION))
 
 
 # -- running jobs ---------------------------------------------------------------------------------
@@ -254,12 +264,10 @@ def _stitch_threshold(image: Image, params: dict) -> float | None:
 
 def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _ProgressReporter):
     image, params = item.image, job.params
-    with local_path(image.file) as path:
-        try:
-            array = engine_io.imread(path, max_pixels=max(settings.UPLOAD_MAX_PIXELS, int(np.prod(image.shape))))
-        except engine_io.ImageReadError as exc:  # "<path>: <problem>" -> "<problem>"
-            message = str(exc).removeprefix(f"{path}: ")
-            raise ValueError(message.replace(str(path), image.name)) from None
+    try:
+        array = stored_image_read(image.file, shape=image.shape, name=image.name)
+    except ImageReadError as exc:
+        raise ValueError(str(exc)) from None
     do_3d = image.is_3d if params.get("do_3d") is None else params["do_3d"]
     return model.segment(
         array,
@@ -280,11 +288,10 @@ def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _Prog
 
 
 def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -> None:
-    """Store the result files, then in one transaction mark the item succeeded and save the
-    masks as the image's next annotation (only while the job is still running)."""
+    """Store the result files (the flows and the annotation's masks, outside any row lock), then
+    in one transaction mark the item succeeded and add the masks as the image's next annotation
+    version (only while the job is still running)."""
     params = job.params
-    item.masks.save("masks.npz", npz_content(masks=result.masks), save=False)
-    names = [item.masks.name]
     item.flows.save(
         "flows.npz",
         npz_content(
@@ -295,40 +302,46 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
         ),
         save=False,
     )
-    names.append(item.flows.name)
+    names = [item.flows.name]
     timings = {**{k: round(v, 4) for k, v in result.timings.items()}, "item": round(seconds, 4)}
+    summary = {
+        "diameter": result.diameter,
+        "diameter_source": result.diameter_source,
+        "model_version": job.model_version_id,
+        "cellprob_threshold": params["cellprob_threshold"],
+        "flow_threshold": params["flow_threshold"],
+    }
     try:
-        with transaction.atomic():
-            running = SegmentationJob.objects.select_for_update().filter(
-                pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
-            )
-            if not running.exists():
-                raise JobCancelled()
-            changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
-                status=JobStatus.SUCCEEDED,
-                masks=names[0],
-                flows=names[1],
-                diameter=result.diameter,
-                n_masks=int(result.masks.max(initial=0)),
-                timings=timings,
-                finished_at=timezone.now(),
-            )
-            if changed != 1:
-                raise JobCancelled()
-            annotation_create(
-                image=item.image,
-                masks=result.masks,
-                source=Annotation.Source.MODEL,
-                created_by=job.owner,
-                job=job,
-                summary={
-                    "diameter": result.diameter,
-                    "diameter_source": result.diameter_source,
-                    "model_version": job.model_version_id,
-                    "cellprob_threshold": params["cellprob_threshold"],
-                    "flow_threshold": params["flow_threshold"],
-                },
-            )
+        for attempt in range(CREATE_ATTEMPTS):
+            # The annotation's file is compared and written before any row is locked.
+            annotation = annotation_prepare(image=item.image, masks=result.masks, source=Annotation.Source.MODEL,
+                                            created_by=job.owner, job=job, summary=summary)
+            try:
+                with transaction.atomic():
+                    running = SegmentationJob.objects.select_for_update().filter(
+                        pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
+                    )
+                    if not running.exists():
+                        raise JobCancelled()
+                    changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
+                        status=JobStatus.SUCCEEDED,
+                        flows=names[0],
+                        diameter=result.diameter,
+                        n_masks=int(result.masks.max(initial=0)),
+                        timings=timings,
+                        finished_at=timezone.now(),
+                    )
+                    if changed != 1:
+                        raise JobCancelled()
+                    annotation_prepared_save(annotation)
+                break
+            except StaleVersionError:  # a person saved the image meanwhile: compare with that version
+                annotation_prepared_discard(annotation)
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                annotation_prepared_discard(annotation)
+                raise
     except BaseException:
         delete_stored(names)
         raise
@@ -392,16 +405,7 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
     re-queued after its worker died resumes: images already finished are not run again.
     ``worker`` names the worker (its Celery node name) so that it can recover its jobs on restart.
     """
-    started = timezone.now()
-    taken = SegmentationJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), Value(started, output_field=DateTimeField())),
-        stage="loading model",
-        heartbeat_at=started,
-        attempts=F("attempts") + 1,
-        worker=worker[:200],
-    )
-    if taken != 1:
+    if not work.take(SegmentationJob, job_id, worker=worker, stage="loading model"):
         return None
     job = SegmentationJob.objects.select_related("model_version", "owner").get(pk=job_id)
     job_event_send_on_commit(job_id=job_id, status=JobStatus.RUNNING, stage="loading model", progress=job.progress)
@@ -412,7 +416,7 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
     logger.info(
         "job %s started", job_id, extra={"job_id": job_id, "attempt": job.attempts, "worker": worker, "owner_id": job.owner_id}
     )
-    with Heartbeat(job_id):
+    with work.Heartbeat(SegmentationJob, job_id):
         try:
             try:
                 model = model_load(job.model_version)

@@ -6,6 +6,7 @@ delivered again; running it twice is harmless (every job is taken by a compare-a
 """
 from celery import shared_task
 
+from cellposeweb import work
 from inference import recovery, services
 
 
@@ -21,7 +22,15 @@ def segmentation_job_run_next_task(self) -> None:
     services.segmentation_job_run_next(worker=self.request.hostname or "")
 
 
+@shared_task(name="work.recover", ignore_result=True)
+def work_recover_task() -> None:
+    """The periodic sweep (celery beat): recover the work of dead workers (segmentation jobs and
+    training runs, every kind registered with cellposeweb.work) and resend lost messages."""
+    work.sweep_all()
+
+
 @shared_task(name="inference.segmentation_jobs_recover", ignore_result=True)
 def segmentation_jobs_recover_task() -> None:
-    """The periodic sweep (celery beat): re-queue or fail jobs of dead workers, resend lost messages."""
+    """Re-queue or fail segmentation jobs of dead workers, resend lost messages (beat runs
+    ``work.recover``, which includes this; an operator's tool)."""
     recovery.segmentation_jobs_recover()

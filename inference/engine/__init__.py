@@ -1,6 +1,7 @@
 """The Cellpose algorithm as a plain Python/PyTorch library (no Django).
 
-See docs/engine.md for the modules and their contracts. The names in `__all__` are the public API::
+See docs/engine.md for the modules and their contracts. The public API is written once, in
+``__init__.pyi`` (the names of ``__all__``; type checkers read the same stub)::
 
     from inference.engine import load_model, imread
     model = load_model()                      # the embedded default model
@@ -19,66 +20,35 @@ under the module's name would make ``from inference.engine import train`` depend
 The re-exports are resolved lazily (PEP 562, as scikit-image does): importing the package, or a
 light module such as `inference.engine.io`, does not import torch or numba.
 """
-from __future__ import annotations
-
+import ast
 import importlib
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-__all__ = [
-    "masks_to_flows",
-    "compute_masks",
-    "average_precision",
-    "CellposeNet",
-    "CellposeModel",
-    "SegmentationResult",
-    "load_model",
-    "SizeModel",
-    "imread",
-    "ImageReadError",
-    "save_masks",
-    "synthesize",
-    "train",
-    "TrainConfig",
-]
 
-_SOURCES = {
-    "masks_to_flows": "flows",
-    "compute_masks": "dynamics",
-    "average_precision": "metrics",
-    "CellposeNet": "net",
-    "CellposeModel": "model",
-    "SegmentationResult": "model",
-    "load_model": "model",
-    "SizeModel": "size",
-    "imread": "io",
-    "ImageReadError": "io",
-    "save_masks": "export",
-    "synthesize": "synth",
-    "TrainConfig": "train",
-}
-_SUBMODULES = {"train"}  # exported as the module (see above)
+def _read_stub() -> dict[str, tuple[str, str | None]]:
+    """{public name: (submodule, attribute or None for the submodule itself)} from __init__.pyi."""
+    tree = ast.parse((Path(__file__).with_suffix(".pyi")).read_text(encoding="utf-8"))
+    public = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            for alias in node.names:
+                name = alias.asname or alias.name
+                public[name] = (node.module, alias.name) if node.module else (alias.name, None)
+    return public
 
-if TYPE_CHECKING:
-    from . import train
-    from .dynamics import compute_masks
-    from .export import save_masks
-    from .flows import masks_to_flows
-    from .io import ImageReadError, imread
-    from .metrics import average_precision
-    from .model import CellposeModel, SegmentationResult, load_model
-    from .net import CellposeNet
-    from .size import SizeModel
-    from .synth import synthesize
-    from .train import TrainConfig
+
+_PUBLIC = _read_stub()
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str):
-    if name in _SOURCES:
-        value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
-        globals()[name] = value  # later look-ups skip this function
+    if name in _PUBLIC:
+        module, attribute = _PUBLIC[name]
+        value = importlib.import_module(f".{module}", __name__)  # a submodule is also bound as an attribute
+        if attribute is not None:
+            value = getattr(value, attribute)
+            globals()[name] = value  # later look-ups skip this function
         return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)  # also bound as an attribute
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

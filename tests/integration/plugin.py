@@ -8,7 +8,8 @@ default database 11 of 127.0.0.1:6379, flushed first), and S3 storage on a moto 
 free loopback port. The tests under tests/integration/live/ start the rest of the production stack.
 
 When PostgreSQL or Redis is not reachable, or the ``integration`` extra is not installed, every
-test of the run is skipped with that reason, and nothing else is started.
+test of the run is skipped with that reason, and nothing else is started; with REQUIRE_SERVICES=1
+(what ``.ci/run`` sets) the run fails instead, so CI never passes on a tier that did not run.
 """
 import os
 import tempfile
@@ -44,10 +45,19 @@ def _missing() -> list[str]:
     return missing
 
 
+def services_required() -> bool:
+    """REQUIRE_SERVICES=1 (set by .ci/run): missing services fail the run instead of skipping it."""
+    return os.environ.get("REQUIRE_SERVICES", "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     """Runs before pytest-django sets Django up, so the settings read this environment."""
     missing = _missing()
+    if missing and services_required():
+        raise pytest.UsageError(
+            "REQUIRE_SERVICES=1 and the integration tier cannot run: " + "; ".join(missing)
+        )
     if missing:
         _state["skip"] = "integration tier skipped: " + "; ".join(missing)
     else:

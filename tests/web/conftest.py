@@ -195,7 +195,6 @@ def segmented_image(owner, model_version, make_image):
     )
     item = JobItem(job=job, image=image, status="succeeded", diameter=14.0, n_masks=int(masks.max()),
                    finished_at=timezone.now())
-    item.masks.save("masks.npz", npz_content(masks=masks), save=False)
     item.flows.save("flows.npz", npz_content(dP=dP, cellprob=cellprob, styles=np.zeros(64, np.float32),
                                              niter=np.int32(200)), save=False)
     item.save()

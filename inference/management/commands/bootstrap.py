@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotations.files import file_sha256
 from cellposeweb.exceptions import ApplicationError
-from inference.engine.model import WEIGHTS_DIR
+from inference.engine import WEIGHTS_DIR
 from inference.models import ModelVersion
 from inference.services import model_version_create, model_version_make_current
 

@@ -77,6 +77,7 @@ class Stack:
         }
         self.web = None
         self.worker = None
+        self.trainers = []
         self.beat = None
         self._workers = 0
 
@@ -97,13 +98,19 @@ class Stack:
         self.web = Process("web", argv, env=self.env, log_dir=self.log_dir).start()
         self.wait_healthy(timeout=180)
 
-    def start_worker(self, name="gpu1@it", timeout=180):
-        """A segmentation worker as deployed: gpu and cpu queues, one job at a time, in its own process."""
+    def start_worker(self, name="gpu1@it", timeout=180, queues="gpu,cpu"):
+        """A worker as deployed, one task at a time in its own process: by default a segmentation
+        worker (gpu and cpu queues, ``stack.worker``); ``queues="training"`` for a training worker
+        (kept in ``stack.trainers``)."""
         self._workers += 1
-        argv = [BIN / "celery", "-A", "cellposeweb", "worker", "-Q", "gpu,cpu", "--pool=solo", "-n", name,
+        argv = [BIN / "celery", "-A", "cellposeweb", "worker", "-Q", queues, "--pool=solo", "-n", name,
                 "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         worker = Process(f"worker-{self._workers}-{name.split('@')[0]}", argv, env=self.env, log_dir=self.log_dir)
-        self.worker = worker.start()
+        worker.start()
+        if "gpu" in queues.split(","):
+            self.worker = worker
+        else:
+            self.trainers.append(worker)
         wait_until(lambda: "ready." in worker.log.read_text(errors="replace") or not worker.alive, timeout=timeout,
                    what=f"worker {name}")
         assert worker.alive, worker.tail()
@@ -114,7 +121,7 @@ class Stack:
         self.beat = Process("beat", argv, env=self.env, log_dir=self.log_dir).start()
 
     def stop(self):
-        for process in (self.web, self.worker, self.beat):
+        for process in (self.web, self.worker, self.beat, *self.trainers):
             if process is not None:
                 process.stop()
         self.redis.stop()

@@ -278,3 +278,33 @@ def test_a_body_that_is_not_json_is_400(api, segmented_image):
     response = api.generic("PUT", url(segmented_image), b'{"version": 1, "masks": ', content_type="application/json")
 
     assert response.status_code == 400 and "JSON" in response.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)  # so that "inside a transaction" means the service's own
+def test_a_new_version_reads_and_writes_storage_outside_any_transaction(owner, image, monkeypatch):
+    from django.db import connection
+
+    from annotations import display, services
+
+    seen = []
+    real_content, real_base = services.npz_content, services._base_arrays
+
+    def content(**arrays):
+        seen.append(("write", connection.in_atomic_block))
+        return real_content(**arrays)
+
+    def base(*args, **kwargs):
+        seen.append(("read", connection.in_atomic_block))
+        return real_base(*args, **kwargs)
+
+    monkeypatch.setattr(services, "npz_content", content)
+    monkeypatch.setattr(services, "_base_arrays", base)
+    masks = np.zeros(display.spatial_shape(image.shape, image.axes), np.int32)
+    masks[2:6, 2:6] = 1
+    services.annotation_create(image=image, masks=masks, source="model")
+    masks[10:14, 10:14] = 2
+    second = services.annotation_create(image=image, masks=masks, source="model")
+
+    assert second.version == 2 and second.base_version == 1
+    assert [what for what, _ in seen] == ["read", "write", "read", "write"]
+    assert not any(locked for _, locked in seen)

@@ -30,10 +30,10 @@ def test_segmenting_an_image_queues_a_job_with_the_current_model(api, image, mod
 
 
 def test_the_job_starts_once_the_request_commits(api, image, model_version, settings, monkeypatch, django_capture_on_commit_callbacks):
-    from inference import runner
+    from cellposeweb import work
 
     started = []
-    monkeypatch.setattr(runner, "_dispatch", started.append)
+    monkeypatch.setattr(work, "dispatch", lambda kind, pk: started.append(pk))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job_id = segment(api, image).json()["id"]

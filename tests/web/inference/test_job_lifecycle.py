@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from inference import runner
+from cellposeweb import work
 from inference.models import JobItem, SegmentationJob
 from inference.services import segmentation_job_create
 from tests.web.conftest import data_file
@@ -13,6 +13,7 @@ from tests.web.conftest import data_file
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_S = 300
+runner = work.pool("segmentation")  # the embedded pool segmentation jobs run on
 
 
 @pytest.fixture

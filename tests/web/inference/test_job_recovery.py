@@ -7,9 +7,10 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from annotations.models import Annotation
-from inference import recovery, runner, services
+from cellposeweb import work
+from inference import services
 from inference.models import JobItem, SegmentationJob
-from inference.recovery import segmentation_jobs_recover
+from inference.recovery import SEGMENTATION, segmentation_jobs_recover
 from inference.services import segmentation_job_create, segmentation_job_run
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_a_job_whose_worker_died_is_requeued_and_resumes_without_redoing_finishe
     first, second, _ = job.items.order_by("position")
     segmentation_job_run(job_id=job.pk)  # a full run, then pretend the worker died after image 1
     SegmentationJob.objects.filter(pk=job.pk).update(status="queued", finished_at=None)
-    JobItem.objects.filter(job=job).exclude(pk=first.pk).update(status="queued", masks="", flows="", n_masks=None)
+    JobItem.objects.filter(job=job).exclude(pk=first.pk).update(status="queued", flows="", n_masks=None)
     Annotation.objects.filter(job=job).exclude(image=first.image).delete()
     died_while_running(job, running_item=second)
 
@@ -121,37 +122,43 @@ def test_the_heartbeat_thread_stamps_a_job_that_reports_no_progress(owner, image
     job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
     old = timezone.now() - timedelta(hours=1)
     SegmentationJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=old)
-    with recovery.Heartbeat(job.pk):
+    with work.Heartbeat(SegmentationJob, job.pk):
         deadline = time.monotonic() + 20
         while SegmentationJob.objects.get(pk=job.pk).heartbeat_at == old:
             assert time.monotonic() < deadline, "no heartbeat"
             time.sleep(0.05)
 
 
-@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
-def test_the_heartbeat_stops_once_a_job_has_made_no_progress_for_the_stall_timeout(
-    owner, image, model_version, settings
-):
-    import time
-
-    settings.JOB_HEARTBEAT_INTERVAL_S = 0.05
-    settings.JOB_STALL_TIMEOUT_S = 1.0
+def test_the_heartbeat_stops_once_a_job_has_made_no_progress_for_the_stall_timeout(owner, image, model_version):
     job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
     SegmentationJob.objects.filter(pk=job.pk).update(status="running", stage="network", progress=0.1)
+    now = [1000.0]  # an injected clock: the test never waits
+    heartbeat = work.Heartbeat(SegmentationJob, job.pk, interval=10, stall=60, clock=lambda: now[0])
 
     def stamp():
         return SegmentationJob.objects.get(pk=job.pk).heartbeat_at
 
-    with recovery.Heartbeat(job.pk):
-        for step in range(1, 6):  # progress keeps moving for ~1.5 s: the heartbeat goes on
-            time.sleep(0.3)
-            SegmentationJob.objects.filter(pk=job.pk).update(progress=0.1 + 0.1 * step)
-        alive = stamp()
-        assert alive is not None and alive > timezone.now() - timedelta(seconds=1)
-        time.sleep(3.0)  # now stuck past the stall timeout
-        stopped = stamp()
-        time.sleep(0.5)
-        assert stamp() == stopped  # no more stamps: the sweep will see it as stale
+    for step in range(1, 6):  # progress keeps moving: the heartbeat goes on for longer than the stall timeout
+        now[0] += 30
+        SegmentationJob.objects.filter(pk=job.pk).update(progress=0.1 + 0.1 * step)
+        assert heartbeat.beat()
+    now[0] += 59  # no progress, but within the stall timeout: still alive
+    assert heartbeat.beat()
+    alive = stamp()
+    now[0] += 2  # no progress for 61 s: stuck
+    assert not heartbeat.beat()
+    assert stamp() == alive  # no more stamps: the sweep will see it as stale
+
+
+def test_the_heartbeat_stops_once_the_job_is_no_longer_running(owner, image, model_version):
+    job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
+
+    assert not work.Heartbeat(SegmentationJob, job.pk, interval=10, stall=60).beat()  # still queued
+    assert stamp_of(job) is None
+
+
+def stamp_of(job):
+    return SegmentationJob.objects.get(pk=job.pk).heartbeat_at
 
 
 def test_a_database_outage_mid_job_requeues_it_without_counting_a_start(owner, image, model_version, monkeypatch,
@@ -163,7 +170,7 @@ def test_a_database_outage_mid_job_requeues_it_without_counting_a_start(owner, i
 
     monkeypatch.setattr(services, "_item_segment", outage)
     sent = []
-    monkeypatch.setattr(runner, "_dispatch", sent.append)
+    monkeypatch.setattr(work, "dispatch", lambda kind, pk: sent.append(pk))
 
     with django_capture_on_commit_callbacks(execute=True):
         assert segmentation_job_run(job_id=job.pk) is None
@@ -180,24 +187,35 @@ def test_lost_queue_messages_are_sent_again(owner, make_image, model_version, se
         segmentation_job_create(owner=owner, images=[make_image(name=name)], options=OPTIONS)
     settings.JOB_RUNNER = "celery"
     sent = []
-    monkeypatch.setattr(runner, "_dispatch", sent.append)
-    monkeypatch.setattr(runner, "queue_lengths", lambda: {"gpu": 1, "cpu": 0, "training": 0})
+    monkeypatch.setattr(work, "dispatch", lambda kind, pk: sent.append(pk))
+    monkeypatch.setattr(work, "queue_lengths", lambda: {"gpu": 1, "cpu": 0, "training": 0})
 
-    assert runner.dispatch_missing() == 2
+    assert work.dispatch_missing(SEGMENTATION) == 2
     assert len(sent) == 2
 
 
-def test_a_broker_that_is_down_does_not_fail_the_request(owner, image, model_version, settings, monkeypatch):
+def test_a_broker_that_is_down_leaves_the_job_queued_and_the_sweep_sends_it_later(
+        owner, image, model_version, settings, monkeypatch, caplog, django_capture_on_commit_callbacks):
     from kombu.exceptions import OperationalError as BrokerError
 
-    from inference import tasks
+    from cellposeweb.celery import app
 
     settings.JOB_RUNNER = "celery"
+    sent = []
 
-    class Unreachable:
-        def delay(self, *args, **kwargs):
-            raise BrokerError("Error 111 connecting to localhost:6379. Connection refused.")
+    def unreachable(name, args=None, **kwargs):
+        raise BrokerError("Error 111 connecting to localhost:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks, "segmentation_job_run_next_task", Unreachable())
+    monkeypatch.setattr(app, "send_task", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)  # the request succeeds
 
-    runner._dispatch(1)  # logged, not raised: the job stays queued for the recovery sweep
+    assert SegmentationJob.objects.get(pk=job.pk).status == "queued"
+    assert f"job {job.pk}: could not reach the broker" in caplog.text and "stays queued" in caplog.text
+
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kwargs: sent.append((name, args, kwargs["queue"])))
+    monkeypatch.setattr(work, "queue_lengths", lambda: {"gpu": 0, "cpu": 0, "training": 0})  # the broker is back, empty
+    with django_capture_on_commit_callbacks(execute=True):
+        segmentation_jobs_recover()
+
+    assert sent == [("inference.segmentation_job_run_next", [], "gpu")]

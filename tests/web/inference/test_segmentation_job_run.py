@@ -6,6 +6,7 @@ import pytest
 
 from annotations.files import load_npz
 from annotations.models import Annotation
+from annotations.selectors import annotation_load
 from inference import services
 from inference.models import JobItem, SegmentationJob
 from inference.services import segmentation_job_cancel, segmentation_job_create, segmentation_job_run
@@ -27,7 +28,7 @@ def test_a_job_saves_masks_flows_and_a_new_annotation_version(owner, image, mode
     item = JobItem.objects.get(job=job)
     assert item.status == "succeeded" and item.diameter == 30.0
     assert {"network", "dynamics", "item"} <= set(item.timings)
-    masks = load_npz(item.masks)["masks"]
+    masks, _ = annotation_load(Annotation.objects.get(image=image))  # the masks are the image's next version
     flows = load_npz(item.flows)
     assert masks.shape == (64, 64) and masks.dtype == np.int32
     assert flows["dP"].shape == (2, 64, 64) and flows["cellprob"].shape == (64, 64)
@@ -147,10 +148,31 @@ def test_a_stack_segmented_plane_by_plane_keeps_its_stitching_when_rethresholded
     assert finished.params["stitch_threshold"] == 0.3
     item = JobItem.objects.get(job=job)
     flows = load_npz(item.flows)
-    assert load_npz(item.masks)["masks"].shape == (31, 61, 57)
+    assert annotation_load(Annotation.objects.get(job=job))[0].shape == (31, 61, 57)
     assert flows["dP"].shape == (3, 31, 61, 57) and not flows["dP"][0].any()  # plane by plane: no Z flow
     calls, real = [], services.recompute_masks
     monkeypatch.setattr(services, "recompute_masks", lambda *a, **k: calls.append(k) or real(*a, **k))
     again = services.masks_rethreshold(image=stack, cellprob_threshold=-6, flow_threshold=0.4)
     assert calls[0]["stitch_threshold"] == 0.3
     assert again.version == 2 and again.n_masks == item.n_masks
+
+
+@pytest.mark.django_db(transaction=True)  # so that "inside a transaction" means the job's own
+def test_a_job_writes_its_result_files_before_it_locks_any_row(owner, image, model_version, monkeypatch):
+    from django.db import connection
+
+    from annotations import services as annotation_services
+
+    seen = []
+    real = annotation_services.npz_content
+
+    def content(**arrays):
+        seen.append(connection.in_atomic_block)
+        return real(**arrays)
+
+    monkeypatch.setattr(annotation_services, "npz_content", content)
+    monkeypatch.setattr(services, "npz_content", content)
+    job = segmentation_job_create(owner=owner, images=[image], options=FAST)
+
+    assert segmentation_job_run(job_id=job.pk).status == "succeeded"
+    assert len(seen) == 2 and not any(seen)  # the flows and the annotation's masks
