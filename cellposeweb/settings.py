@@ -204,6 +204,9 @@ S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL", "")
 
 # Uploads. Files above FILE_UPLOAD_MAX_MEMORY_SIZE stream to a temporary file, never to memory.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", 200 * 1024 * 1024))
+# Every request body, to any URL (cellposeweb.bodylimit, in front of Django in every mode): larger
+# ones are answered 413 before they are read.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 2**20)
 UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", 2**28))  # decompression-bomb guard
 FILE_UPLOAD_PERMISSIONS = 0o640
 THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
@@ -216,6 +219,12 @@ if JOB_RUNNER not in {"thread", "celery", "off"}:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"JOB_RUNNER must be thread, celery or off; got {JOB_RUNNER!r}")
+# Cost limits of one segmentation (cellposeweb.limits, inference.engine.limits): the network input is
+# the image resized by diam_mean / diameter; a job whose input would exceed these is refused (400).
+SEGMENT_MAX_UPSCALE = float(os.environ.get("SEGMENT_MAX_UPSCALE", 8.0))  # largest diam_mean / diameter
+SEGMENT_MAX_SIDE = env_int("SEGMENT_MAX_SIDE", 32768)  # pixels along any one axis of the input
+SEGMENT_MAX_PIXELS = env_int("SEGMENT_MAX_PIXELS", 2**28)  # Ly x Lx of one plane of the input
+SEGMENT_MAX_VOXELS = env_int("SEGMENT_MAX_VOXELS", 2**28)  # planes x Ly x Lx of a stack's input
 JOB_MAX_IMAGES = int(os.environ.get("JOB_MAX_IMAGES", 100))
 MODEL_CACHE_SIZE = int(os.environ.get("MODEL_CACHE_SIZE", 2))  # loaded models kept per process
 # Back-pressure: a user with this many queued or running jobs is answered 429 (0: no limit).
@@ -336,8 +345,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "cellposeweb.pagination.Pagination",
     "PAGE_SIZE": int(os.environ.get("API_PAGE_SIZE", 50)),
     "EXCEPTION_HANDLER": "cellposeweb.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "cellposeweb.parsers.BoundedJSONParser",  # nesting at most JSON_MAX_DEPTH levels (else 400)
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "URL_FORMAT_OVERRIDE": None,  # ?format= names a file format (masks, flows), not a renderer
 }
+
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)  # deepest nesting of a JSON request body
 
 # Per-user rate limits ("<n>/<second|minute|hour|day>"; empty disables), read at request time.
 THROTTLE_RATES = {

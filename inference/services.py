@@ -22,10 +22,12 @@ from django.db.models import DateTimeField, F, Max, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotations import display
 from annotations.files import delete_stored, file_sha256, load_npz, local_path, npz_content
 from annotations.models import Annotation, Image
 from annotations.services import annotation_create
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
+from cellposeweb.limits import check_segmentation_cost, cost_limits
 from inference import runner
 from inference.engine import io as engine_io
 from inference.engine.model import CellposeModel, recompute_masks
@@ -114,7 +116,7 @@ def model_version_make_current(*, model_version: ModelVersion) -> ModelVersion:
 # -- creating and cancelling jobs -----------------------------------------------------------------
 
 
-def _check_image_options(image: Image, options: dict) -> None:
+def _check_image_options(image: Image, options: dict, *, diam_mean: float) -> None:
     for which, k in zip(("cyto", "nucleus"), options["channels"]):
         if k > image.n_channels:
             raise ApplicationError(
@@ -123,6 +125,10 @@ def _check_image_options(image: Image, options: dict) -> None:
             )
     if options["do_3d"] and not image.is_3d:
         raise ApplicationError(f"do_3d: {image.name} is a 2D image; 3D segmentation needs a stack (Z, Y, X).")
+    do_3d = image.is_3d if options["do_3d"] is None else options["do_3d"]
+    check_segmentation_cost(name=image.name, spatial_shape=display.spatial_shape(image.shape, image.axes),
+                            diameter=options["diameter"], diam_mean=diam_mean, anisotropy=options["anisotropy"],
+                            do_3d=do_3d)
 
 
 def _check_active_jobs(owner) -> None:
@@ -159,7 +165,7 @@ def segmentation_job_create(*, owner, images, options: dict | None = None) -> Se
             "(python manage.py bootstrap)."
         )
     for image in images:
-        _check_image_options(image, options)
+        _check_image_options(image, options, diam_mean=model_version.diam_mean)
     job = SegmentationJob(owner=owner, model_version=model_version, params=options)
     job.full_clean()
     job.save()
@@ -274,6 +280,7 @@ def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _Prog
         progress=progress,
         channel_axis=_axis(image.axes, "C"),
         z_axis=_axis(image.axes, "Z"),
+        limits=cost_limits(),
     )
 
 
