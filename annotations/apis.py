@@ -1,6 +1,5 @@
 """REST API for images and their annotations. Views are thin: validate, call a service or a
 selector, render. Which images a user may touch is decided by the selectors (cellposeweb.access)."""
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +11,6 @@ from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +36,7 @@ from annotations.services import (
 )
 from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
 from cellposeweb.pagination import Pagination
+from cellposeweb.parsers import parse_json
 from cellposeweb.throttles import UploadRateThrottle
 from inference.engine import export
 from inference.engine import io as engine_io
@@ -292,10 +291,7 @@ class AnnotationJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return json.loads(stream.read().decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
+        return parse_json(stream.read())
 
 
 class ImageAnnotationApi(APIView):
@@ -325,8 +321,8 @@ class ImageAnnotationApi(APIView):
         )
 
         def validate_origins(self, value):
-            if not isinstance(value, list):
-                raise serializers.ValidationError("Expected a list of origins, one per label.")
+            if not isinstance(value, list) or not all(o is None or isinstance(o, str) for o in value):
+                raise serializers.ValidationError("Expected a list of origins (strings or null), one per label.")
             return value
 
     @extend_schema(

@@ -27,8 +27,8 @@ class TokenCreateApi(APIView):
     throttle_classes = [SignInRateThrottle]
 
     class TokenCreateInputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, style={"input_type": "password"}, trim_whitespace=False)
 
     @extend_schema(
         request=TokenCreateInputSerializer,

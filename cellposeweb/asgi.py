@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
+Request bodies over REQUEST_MAX_BYTES are refused before they are read (cellposeweb.bodylimit).
 In embedded mode (JOB_RUNNER=thread) the job worker thread starts with the server, and static
 files are served from STATIC_ROOT (cellposeweb.staticfiles) unless SERVE_STATIC is off (a proxy or
 CDN serves them).
@@ -12,11 +13,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cellposeweb.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from cellposeweb.bodylimit import BodySizeLimitMiddleware  # noqa: E402
 from cellposeweb.staticfiles import StaticRootHandler  # noqa: E402
+from cellposeweb.wsrouting import NotFoundURLRouter  # noqa: E402
 
 from inference import runner  # noqa: E402
 from inference.routing import websocket_urlpatterns  # noqa: E402
@@ -24,8 +27,8 @@ from community.routing import websocket_urlpatterns as community_websocket_urlpa
 
 application = ProtocolTypeRouter(
     {
-        "http": StaticRootHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + community_websocket_urlpatterns))),
+        "http": BodySizeLimitMiddleware(StaticRootHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(NotFoundURLRouter(websocket_urlpatterns + community_websocket_urlpatterns))),
     }
 )
 

@@ -18,6 +18,7 @@ from annotations.encoding import encode_labels
 from annotations.files import load_npz
 from annotations.selectors import image_get
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
+from cellposeweb.limits import MAX_ID, is_id
 from cellposeweb.pagination import Pagination
 from community import selectors, services
 from community.access import IsCommunityAdmin, IsReviewer, can_review
@@ -174,7 +175,7 @@ class ContributionListCreateApi(APIView):
     ``POST``: contribute an image you curated (its latest masks are frozen): 201 with the checks."""
 
     class ContributionCreateInputSerializer(serializers.Serializer):
-        image = serializers.IntegerField(min_value=1)
+        image = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         license = serializers.ChoiceField(choices=License.values, error_messages={
             "required": "Choose a licence explicitly: CC0 or CC-BY.",
             "invalid_choice": "license must be CC0 or CC-BY."})
@@ -337,13 +338,17 @@ class TrainingRunListCreateApi(APIView):
     def post(self, request):
         from community.models import Contribution
 
+        if not isinstance(request.data, dict):
+            raise ApplicationError("Expected a JSON object of training options.")
         data = dict(request.data)
         base_id = data.pop("base", None)
         ids = data.pop("contributions", None)
+        if base_id is not None and not is_id(base_id):
+            raise ApplicationError("base must be a model version id.")
         base = selectors.model_version_get(model_version_id=base_id) if base_id is not None else None
         contributions = None
         if ids is not None:
-            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            if not isinstance(ids, list) or not all(is_id(i) for i in ids):
                 raise ApplicationError("contributions must be a list of contribution ids.")
             found = {c.pk: c for c in Contribution.objects.filter(pk__in=ids)}
             missing = [i for i in ids if i not in found]
