@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "accounts",
     "annotations",
     "inference",
     "community",
@@ -152,8 +153,11 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.VariedCharactersValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -297,6 +301,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Sign-in protection (accounts.signin): failures per account and per client address within
+# SIGNIN_LOCKOUT_S seconds before sign-in is locked for the rest of that window (0 = no limit).
+SIGNIN_MAX_FAILURES_PER_ACCOUNT = env_int("SIGNIN_MAX_FAILURES_PER_ACCOUNT", 5)
+SIGNIN_MAX_FAILURES_PER_CLIENT = env_int("SIGNIN_MAX_FAILURES_PER_CLIENT", 20)
+SIGNIN_LOCKOUT_S = env_int("SIGNIN_LOCKOUT_S", 900)
+# Proxies in front of this server that append to X-Forwarded-For (docker/nginx.conf: 1). The client
+# address used for sign-in limits and throttles is the one the outermost trusted proxy saw; 0 trusts
+# no header and uses the connection's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+# API tokens (accounts.tokens) expire this many seconds after they are made (0 = never).
+TOKEN_TTL_S = env_int("TOKEN_TTL_S", 30 * 24 * 3600)
 
 # HTTPS (on by default in production; the TLS proxy in front sets X-Forwarded-Proto).
 SECURE = env_bool("DJANGO_SECURE", PRODUCTION)
@@ -337,7 +352,7 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -351,6 +366,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "URL_FORMAT_OVERRIDE": None,  # ?format= names a file format (masks, flows), not a renderer
+    "NUM_PROXIES": NUM_PROXIES,  # the client address of DRF's throttles (accounts.signin)
 }
 
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)  # deepest nesting of a JSON request body
