@@ -127,6 +127,9 @@ class ImageListUploadApi(APIView):
 
     class ImageUploadInputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True, use_url=False)
+        axes = serializers.ChoiceField(
+            choices=display.SUPPORTED_AXES, required=False,
+            help_text="The image's axes, needed when its shape is ambiguous (e.g. (5, 64, 64): ZYX or CYX).")
 
     def get_throttles(self):
         if self.request.method == "POST":
@@ -153,7 +156,8 @@ class ImageListUploadApi(APIView):
             raise PayloadTooLargeError(f"The upload is larger than the upload limit of {limit}.")
         serializer = self.ImageUploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        image = image_create(owner=request.user, uploaded_file=serializer.validated_data["file"])
+        image = image_create(owner=request.user, uploaded_file=serializer.validated_data["file"],
+                             axes=serializer.validated_data.get("axes"))
         return Response(image_data(image), status=status.HTTP_201_CREATED)
 
 
