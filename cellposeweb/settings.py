@@ -301,6 +301,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Community contributions: the median mask must have at least this many pixels (community.rules).
+CONTRIBUTION_MIN_MASK_PIXELS = env_int("CONTRIBUTION_MIN_MASK_PIXELS", 10)
 # Sign-in protection (accounts.signin): failures per account and per client address within
 # SIGNIN_LOCKOUT_S seconds before sign-in is locked for the rest of that window (0 = no limit).
 SIGNIN_MAX_FAILURES_PER_ACCOUNT = env_int("SIGNIN_MAX_FAILURES_PER_ACCOUNT", 5)

@@ -20,7 +20,7 @@ from annotations.selectors import image_get
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
 from cellposeweb.limits import MAX_ID, is_id
 from cellposeweb.pagination import Pagination
-from community import selectors, services
+from community import rules, selectors, services
 from community.access import IsCommunityAdmin, IsReviewer, can_review
 from community.datasets import dataset_zip
 from community.models import License
@@ -134,7 +134,7 @@ class CommunityModelOutputSerializer(serializers.Serializer):
 
     def get_contributors(self, mv) -> list:
         card = self._card(mv)
-        if card is None:
+        if card is None or self.context.get("hide_contributors"):
             return []
         return sorted({c.contributor.username for c in card.contributions.all()})
 
@@ -380,13 +380,19 @@ class TrainingRunCancelApi(APIView):
 
 
 class CommunityModelListApi(APIView):
-    """Public: every model version with its metrics, changelog and contributors."""
+    """Public: the released model versions (administrators: every version) with their metrics and
+    changelog; contributor names only for signed-in users."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(responses=CommunityModelOutputSerializer(many=True))
     def get(self, request):
-        return Response(CommunityModelOutputSerializer(_model_versions_with_cards(), many=True).data)
+        rows = _model_versions_with_cards()
+        if not request.user.is_staff:  # candidates and imports are for administrators
+            released = rules.released_model_version_ids()
+            rows = [mv for mv in rows if mv.pk in released]
+        context = {"hide_contributors": not request.user.is_authenticated}
+        return Response(CommunityModelOutputSerializer(rows, many=True, context=context).data)
 
 
 class ModelReleaseApi(APIView):

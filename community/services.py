@@ -16,7 +16,7 @@ from annotations.files import delete_stored, npz_content
 from annotations.models import Image
 from annotations.selectors import annotation_get, annotation_load
 from cellposeweb.exceptions import ApplicationError, ConflictError
-from community import runner
+from community import rules, runner
 from community.checks import run_checks
 from community.events import training_run_event_send_on_commit
 from community.models import (
@@ -88,6 +88,8 @@ def _freeze(image: Image):
     if annotation is None:
         raise ApplicationError(f"{image.name} has no saved masks; curate them in the editor first.")
     masks, origins = annotation_load(annotation)
+    rules.check_no_open_contribution(image=image, annotation_version=annotation.version)
+    rules.check_minimum_quality(masks=masks, name=image.name)
     model_version = model_version_current()
     prediction = cellprob = None
     if model_version is not None:
@@ -206,6 +208,7 @@ def contribution_review(*, contribution: Contribution, reviewer, decision: str, 
     """Approve, reject or request changes (with a comment the contributor sees); logged."""
     if decision not in DECISIONS:
         raise ApplicationError("decision must be approve, reject or changes.")
+    rules.check_not_own_contribution(contribution=contribution, reviewer=reviewer)
     comment = str(comment or "").strip()
     if decision in (ReviewDecision.REJECT, ReviewDecision.CHANGES) and not comment:
         raise ApplicationError("comment: tell the contributor why (it is shown to them).")
@@ -387,9 +390,14 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
     """Undo the release of the current ``model_version``: the version it replaced becomes current
     again (returned)."""
     current = ModelVersion.objects.select_for_update().filter(is_current=True).first()
+    done = Release.objects.order_by("-created_at", "-id").first()
+    if current is not None and done is not None and done.action == ReleaseAction.ROLLBACK and \
+            done.previous_id == model_version.pk and done.model_version_id == current.pk:
+        return current  # this roll-back already happened (a second click): nothing more to do
     if current is None or current.pk != model_version.pk:
         raise ConflictError(f"{model_version} is not the current model; only the current model can be rolled back.")
-    last = Release.objects.filter(model_version=model_version).exclude(previous=None).order_by("-created_at", "-id").first()
+    last = (Release.objects.filter(model_version=model_version, action=ReleaseAction.RELEASE)
+            .exclude(previous=None).order_by("-created_at", "-id").first())  # the release before, never a roll-back
     if last is None:
         raise ConflictError(f"{model_version} has no earlier version to roll back to.")
     previous = last.previous

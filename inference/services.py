@@ -28,6 +28,7 @@ from annotations.models import Annotation, Image
 from annotations.services import annotation_create
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
 from cellposeweb.limits import check_segmentation_cost, cost_limits
+from community.rules import check_model_version_usable
 from inference import runner
 from inference.engine import io as engine_io
 from inference.engine.model import CellposeModel, recompute_masks
@@ -164,6 +165,7 @@ def segmentation_job_create(*, owner, images, options: dict | None = None) -> Se
             "No segmentation model is installed yet; an administrator must register one "
             "(python manage.py bootstrap)."
         )
+    check_model_version_usable(user=owner, model_version=model_version)
     for image in images:
         _check_image_options(image, options, diam_mean=model_version.diam_mean)
     job = SegmentationJob(owner=owner, model_version=model_version, params=options)
