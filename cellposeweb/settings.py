@@ -333,16 +333,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Content-Security-Policy of every response (cellposeweb.middleware): on by default in production;
-# DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI's page has an
+# Content-Security-Policy of every response (cellposeweb.middleware), in every mode (the pages run
+# no inline script; tests/web/test_security_settings.py checks); DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI's page has an
 # inline start-up script; its files are our own static files).
 CONTENT_SECURITY_POLICY = os.environ.get(
     "DJANGO_CSP",
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'none'"
-    if PRODUCTION
-    else "",
+    "frame-ancestors 'none'",
 )
 CSP_API_DOCS = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
