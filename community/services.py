@@ -288,7 +288,7 @@ def clean_training_params(params: dict | None) -> dict:
         try:
             value = kind(value)
         except (TypeError, ValueError):
-            raise ApplicationError(f"{name} must be a number; got {value!r}.") from None
+            raise ApplicationError(f"{name} must be a number; got {type(value).__name__} {value!r:.40}.") from None
         if not low <= value <= high:
             raise ApplicationError(f"{name} must lie between {low} and {high}; got {value}.")
         cleaned[name] = value
@@ -299,7 +299,7 @@ def clean_training_params(params: dict | None) -> dict:
         raise ApplicationError("fit_size_model must be true or false.")
     cleaned["fit_size_model"] = fit
     if params:
-        raise ApplicationError(f"Unknown training option(s): {', '.join(sorted(params))}.")
+        raise ApplicationError(f"Unknown training option(s): {', '.join(sorted(str(k)[:40] for k in params)[:10])}.")
     return cleaned
 
 

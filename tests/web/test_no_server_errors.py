@@ -107,3 +107,11 @@ def test_an_unknown_websocket_route_is_closed_with_4404(path, owner):
         return connected, code
 
     assert async_to_sync(connect)() == (False, 4404)
+
+
+def test_error_messages_quote_at_most_a_short_prefix_of_what_was_sent(world):  # noqa: F811
+    admin = client_for(world["users"]["admin"])
+
+    response = admin.post("/api/training-runs/", {"n_epochs": "x" * 10000, "y" * 5000: 1}, format="json")
+
+    assert response.status_code == 400 and len(response.json()["detail"]) < 200
