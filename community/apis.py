@@ -124,6 +124,7 @@ class CommunityModelOutputSerializer(serializers.Serializer):
     test_set = serializers.SerializerMethodField()
     training_run = serializers.SerializerMethodField()
     imported_from = serializers.SerializerMethodField()
+    rollback_to = serializers.SerializerMethodField(help_text="The version a roll-back of the current model restores.")
 
     def _card(self, mv):
         return getattr(mv, "card", None)
@@ -131,6 +132,10 @@ class CommunityModelOutputSerializer(serializers.Serializer):
     def get_changelog(self, mv) -> str:
         card = self._card(mv)
         return card.changelog if card else mv.description
+
+    def get_rollback_to(self, mv) -> dict | None:
+        target = rules.rollback_target(mv) if mv.is_current else None
+        return None if target is None else {"id": target.pk, "name": target.name, "version": target.version}
 
     def get_contributors(self, mv) -> list:
         card = self._card(mv)

@@ -51,6 +51,16 @@ def check_minimum_quality(*, masks: np.ndarray, name: str) -> None:
         )
 
 
+def rollback_target(model_version):
+    """The version a roll-back of ``model_version`` restores: the one its latest release replaced
+    (a roll-back is never undone by another roll-back), or None."""
+    from community.models import Release, ReleaseAction
+
+    last = (Release.objects.filter(model_version=model_version, action=ReleaseAction.RELEASE)
+            .exclude(previous=None).select_related("previous").order_by("-created_at", "-id").first())
+    return last.previous if last is not None else None
+
+
 def released_model_version_ids() -> set[int]:
     """Versions that are or were the community model: current, released, or replaced by a release."""
     from community.models import Release

@@ -396,11 +396,9 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
         return current  # this roll-back already happened (a second click): nothing more to do
     if current is None or current.pk != model_version.pk:
         raise ConflictError(f"{model_version} is not the current model; only the current model can be rolled back.")
-    last = (Release.objects.filter(model_version=model_version, action=ReleaseAction.RELEASE)
-            .exclude(previous=None).order_by("-created_at", "-id").first())  # the release before, never a roll-back
-    if last is None:
+    previous = rules.rollback_target(model_version)
+    if previous is None:
         raise ConflictError(f"{model_version} has no earlier version to roll back to.")
-    previous = last.previous
     _make_current(model_version=previous, expected_current=current)
     Release.objects.create(model_version=previous, previous=current, action=ReleaseAction.ROLLBACK, actor=actor)
     return previous

@@ -45,6 +45,8 @@ def test_one_pixel_masks_do_not_enter_the_review_queue(model_version, owner, cur
 def test_roll_back_clicked_twice_restores_the_release_before_once(trained_and_released, admin_user, model_version):
     candidate = trained_and_released
     admin = client_for(admin_user)
+    listed = {m["id"]: m for m in admin.get("/api/community/models/").json()}
+    assert listed[candidate]["rollback_to"] == {"id": model_version.pk, "name": "tiny", "version": 1}
 
     first = admin.post(f"/api/models/{candidate}/rollback/")
     second = admin.post(f"/api/models/{candidate}/rollback/")
