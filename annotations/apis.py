@@ -1,6 +1,5 @@
 """REST API for images and their annotations. Views are thin: validate, call a service or a
 selector, render. Which images a user may touch is decided by the selectors (cellposeweb.access)."""
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +11,6 @@ from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +46,7 @@ from cellposeweb.http import (
     write_masks,
 )
 from cellposeweb.pagination import Pagination
+from cellposeweb.parsers import parse_json
 from cellposeweb.throttles import UploadRateThrottle
 
 class ImageOutputSerializer(serializers.ModelSerializer):
@@ -86,6 +85,9 @@ class ImageListUploadApi(APIView):
 
     class ImageUploadInputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True, use_url=False)
+        axes = serializers.ChoiceField(
+            choices=display.SUPPORTED_AXES, required=False,
+            help_text="The image's axes, needed when its shape is ambiguous (e.g. (5, 64, 64): ZYX or CYX).")
 
     def get_throttles(self):
         if self.request.method == "POST":
@@ -112,7 +114,8 @@ class ImageListUploadApi(APIView):
             raise PayloadTooLargeError(f"The upload is larger than the upload limit of {limit}.")
         serializer = self.ImageUploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        image = image_create(owner=request.user, uploaded_file=serializer.validated_data["file"])
+        image = image_create(owner=request.user, uploaded_file=serializer.validated_data["file"],
+                             axes=serializer.validated_data.get("axes"))
         return Response(image_data(image), status=status.HTTP_201_CREATED)
 
 
@@ -202,10 +205,7 @@ class AnnotationJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return json.loads(stream.read().decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
+        return parse_json(stream.read())
 
 
 class ImageAnnotationApi(APIView):
@@ -235,8 +235,8 @@ class ImageAnnotationApi(APIView):
         )
 
         def validate_origins(self, value):
-            if not isinstance(value, list):
-                raise serializers.ValidationError("Expected a list of origins, one per label.")
+            if not isinstance(value, list) or not all(o is None or isinstance(o, str) for o in value):
+                raise serializers.ValidationError("Expected a list of origins (strings or null), one per label.")
             return value
 
     @extend_schema(

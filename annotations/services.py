@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.template.defaultfilters import filesizeformat
 
-from annotations import display
+from annotations import display, image_rules
 from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
 from cellposeweb.work import ACTIVE_STATUSES
@@ -57,8 +57,9 @@ def _receive(uploaded_file, *, name: str, path: Path) -> tuple[str, int]:
     return digest.hexdigest(), n_bytes
 
 
-def _read(path: Path, *, name: str):
-    """(array, engine image_info) of a received file; ApplicationError says what is wrong."""
+def _read(path: Path, *, name: str, axes: str | None = None):
+    """(array, engine image_info) of a received file; ApplicationError says what is wrong.
+    ``axes``: the uploader's, where the shape alone is ambiguous (annotations.image_rules)."""
     try:
         array = imread(path, max_pixels=settings.UPLOAD_MAX_PIXELS)
     except ImageReadError as exc:
@@ -66,17 +67,16 @@ def _read(path: Path, *, name: str):
     except MemoryError:
         raise ApplicationError(f"{name}: too large to decode on this server.") from None
     info = image_info(array)
-    if info["axes"] not in display.SUPPORTED_AXES:
-        raise ApplicationError(
-            f"{name}: cannot tell the axes of an image of shape {tuple(array.shape)}; expected a 2D "
-            "image (Y, X), with up to 4 channels (Y, X, C) or (C, Y, X), or a stack (Z, Y, X) or "
-            "(Z, C, Y, X)."
-        )
+    info["axes"] = image_rules.resolve_axes(array, info["axes"], axes, name=name)
+    sizes = dict(zip(info["axes"], array.shape))
+    info.update(channels=int(sizes.get("C", 1)), planes=int(sizes.get("Z", 1)), height=int(sizes["Y"]),
+                width=int(sizes["X"]))
+    image_rules.check_values(array, name=name)
     return array, info
 
 
 @transaction.atomic
-def image_create(*, owner, uploaded_file) -> Image:
+def image_create(*, owner, uploaded_file, axes: str | None = None) -> Image:
     """Store an uploaded image after reading it with the engine; raise with the reason if it can't.
 
     The content decides (TIFF, PNG or JPEG; not empty, corrupt, all-NaN, or larger than
@@ -89,7 +89,7 @@ def image_create(*, owner, uploaded_file) -> Image:
     with tempfile.TemporaryDirectory(prefix="cellposeweb-upload-") as tmpdir:
         path = Path(tmpdir) / "upload"
         sha256, n_bytes = _receive(uploaded_file, name=name, path=path)
-        array, info = _read(path, name=name)
+        array, info = _read(path, name=name, axes=axes)
         thumb = display.png_bytes(display.thumbnail(array, info["axes"], size=settings.THUMBNAIL_SIZE))
         image = Image(
             owner=owner,

@@ -2,13 +2,14 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from cellposeweb.exceptions import ApplicationError
+from accounts.signin import SignInLocked, check_not_locked, client_address, record_failure, record_success
+from accounts.tokens import token_for, token_revoke
+from cellposeweb.exceptions import ApplicationError, TooManyRequestsError
 from cellposeweb.throttles import _SettingsRateThrottle
 
 
@@ -16,6 +17,9 @@ class SignInRateThrottle(_SettingsRateThrottle, AnonRateThrottle):
     """Per client address, authenticated or not: slows password guessing."""
 
     scope = "auth"
+
+    def get_ident(self, request):
+        return client_address(request)  # trusting NUM_PROXIES proxies, not any X-Forwarded-For
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
@@ -27,8 +31,8 @@ class TokenCreateApi(APIView):
     throttle_classes = [SignInRateThrottle]
 
     class TokenCreateInputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, style={"input_type": "password"}, trim_whitespace=False)
 
     @extend_schema(
         request=TokenCreateInputSerializer,
@@ -37,8 +41,23 @@ class TokenCreateApi(APIView):
     def post(self, request):
         serializer = self.TokenCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data["username"]
+        try:
+            check_not_locked(request, username)
+        except SignInLocked as exc:
+            raise TooManyRequestsError(exc.message, retry_after=exc.retry_after) from None
         user = authenticate(request, **serializer.validated_data)
         if user is None:
+            record_failure(request, username)
             raise ApplicationError("Unable to sign in with that username and password.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        record_success(request, username)
+        return Response({"token": token_for(user).key})
+
+
+class TokenRevokeApi(APIView):
+    """Revoke the signed-in user's API token (the one used for this request, or the session user's)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        token_revoke(request.user)
+        return Response(status=204)

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "accounts",
     "annotations",
     "inference",
     "community",
@@ -152,8 +153,11 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.VariedCharactersValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -204,6 +208,9 @@ S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL", "")
 
 # Uploads. Files above FILE_UPLOAD_MAX_MEMORY_SIZE stream to a temporary file, never to memory.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", 200 * 1024 * 1024))
+# Every request body, to any URL (cellposeweb.bodylimit, in front of Django in every mode): larger
+# ones are answered 413 before they are read.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 2**20)
 UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", 2**28))  # decompression-bomb guard
 FILE_UPLOAD_PERMISSIONS = 0o640
 THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
@@ -216,6 +223,12 @@ if JOB_RUNNER not in {"thread", "celery", "off"}:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"JOB_RUNNER must be thread, celery or off; got {JOB_RUNNER!r}")
+# Cost limits of one segmentation (cellposeweb.limits, inference.engine.limits): the network input is
+# the image resized by diam_mean / diameter; a job whose input would exceed these is refused (400).
+SEGMENT_MAX_UPSCALE = float(os.environ.get("SEGMENT_MAX_UPSCALE", 8.0))  # largest diam_mean / diameter
+SEGMENT_MAX_SIDE = env_int("SEGMENT_MAX_SIDE", 32768)  # pixels along any one axis of the input
+SEGMENT_MAX_PIXELS = env_int("SEGMENT_MAX_PIXELS", 2**28)  # Ly x Lx of one plane of the input
+SEGMENT_MAX_VOXELS = env_int("SEGMENT_MAX_VOXELS", 2**28)  # planes x Ly x Lx of a stack's input
 JOB_MAX_IMAGES = int(os.environ.get("JOB_MAX_IMAGES", 100))
 MODEL_CACHE_SIZE = int(os.environ.get("MODEL_CACHE_SIZE", 2))  # loaded models kept per process
 # Back-pressure: a user with this many queued or running jobs is answered 429 (0: no limit).
@@ -297,6 +310,19 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Community contributions: the median mask must have at least this many pixels (community.rules).
+CONTRIBUTION_MIN_MASK_PIXELS = env_int("CONTRIBUTION_MIN_MASK_PIXELS", 10)
+# Sign-in protection (accounts.signin): failures per account and per client address within
+# SIGNIN_LOCKOUT_S seconds before sign-in is locked for the rest of that window (0 = no limit).
+SIGNIN_MAX_FAILURES_PER_ACCOUNT = env_int("SIGNIN_MAX_FAILURES_PER_ACCOUNT", 5)
+SIGNIN_MAX_FAILURES_PER_CLIENT = env_int("SIGNIN_MAX_FAILURES_PER_CLIENT", 20)
+SIGNIN_LOCKOUT_S = env_int("SIGNIN_LOCKOUT_S", 900)
+# Proxies in front of this server that append to X-Forwarded-For (docker/nginx.conf: 1). The client
+# address used for sign-in limits and throttles is the one the outermost trusted proxy saw; 0 trusts
+# no header and uses the connection's address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+# API tokens (accounts.tokens) expire this many seconds after they are made (0 = never).
+TOKEN_TTL_S = env_int("TOKEN_TTL_S", 30 * 24 * 3600)
 
 # HTTPS (on by default in production; the TLS proxy in front sets X-Forwarded-Proto).
 SECURE = env_bool("DJANGO_SECURE", PRODUCTION)
@@ -316,16 +342,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Content-Security-Policy of every response (cellposeweb.middleware): on by default in production;
-# DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI's page has an
+# Content-Security-Policy of every response (cellposeweb.middleware), in every mode (the pages run
+# no inline script; tests/web/test_security_settings.py checks); DJANGO_CSP replaces it ("" turns it off). /api/docs/ gets CSP_API_DOCS (Swagger UI's page has an
 # inline start-up script; its files are our own static files).
 CONTENT_SECURITY_POLICY = os.environ.get(
     "DJANGO_CSP",
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'none'"
-    if PRODUCTION
-    else "",
+    "frame-ancestors 'none'",
 )
 CSP_API_DOCS = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -337,7 +361,7 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -345,8 +369,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "cellposeweb.pagination.Pagination",
     "PAGE_SIZE": int(os.environ.get("API_PAGE_SIZE", 50)),
     "EXCEPTION_HANDLER": "cellposeweb.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "cellposeweb.parsers.BoundedJSONParser",  # nesting at most JSON_MAX_DEPTH levels (else 400)
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "URL_FORMAT_OVERRIDE": None,  # ?format= names a file format (masks, flows), not a renderer
+    "NUM_PROXIES": NUM_PROXIES,  # the client address of DRF's throttles (accounts.signin)
 }
+
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)  # deepest nesting of a JSON request body
 
 # Per-user rate limits ("<n>/<second|minute|hour|day>"; empty disables), read at request time.
 THROTTLE_RATES = {

@@ -21,6 +21,8 @@ and files come straight from the source folders (edits show without collectstati
 import posixpath
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.contrib.staticfiles.storage import ManifestStaticFilesStorage, staticfiles_storage
 from django.views import static
@@ -48,7 +50,10 @@ class StaticRootHandler(ASGIStaticFilesHandler):
             hashed = False
         else:
             name = posixpath.normpath(self.file_path(request.path)).lstrip("/")
-            response = static.serve(request, name, document_root=settings.STATIC_ROOT)
+            try:
+                response = static.serve(request, name, document_root=settings.STATIC_ROOT)
+            except (SuspiciousFileOperation, ValueError, OSError):  # "../", NUL bytes, over-long names
+                raise Http404("No such static file.") from None
             hashed = name in _hashed_names()
         response.headers["Cache-Control"] = IMMUTABLE if hashed else REVALIDATE
         response.headers["X-Content-Type-Options"] = "nosniff"

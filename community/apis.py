@@ -18,8 +18,9 @@ from annotations.files import load_npz
 from annotations.selectors import image_get
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError
 from cellposeweb.http import file_download, png_response
+from cellposeweb.limits import MAX_ID, is_id
 from cellposeweb.pagination import Pagination
-from community import selectors, services
+from community import rules, selectors, services
 from community.access import IsCommunityAdmin, IsReviewer, can_review
 from community.datasets import dataset_zip
 from community.models import License
@@ -123,6 +124,7 @@ class CommunityModelOutputSerializer(serializers.Serializer):
     test_set = serializers.SerializerMethodField()
     training_run = serializers.SerializerMethodField()
     imported_from = serializers.SerializerMethodField()
+    rollback_to = serializers.SerializerMethodField(help_text="The version a roll-back of the current model restores.")
 
     def _card(self, mv):
         return getattr(mv, "card", None)
@@ -131,9 +133,13 @@ class CommunityModelOutputSerializer(serializers.Serializer):
         card = self._card(mv)
         return card.changelog if card else mv.description
 
+    def get_rollback_to(self, mv) -> dict | None:
+        target = rules.rollback_target(mv) if mv.is_current else None
+        return None if target is None else {"id": target.pk, "name": target.name, "version": target.version}
+
     def get_contributors(self, mv) -> list:
         card = self._card(mv)
-        if card is None:
+        if card is None or self.context.get("hide_contributors"):
             return []
         return sorted({c.contributor.username for c in card.contributions.all()})
 
@@ -174,7 +180,7 @@ class ContributionListCreateApi(APIView):
     ``POST``: contribute an image you curated (its latest masks are frozen): 201 with the checks."""
 
     class ContributionCreateInputSerializer(serializers.Serializer):
-        image = serializers.IntegerField(min_value=1)
+        image = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         license = serializers.ChoiceField(choices=License.values, error_messages={
             "required": "Choose a licence explicitly: CC0 or CC-BY.",
             "invalid_choice": "license must be CC0 or CC-BY."})
@@ -337,13 +343,17 @@ class TrainingRunListCreateApi(APIView):
     def post(self, request):
         from community.models import Contribution
 
+        if not isinstance(request.data, dict):
+            raise ApplicationError("Expected a JSON object of training options.")
         data = dict(request.data)
         base_id = data.pop("base", None)
         ids = data.pop("contributions", None)
+        if base_id is not None and not is_id(base_id):
+            raise ApplicationError("base must be a model version id.")
         base = selectors.model_version_get(model_version_id=base_id) if base_id is not None else None
         contributions = None
         if ids is not None:
-            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            if not isinstance(ids, list) or not all(is_id(i) for i in ids):
                 raise ApplicationError("contributions must be a list of contribution ids.")
             found = {c.pk: c for c in Contribution.objects.filter(pk__in=ids)}
             missing = [i for i in ids if i not in found]
@@ -375,13 +385,19 @@ class TrainingRunCancelApi(APIView):
 
 
 class CommunityModelListApi(APIView):
-    """Public: every model version with its metrics, changelog and contributors."""
+    """Public: the released model versions (administrators: every version) with their metrics and
+    changelog; contributor names only for signed-in users."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(responses=CommunityModelOutputSerializer(many=True))
     def get(self, request):
-        return Response(CommunityModelOutputSerializer(_model_versions_with_cards(), many=True).data)
+        rows = _model_versions_with_cards()
+        if not request.user.is_staff:  # candidates and imports are for administrators
+            released = rules.released_model_version_ids()
+            rows = [mv for mv in rows if mv.pk in released]
+        context = {"hide_contributors": not request.user.is_authenticated}
+        return Response(CommunityModelOutputSerializer(rows, many=True, context=context).data)
 
 
 class ModelReleaseApi(APIView):

@@ -7,8 +7,13 @@ class CommunityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """Training runs join the background-work lifecycle (cellposeweb.work)."""
+        """Training runs join the background-work lifecycle (cellposeweb.work); the release rule
+        decides who may segment with which model version (inference.services)."""
         from cellposeweb import work
+        from community.rules import check_model_version_usable
         from community.training import TRAINING, training_run_execute
+        from inference.services import model_use_check_register
+
+        model_use_check_register(check_model_version_usable)
 
         work.register(TRAINING, work=lambda pk, worker: training_run_execute(run_id=pk, worker=worker))

@@ -16,6 +16,7 @@ from annotations.files import delete_stored, npz_content
 from annotations.models import Image
 from annotations.selectors import annotation_get, annotation_load
 from cellposeweb.exceptions import ApplicationError, ConflictError
+from community import rules
 from community.checks import run_checks
 from community.events import training_run_event_send_on_commit
 from community.models import (
@@ -88,6 +89,8 @@ def _freeze(image: Image):
     if annotation is None:
         raise ApplicationError(f"{image.name} has no saved masks; curate them in the editor first.")
     masks, origins = annotation_load(annotation)
+    rules.check_no_open_contribution(image=image, annotation_version=annotation.version)
+    rules.check_minimum_quality(masks=masks, name=image.name)
     model_version = model_version_current()
     prediction = cellprob = None
     if model_version is not None:
@@ -206,6 +209,7 @@ def contribution_review(*, contribution: Contribution, reviewer, decision: str, 
     """Approve, reject or request changes (with a comment the contributor sees); logged."""
     if decision not in DECISIONS:
         raise ApplicationError("decision must be approve, reject or changes.")
+    rules.check_not_own_contribution(contribution=contribution, reviewer=reviewer)
     comment = str(comment or "").strip()
     if decision in (ReviewDecision.REJECT, ReviewDecision.CHANGES) and not comment:
         raise ApplicationError("comment: tell the contributor why (it is shown to them).")
@@ -289,7 +293,7 @@ def clean_training_params(params: dict | None) -> dict:
         try:
             value = kind(value)
         except (TypeError, ValueError):
-            raise ApplicationError(f"{name} must be a number; got {value!r}.") from None
+            raise ApplicationError(f"{name} must be a number; got {type(value).__name__} {value!r:.40}.") from None
         if not low <= value <= high:
             raise ApplicationError(f"{name} must lie between {low} and {high}; got {value}.")
         cleaned[name] = value
@@ -300,7 +304,7 @@ def clean_training_params(params: dict | None) -> dict:
         raise ApplicationError("fit_size_model must be true or false.")
     cleaned["fit_size_model"] = fit
     if params:
-        raise ApplicationError(f"Unknown training option(s): {', '.join(sorted(params))}.")
+        raise ApplicationError(f"Unknown training option(s): {', '.join(sorted(str(k)[:40] for k in params)[:10])}.")
     return cleaned
 
 
@@ -380,12 +384,15 @@ def model_version_rollback(*, model_version: ModelVersion, actor) -> ModelVersio
     """Undo the release of the current ``model_version``: the version it replaced becomes current
     again (returned)."""
     current = ModelVersion.objects.select_for_update().filter(is_current=True).first()
+    done = Release.objects.order_by("-created_at", "-id").first()
+    if current is not None and done is not None and done.action == ReleaseAction.ROLLBACK and \
+            done.previous_id == model_version.pk and done.model_version_id == current.pk:
+        return current  # this roll-back already happened (a second click): nothing more to do
     if current is None or current.pk != model_version.pk:
         raise ConflictError(f"{model_version} is not the current model; only the current model can be rolled back.")
-    last = Release.objects.filter(model_version=model_version).exclude(previous=None).order_by("-created_at", "-id").first()
-    if last is None:
+    previous = rules.rollback_target(model_version)
+    if previous is None:
         raise ConflictError(f"{model_version} has no earlier version to roll back to.")
-    previous = last.previous
     model_version_make_current(model_version=previous, expected_current=current)
     Release.objects.create(model_version=previous, previous=current, action=ReleaseAction.ROLLBACK, actor=actor)
     return previous

@@ -25,6 +25,7 @@ from cellposeweb.http import (
     png_response,
     write_masks,
 )
+from cellposeweb.limits import MAX_ID
 from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import JobRateThrottle
 from inference import selectors
@@ -114,7 +115,7 @@ class JobListCreateApi(APIView):
     """``GET``: your jobs, newest first. ``POST``: segment several images as one batch job."""
 
     class JobCreateInputSerializer(SegmentationOptionsSerializer):
-        images = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1)
+        images = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1)
 
     def get_throttles(self):
         if self.request.method == "POST":

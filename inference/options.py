@@ -1,4 +1,6 @@
 """The options of a segmentation job, validated the same way for the API and for direct callers."""
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
 from inference.models import ModelVersion
@@ -56,6 +58,8 @@ def clean_segmentation_options(options) -> dict:
 
     Raises rest_framework's ValidationError naming the field that is wrong.
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object of options."]})
     serializer = SegmentationOptionsSerializer(data=dict(options or {}))
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotations import display
 from annotations.files import delete_stored, file_sha256, load_npz, npz_content, stored_image_read
 from annotations.models import Annotation, Image
 from annotations.services import (
@@ -33,6 +34,7 @@ from annotations.services import (
 )
 from cellposeweb import work
 from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
+from cellposeweb.limits import check_segmentation_cost, cost_limits
 from inference.engine import CellposeModel, ImageReadError, recompute_masks
 from inference.events import job_event_send_on_commit
 from inference.loading import model_load
@@ -138,7 +140,7 @@ def model_version_make_current(*, model_version: ModelVersion, expected_current=
 # -- creating and cancelling jobs -----------------------------------------------------------------
 
 
-def _check_image_options(image: Image, options: dict) -> None:
+def _check_image_options(image: Image, options: dict, *, diam_mean: float) -> None:
     for which, k in zip(("cyto", "nucleus"), options["channels"]):
         if k > image.n_channels:
             raise ApplicationError(
@@ -147,6 +149,10 @@ def _check_image_options(image: Image, options: dict) -> None:
             )
     if options["do_3d"] and not image.is_3d:
         raise ApplicationError(f"do_3d: {image.name} is a 2D image; 3D segmentation needs a stack (Z, Y, X).")
+    do_3d = image.is_3d if options["do_3d"] is None else options["do_3d"]
+    check_segmentation_cost(name=image.name, spatial_shape=display.spatial_shape(image.shape, image.axes),
+                            diameter=options["diameter"], diam_mean=diam_mean, anisotropy=options["anisotropy"],
+                            do_3d=do_3d)
 
 
 def _check_active_jobs(owner) -> None:
@@ -163,6 +169,18 @@ def _check_active_jobs(owner) -> None:
             "to finish (or cancel some) and try again.",
             retry_after=settings.JOB_RETRY_AFTER_S,
         )
+
+
+# Who may segment with which model version is decided above this layer (community: a version never
+# released is for administrators); community installs its rule at start-up (CommunityConfig.ready)
+# through model_use_check_register, so every caller of segmentation_job_create is checked.
+_MODEL_USE_CHECKS: list = []
+
+
+def model_use_check_register(check) -> None:
+    """Add ``check(*, user, model_version)`` (raises an ApplicationError subclass to refuse)."""
+    if check not in _MODEL_USE_CHECKS:
+        _MODEL_USE_CHECKS.append(check)
 
 
 @transaction.atomic
@@ -182,8 +200,10 @@ def segmentation_job_create(*, owner, images, options: dict | None = None) -> Se
             "No segmentation model is installed yet; an administrator must register one "
             "(python manage.py bootstrap)."
         )
+    for check in _MODEL_USE_CHECKS:
+        check(user=owner, model_version=model_version)
     for image in images:
-        _check_image_options(image, options)
+        _check_image_options(image, options, diam_mean=model_version.diam_mean)
     job = SegmentationJob(owner=owner, model_version=model_version, params=options)
     job.full_clean()
     job.save()
@@ -284,6 +304,7 @@ def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _Prog
         progress=progress,
         channel_axis=_axis(image.axes, "C"),
         z_axis=_axis(image.axes, "Z"),
+        limits=cost_limits(),
     )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import model_file, size
+from .limits import DEFAULT_LIMITS, CostLimits, check_cost
 from .dynamics import BASE_NITER, compute_masks, default_niter
 from .model_file import FORMAT, FORMAT_VERSION, PRECISIONS, default_device  # noqa: F401 (re-exported)
 from .size import SizeModel
@@ -250,6 +251,7 @@ class CellposeModel:
         stitch_threshold: float | None = None,
         channel_axis: int | None = None,
         z_axis: int | None = None,
+        limits: CostLimits = DEFAULT_LIMITS,
     ) -> SegmentationResult:
         """Segment one 2D image, or a stack: in 3D with ``do_3d=True``, or plane by plane in 2D
         with ``stitch_threshold``.
@@ -287,6 +289,9 @@ class CellposeModel:
             stacks whose planes are far apart). The result's dP is then (3, Lz, Ly, Lx) with dZ = 0.
         channel_axis, z_axis : int, optional
             The image's channel and Z axes, when they should not be guessed.
+        limits : CostLimits
+            The largest network input allowed (`limits.check_cost`): a diameter that would build a
+            larger one raises ValueError before the input is resized.
         """
         t_start = time.perf_counter()
         report = progress if progress is not None else _no_progress
@@ -313,6 +318,10 @@ class CellposeModel:
             raise ValueError(
                 f"{option} needs a stack (Lz, Ly, Lx) or (Lz, C, Ly, Lx), got image shape {np.shape(image)}"
             )
+        spatial = (x.shape[0], *x.shape[2:]) if x.ndim == 4 else x.shape[1:]
+        if diameter and diameter > 0 and math.isfinite(diameter):  # a given diameter is checked before any work; an estimated one once known
+            check_cost(spatial, diameter=diameter, diam_mean=self.diam_mean, anisotropy=anisotropy,
+                       do_3d=do_3d, limits=limits)
         x = normalize99(x, channel_axis=x.ndim - 3, copy=False)  # x is convert_image's own array
         timings["normalize"] = time.perf_counter() - t
         report("normalize", 1.0)
@@ -323,6 +332,8 @@ class CellposeModel:
         diameter, source = self._resolve_diameter(x[x.shape[0] // 2] if x.ndim == 4 else x, diameter,
                                                   batch_size, report, stack=x.ndim == 4)
         timings["size"] = time.perf_counter() - t
+        check_cost(spatial, diameter=diameter, diam_mean=self.diam_mean, anisotropy=anisotropy, do_3d=do_3d,
+                   limits=limits)
         niter = default_niter(diameter, self.diam_mean) if niter is None else int(niter)
         net_args = dict(rescale=self.diam_mean / diameter, augment=augment, tile_overlap=tile_overlap,
                         batch_size=batch_size, progress=report)

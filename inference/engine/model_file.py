@@ -124,7 +124,12 @@ def parts_from_dict(d: dict, device=None) -> ModelParts:
     nets = []
     for sd in sds:
         net = CellposeNet(nbase=nbase, nout=nout, sz=sz)
-        net.load_state_dict(sd)
+        try:
+            net.load_state_dict(sd)
+        except (RuntimeError, TypeError, AttributeError) as e:  # wrong keys or shapes, not a dict
+            first = str(e).strip().splitlines()[0][:300]
+            raise ValueError(f"model weights do not fit a CellposeNet(nbase={list(nbase)}, nout={nout}, sz={sz}): "
+                             f"{first}") from None
         nets.append(net.to(device))
     size_model = None if d.get("size_model") is None else SizeModel.from_dict(d["size_model"])
     meta = dict(d.get("meta") or {})

@@ -156,3 +156,24 @@ def test_the_api_refuses_a_session_request_without_the_csrf_token(owner, image):
 @pytest.mark.django_db
 def test_embedded_mode_sends_no_content_security_policy_unless_asked():
     assert "Content-Security-Policy" not in Client().get("/livez")
+
+
+@pytest.mark.django_db
+def test_every_mode_sends_a_content_security_policy_without_inline_scripts(owner):
+    client = Client()
+    client.force_login(owner)
+
+    policy = client.get("/")["Content-Security-Policy"]
+
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_no_page_template_has_an_inline_script_or_event_handler():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    for template in root.rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template
+        assert not re.search(r"\son[a-z]+=\"", text), template

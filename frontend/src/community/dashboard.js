@@ -96,10 +96,10 @@ async function loadModels() {
   el("td", {}, m.changelog || m.description),
   el("td", {},
     m.is_current
-      ? el("button", { type: "button", dataset: { action: "rollback" }, onclick: () => guarded(async () => {
+      ? el("button", { type: "button", dataset: { action: "rollback" }, ...(m.rollback_to ? {} : { disabled: "" }), onclick: () => guarded(async () => {
         await api.request("POST", `/api/models/${m.id}/rollback/`);
         await loadModels();
-      }) }, "Roll back")
+      }) }, m.rollback_to ? `Roll back to ${m.rollback_to.name} v${m.rollback_to.version}` : "Nothing to roll back to")
       : el("button", { type: "button", dataset: { action: "release" }, onclick: () => guarded(async () => {
         await api.request("POST", `/api/models/${m.id}/release/`);
         await loadModels();

@@ -174,3 +174,38 @@ def test_an_upload_declared_larger_than_the_limit_is_refused_before_it_is_parsed
 
     assert response.status_code == 413
     assert response.json()["detail"] == "The upload is larger than the upload limit of 1000 bytes."
+
+
+@pytest.mark.parametrize("shape", [(5, 64, 64), (64, 64, 5), (64, 64, 100)])
+def test_an_image_whose_axes_cannot_be_told_is_refused_asking_for_them(api, shape):
+    response = post(api, upload("many.tif", tiff_bytes(np.ones(shape, np.uint16))))
+
+    assert response.status_code == 400
+    assert "naming its axes" in response.json()["detail"] and str(shape) in response.json()["detail"]
+
+
+def test_naming_the_axes_reads_a_many_channel_image_as_channels(api):
+    content = tiff_bytes(np.ones((5, 64, 64), np.uint16))
+    response = api.post("/api/images/", {"file": upload("five.tif", content), "axes": "CYX"}, format="multipart")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["axes"] == "CYX" and body["n_channels"] == 5 and body["is_3d"] is False
+
+
+def test_axes_that_do_not_fit_the_shape_are_refused(api):
+    content = tiff_bytes(np.ones((5, 64, 64), np.uint16))
+    response = api.post("/api/images/", {"file": upload("five.tif", content), "axes": "ZYXC"}, format="multipart")
+
+    assert response.status_code == 400 and "does not fit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("value, words", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"),
+                                          (1e308, "beyond the float32")])
+def test_float_pixels_that_segmentation_cannot_use_are_refused_at_upload(api, value, words):
+    array = np.ones((64, 64), np.float64)
+    array[3, 4] = value
+
+    response = post(api, upload("bad.tif", tiff_bytes(array)))
+
+    assert response.status_code == 400 and words in response.json()["detail"]

@@ -59,3 +59,17 @@ def test_a_cellpose3_pth_file_becomes_a_model_version(admin_user, model_version)
     bad.name = "x.pth"
     refused = client_for(admin_user).post("/api/models/import/", {"file": bad}, format="multipart")
     assert refused.status_code == 400 and "not a Cellpose model file" in refused.json()["detail"]
+
+
+def test_a_model_file_of_the_right_format_with_wrong_weights_is_refused_with_a_400(admin_user, tiny_model_path):
+    d = torch.load(tiny_model_path, weights_only=True)
+    d["state_dicts"] = [{"encoder.nothing.weight": torch.zeros(3)}]
+    buf = io.BytesIO()
+    torch.save(d, buf)
+    buf.seek(0)
+    buf.name = "wrong-keys.pt"
+
+    response = client_for(admin_user).post("/api/models/import/", {"file": buf}, format="multipart")
+
+    assert response.status_code == 400
+    assert "do not fit a CellposeNet" in response.json()["detail"] and "Traceback" not in response.json()["detail"]

@@ -250,3 +250,20 @@ def test_the_batch_download_keeps_images_with_the_same_name_apart(api, owner, mo
 
     names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
     assert names == ["same_masks.png", f"{images[1].pk}-same_masks.png"]
+
+
+def test_a_diameter_that_would_upsample_the_image_past_the_limits_is_refused_naming_what_fits(api, image, model_version):
+    response = segment(api, image, diameter=0.01)
+
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "upsamples the image 3000 times (limit 8)" in detail and "at least 3.75 pixels" in detail
+    assert SegmentationJob.objects.count() == 0
+
+
+def test_the_cost_limits_come_from_the_settings(api, image, model_version, settings):
+    settings.SEGMENT_MAX_PIXELS = 64 * 64
+
+    assert segment(api, image, diameter=30).status_code == 202
+    response = segment(api, image, diameter=20)
+    assert response.status_code == 400 and "at least 30 pixels" in response.json()["detail"]
