@@ -7,7 +7,7 @@ see docs/deploy.md, "Limits".
 from django.conf import settings
 
 from cellposeweb.exceptions import ApplicationError
-from inference.engine.limits import CostLimits, check_cost
+from inference.engine import CostLimits, check_cost
 
 MAX_ID = 2**63 - 1  # the largest primary key the database holds (a signed 64-bit integer)
 

@@ -18,6 +18,8 @@ from .io import ImageReadError as ImageReadError
 from .io import image_info as image_info
 from .io import imread as imread
 from .io import read_labels as read_labels
+from .limits import CostLimits as CostLimits
+from .limits import check_cost as check_cost
 from .metrics import average_precision as average_precision
 from .model import WEIGHTS_DIR as WEIGHTS_DIR
 from .model import CellposeModel as CellposeModel
