@@ -41,6 +41,7 @@ from cellposeweb.pagination import Pagination
 from cellposeweb.throttles import UploadRateThrottle
 from inference.engine import export
 from inference.engine import io as engine_io
+from inference.recipe import annotation_recipe
 from inference.selectors import job_item_with_flows
 
 MASK_FORMATS = tuple(f for f in export.FORMATS if f != "flows")
@@ -208,7 +209,8 @@ def annotation_or_404(image: Image, version=None) -> Annotation:
 
 
 class ImageMasksApi(APIView):
-    """Download the current masks (or ``version``) in one format, named after the image."""
+    """Download the current masks (or ``version``) in one format, named after the image and the
+    version (``<image>_v<version>_masks.png``)."""
 
     class QuerySerializer(serializers.Serializer):
         format = serializers.ChoiceField(
@@ -234,10 +236,11 @@ class ImageMasksApi(APIView):
 
 
 def write_masks(annotation: Annotation, fmt: str, directory: Path) -> Path:
-    """Write an annotation's masks with the engine's exporter as ``<image stem><suffix>``."""
+    """Write an annotation's masks with the engine's exporter as ``<image stem>_v<version><suffix>``:
+    the name says which saved version the file holds, and two versions never share a name."""
     image = annotation.image
     masks, ismanual = annotation_arrays(annotation)
-    base = directory / export.safe_stem(image.name)
+    base = directory / f"{export.safe_stem(image.name)}_v{annotation.version}"
     if fmt == "csv":
         return export.save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
     if fmt != "npy":
@@ -339,6 +342,9 @@ class ImageAnnotationApi(APIView):
                 "masks": serializers.JSONField(),
                 "origins": serializers.ListField(child=serializers.CharField()),
                 "ismanual": serializers.ListField(child=serializers.BooleanField()),
+                "recipe": serializers.JSONField(
+                    allow_null=True, help_text="How the masks were made (inference.recipe); null: by hand."
+                ),
             },
         ),
     )
@@ -349,7 +355,10 @@ class ImageAnnotationApi(APIView):
         data = AnnotationOutputSerializer(annotation).data
         names = [ORIGIN_LABELS[int(o)] for o in origins.tolist()]
         return Response(
-            {**data, "masks": encode_labels(masks), "origins": names, "ismanual": [n != "model" for n in names]}
+            {
+                **data, "masks": encode_labels(masks), "origins": names, "ismanual": [n != "model" for n in names],
+                "recipe": annotation_recipe(annotation),
+            }
         )
 
     @extend_schema(

@@ -195,7 +195,8 @@ export class ApiClient {
    * The current annotation (or the given version), or null when the image has none yet.
    * @param {number|string} id
    * @param {{version?: number}} [options]
-   * @returns {Promise<{version: number, n_masks: number, masks: object, origins?: Array<string|null>}|null>}
+   * @returns {Promise<{version: number, n_masks: number, masks: object, origins?: Array<string|null>,
+   *                   recipe?: object|null}|null>} recipe: how the masks were made (inference/recipe.py)
    */
   async getAnnotation(id, { version } = {}) {
     try {
