@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from annotations import display
 from annotations.encoding import decode_labels, encode_labels
-from annotations.files import load_npz, local_path
+from annotations.files import local_path
 from annotations.models import Annotation, Image, MaskOrigin
 from annotations.selectors import (
     annotation_arrays,
@@ -42,7 +42,7 @@ from cellposeweb.throttles import UploadRateThrottle
 from inference.engine import export
 from inference.engine import io as engine_io
 from inference.recipe import annotation_recipe
-from inference.selectors import job_item_with_flows
+from inference.seg_file import seg_npy_extras
 
 MASK_FORMATS = tuple(f for f in export.FORMATS if f != "flows")
 CONTENT_TYPES = {
@@ -245,32 +245,14 @@ def write_masks(annotation: Annotation, fmt: str, directory: Path) -> Path:
         return export.save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
     if fmt != "npy":
         return export.save_masks(base, masks, formats=[fmt], filename=image.name)[0]
-    # The Cellpose GUI file, with the flows and which cells were drawn by hand.
+    # The Cellpose GUI file, with the flows, diameter and channels (also after edits) and which
+    # cells were drawn by hand.
     path = base.with_name(base.name + export.SUFFIXES["npy"])
     export.save_seg_npy(
-        path,
-        image=read_image_array(image),
-        masks=masks,
-        flows=_annotation_flows(annotation, masks.shape),
-        diameter=annotation.summary.get("diameter"),
-        channels=tuple(annotation.job.params.get("channels", (0, 0))) if annotation.job else (0, 0),
-        filename=image.name,
-        ismanual=ismanual,
+        path, image=read_image_array(image), masks=masks, filename=image.name, ismanual=ismanual,
+        **seg_npy_extras(annotation, masks),
     )
     return path
-
-
-def _annotation_flows(annotation: Annotation, shape):
-    """(dP, cellprob) of the segmentation an annotation came from, when it is stored and matches."""
-    if annotation.job_id is None:
-        return None
-    item = job_item_with_flows(image=annotation.image, job=annotation.job)
-    if item is None:
-        return None
-    flows = load_npz(item.flows)
-    if flows["cellprob"].shape != tuple(shape):
-        return None
-    return flows["dP"], flows["cellprob"]
 
 
 class AnnotationOutputSerializer(serializers.ModelSerializer):

@@ -11,7 +11,7 @@ from annotations.models import Annotation
 MAX_STEPS = 10_000
 
 
-def _made_by(annotation: Annotation) -> Annotation | None:
+def annotation_made_by(annotation: Annotation) -> Annotation | None:
     """The version whose segmentation ``annotation``'s masks come from (itself when it has a job)."""
     if annotation.job_id is not None:
         return annotation
@@ -50,7 +50,7 @@ def annotation_recipe(annotation: Annotation) -> dict | None:
     flow_threshold (a re-threshold's own), augment, tile_overlap, min_size, do_3d, anisotropy,
     stitch_threshold.
     """
-    made = _made_by(annotation)
+    made = annotation_made_by(annotation)
     if made is None:
         return None
     job, summary = made.job, made.summary or {}
