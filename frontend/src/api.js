@@ -118,10 +118,11 @@ export class ApiClient {
   /**
    * @param {string} method
    * @param {string} path
-   * @param {{json?: any, query?: object, signal?: AbortSignal}} [options]
+   * @param {{json?: any, form?: FormData, query?: object, signal?: AbortSignal}} [options]
+   *   form: a multipart body (file uploads) instead of json
    * @returns {Promise<any>} the parsed JSON body (null for 204)
    */
-  async request(method, path, { json, query, signal } = {}) {
+  async request(method, path, { json, form, query, signal } = {}) {
     const headers = { Accept: "application/json" };
     if (method !== "GET" && method !== "HEAD") Object.assign(headers, this.csrfHeaders());
     if (json !== undefined) headers["Content-Type"] = "application/json";
@@ -130,7 +131,7 @@ export class ApiClient {
       response = await this.fetch(this.url(path, query), {
         method,
         headers,
-        body: json === undefined ? undefined : JSON.stringify(json),
+        body: form ?? (json === undefined ? undefined : JSON.stringify(json)),
         credentials: "same-origin",
         signal,
       });
@@ -225,6 +226,20 @@ export class ApiClient {
    */
   listVersions(id, { page } = {}) {
     return this.request("GET", `/api/images/${id}/annotation/versions/`, { query: { page } });
+  }
+
+  /**
+   * Import a file of existing annotations (_seg.npy, label TIFF/PNG, ImageJ ROI zip, GeoJSON,
+   * COCO) as the image's next version; its 400 message says why a file could not be read.
+   * @param {number|string} id
+   * @param {Blob} file
+   * @param {string} [name]
+   * @returns {Promise<{version: number, n_masks: number, source: string}>}
+   */
+  importAnnotation(id, file, name) {
+    const form = new FormData();
+    form.append("file", file, name ?? /** @type {File} */ (file).name ?? "annotations");
+    return this.request("POST", `/api/images/${id}/annotation/import/`, { form });
   }
 
   /**

@@ -203,3 +203,35 @@ def test_a_right_button_drag_draws_a_mask_in_the_pan_tool(page, live_site):
     assert page.evaluate("() => window.cellposeViewer.model.transform") == before, "and it did not pan"
     page.keyboard.press("Control+z")
     wait_count(page, 4)
+
+
+def test_masks_from_qupath_import_as_a_new_version_and_a_bad_file_says_why(page, live_site, tmp_path):
+    from inference.engine import export
+    from tests.browser.test_editor import HEIGHT, WIDTH, count
+
+    masks = np.zeros((HEIGHT, WIDTH), np.int32)
+    masks[40:80, 40:80] = 1
+    masks[130:170, 200:260] = 2
+    geojson = export.save_masks(tmp_path / "qupath", masks, formats=["geojson"])[0]
+    sign_in(page, live_site)
+    open_editor(page, create_image(page))
+    assert count(page) == 4
+
+    with page.expect_file_chooser() as chooser:
+        page.click("[data-action=import-masks]")
+    chooser.value.set_files(str(geojson))
+    wait_count(page, 2)
+    status = page.locator("[data-role=import-status]")
+    assert "as version 2 (2 cells)" in status.inner_text()
+    page.locator("[data-role=versions] li[data-version='2']").wait_for()
+    assert "import" in page.inner_text("[data-role=versions] li[data-version='2']")
+    assert Canvas(page).hover(230, 150)[0] == 2
+    assert page.get_attribute("[data-role=save-status]", "data-status") == "saved"
+
+    with page.expect_file_chooser() as chooser:
+        page.click("[data-action=import-masks]")
+    chooser.value.set_files(files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not masks"}])
+    page.wait_for_function("() => document.querySelector('[data-role=import-status]').dataset.state === 'error'")
+    said = status.inner_text()
+    assert said.startswith("Could not import notes.txt:") and "notes.txt" in said.split(":", 1)[1]
+    assert count(page) == 2

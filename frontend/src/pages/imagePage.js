@@ -18,6 +18,7 @@ import { ToolRegistry } from "../tools/registry.js";
 import { DisplayPanel } from "../ui/displayPanel.js";
 import { ContributeLink } from "../ui/contributeLink.js";
 import { DownloadMenu } from "../ui/downloadMenu.js";
+import { ImportMasks } from "../ui/importMasks.js";
 import { Notice } from "../ui/notice.js";
 import { PlaneSlider } from "../ui/planeSlider.js";
 import { SegmentPanel } from "../ui/segmentPanel.js";
@@ -141,6 +142,15 @@ export async function startImagePage(root) {
   const editing = startEditing({ root, model, editor, tools, api, imageId, notice, loadMasks });
   window.cellposeViewer.saver = editing.saver;
   new DownloadMenu($("[data-role=downloads]"), model, { saver: editing.saver, shown: editing.shownVersion });
+  new ImportMasks($("[data-role=import]"), {
+    api,
+    imageId,
+    guard: () => editing.guard(),
+    onImported: async () => {
+      notice.clear();
+      editing.replaced(await showMasks());
+    },
+  });
 
   segmentPanel = new SegmentPanel($("[data-panel=segment]"), {
     api,
