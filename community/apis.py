@@ -123,6 +123,7 @@ class CommunityModelOutputSerializer(serializers.Serializer):
     test_set = serializers.SerializerMethodField()
     training_run = serializers.SerializerMethodField()
     imported_from = serializers.SerializerMethodField()
+    rollback_to = serializers.SerializerMethodField(help_text="The current model only: what a roll back makes current.")
 
     def _card(self, mv):
         return getattr(mv, "card", None)
@@ -152,6 +153,10 @@ class CommunityModelOutputSerializer(serializers.Serializer):
     def get_imported_from(self, mv) -> str:
         card = self._card(mv)
         return card.imported_from if card else ""
+
+    def get_rollback_to(self, mv) -> dict | None:
+        target = selectors.model_version_rollback_target(mv) if mv.is_current else None
+        return {"id": target.pk, "name": target.name, "version": target.version} if target else None
 
 
 def _model_versions_with_cards():
