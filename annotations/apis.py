@@ -122,7 +122,8 @@ def image_data(image: Image) -> dict:
 
 
 class ImageListUploadApi(APIView):
-    """``GET``: your images, newest first (``?search=`` on the name, paginated).
+    """``GET``: your images (an administrator's: everyone's), newest first (``?search=`` on the name,
+    ``?owner=`` a username, paginated).
     ``POST``: upload an image (multipart field ``file``; TIFF, PNG or JPEG)."""
 
     parser_classes = [MultiPartParser, FormParser]
@@ -137,12 +138,14 @@ class ImageListUploadApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("search", str, description="Part of the image name."),
+                    OpenApiParameter("owner", str, description="The owner's username (administrators)."),
                     OpenApiParameter("page", int)],
         responses=ImageOutputSerializer(many=True),
     )
     def get(self, request):
         search = request.query_params.get("search", "").strip()
-        images = with_latest_annotation(image_list(user=request.user, search=search))
+        owner = request.query_params.get("owner", "").strip()
+        images = with_latest_annotation(image_list(user=request.user, search=search, owner=owner))
         paginator = Pagination()
         page = paginator.paginate_queryset(images, request, view=self)
         return paginator.get_paginated_response(ImageOutputSerializer(page, many=True).data)

@@ -147,11 +147,11 @@ export class ApiClient {
   // ---- images --------------------------------------------------------------
 
   /**
-   * @param {{search?: string, page?: number}} [options]
+   * @param {{search?: string, owner?: string, page?: number}} [options] owner: a username (administrators)
    * @returns {Promise<{count: number, next: string|null, previous: string|null, results: object[]}>}
    */
-  listImages({ search, page } = {}) {
-    return this.request("GET", "/api/images/", { query: { search, page } });
+  listImages({ search, owner, page } = {}) {
+    return this.request("GET", "/api/images/", { query: { search, owner, page } });
   }
 
   getImage(id) {

@@ -235,3 +235,33 @@ def test_masks_from_qupath_import_as_a_new_version_and_a_bad_file_says_why(page,
     said = status.inner_text()
     assert said.startswith("Could not import notes.txt:") and "notes.txt" in said.split(":", 1)[1]
     assert count(page) == 2
+
+
+def test_an_admin_sees_whose_images_are_whose_and_filters_by_owner(page, live_site, browser):
+    other = browser.new_context(base_url=live_site.url)
+    try:
+        tab = other.new_page()
+        tab.goto("/accounts/signup/")
+        tab.fill("input[name=username]", "owner-two")
+        tab.fill("input[name=password1]", "a-long-password-2")
+        tab.fill("input[name=password2]", "a-long-password-2")
+        tab.click("form button[type=submit]")
+        tab.wait_for_url(f"{live_site.url}/")
+        tab.wait_for_selector("[data-page=images][data-state=ready]")
+        create_image(tab)
+    finally:
+        other.close()
+    sign_in(page, live_site)
+    create_image(page)
+    page.reload()
+    page.wait_for_selector("[data-page=images][data-state=ready]")
+
+    theirs = page.locator(".image-card", has=page.locator("[data-field=owner]:not([hidden])"))
+    theirs.first.wait_for()
+    assert "Owner: owner-two" in theirs.first.inner_text()
+    page.fill("[data-role=search] input[name=owner]", "owner-two")
+    page.wait_for_function(
+        "() => { const cards = [...document.querySelectorAll('.image-card')];"
+        " return cards.length > 0 && cards.every((c) => c.querySelector('[data-field=owner]').textContent === 'Owner: owner-two'); }"
+    )
+    assert "owner=owner-two" in page.url
