@@ -48,6 +48,7 @@ from cellposeweb.http import (
 from cellposeweb.pagination import Pagination
 from cellposeweb.parsers import parse_json
 from cellposeweb.throttles import UploadRateThrottle
+from inference.recipe import annotation_recipe
 
 class ImageOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
@@ -78,7 +79,8 @@ def image_data(image: Image) -> dict:
 
 
 class ImageListUploadApi(APIView):
-    """``GET``: your images, newest first (``?search=`` on the name, paginated).
+    """``GET``: your images (an administrator's: everyone's), newest first (``?search=`` on the name,
+    ``?owner=`` a username, paginated).
     ``POST``: upload an image (multipart field ``file``; TIFF, PNG or JPEG)."""
 
     parser_classes = [MultiPartParser, FormParser]
@@ -96,12 +98,14 @@ class ImageListUploadApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("search", str, description="Part of the image name."),
+                    OpenApiParameter("owner", str, description="The owner's username (administrators)."),
                     OpenApiParameter("page", int)],
         responses=ImageOutputSerializer(many=True),
     )
     def get(self, request):
         search = request.query_params.get("search", "").strip()
-        images = with_latest_annotation(image_list(user=request.user, search=search))
+        owner = request.query_params.get("owner", "").strip()
+        images = with_latest_annotation(image_list(user=request.user, search=search, owner=owner))
         paginator = Pagination()
         page = paginator.paginate_queryset(images, request, view=self)
         return paginator.get_paginated_response(ImageOutputSerializer(page, many=True).data)
@@ -169,7 +173,8 @@ def annotation_or_404(image: Image, version=None) -> Annotation:
 
 
 class ImageMasksApi(APIView):
-    """Download the current masks (or ``version``) in one format, named after the image."""
+    """Download the current masks (or ``version``) in one format, named after the image and the
+    version (``<image>_v<version>_masks.png``)."""
 
     class QuerySerializer(serializers.Serializer):
         format = serializers.ChoiceField(
@@ -249,6 +254,9 @@ class ImageAnnotationApi(APIView):
                 "masks": serializers.JSONField(),
                 "origins": serializers.ListField(child=serializers.CharField()),
                 "ismanual": serializers.ListField(child=serializers.BooleanField()),
+                "recipe": serializers.JSONField(
+                    allow_null=True, help_text="How the masks were made (inference.recipe); null: by hand."
+                ),
             },
         ),
     )
@@ -259,7 +267,10 @@ class ImageAnnotationApi(APIView):
         data = AnnotationOutputSerializer(annotation).data
         names = [ORIGIN_LABELS[int(o)] for o in origins.tolist()]
         return Response(
-            {**data, "masks": encode_labels(masks), "origins": names, "ismanual": [n != "model" for n in names]}
+            {
+                **data, "masks": encode_labels(masks), "origins": names, "ismanual": [n != "model" for n in names],
+                "recipe": annotation_recipe(annotation),
+            }
         )
 
     @extend_schema(

@@ -72,6 +72,7 @@ class Annotation(models.Model):
         MODEL = "model", "model"
         MANUAL = "manual", "manual"
         RESTORED = "restored", "restored"
+        IMPORTED = "imported", "imported"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
     version = models.PositiveIntegerField()

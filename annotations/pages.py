@@ -9,12 +9,13 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotations.selectors import image_get
+from cellposeweb.access import is_admin
 
 
 @login_required
 @ensure_csrf_cookie
 def image_list_page(request):
-    return render(request, "pages/image_list.html")
+    return render(request, "pages/image_list.html", {"is_admin": is_admin(request.user)})
 
 
 @login_required

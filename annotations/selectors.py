@@ -8,10 +8,13 @@ from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.access import visible
 
 
-def image_list(*, user, search: str = "") -> QuerySet[Image]:
+def image_list(*, user, search: str = "", owner: str = "") -> QuerySet[Image]:
+    """The images ``user`` may see (an administrator: everyone's), by name part and owner's username."""
     images = visible(Image.objects.all(), user=user)
     if search:
         images = images.filter(name__icontains=search)
+    if owner:
+        images = images.filter(owner__username=owner)
     return images
 
 

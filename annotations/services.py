@@ -398,6 +398,9 @@ def annotation_save(
         "manual", a changed model mask "edited", an unchanged one keeps its origin).
     ismanual : the Cellpose GUI's flags instead of origins (True = "manual", False = "model").
 
+    A save that changes nothing (the base's masks and origins) stores no version and returns the
+    base, still refused with StaleVersionError when the base is no longer the latest.
+
     Only the final insert runs in the transaction (``_store``: the version check, the row, with
     the image row locked): decoding, renumbering and comparing a 2048 x 2048 annotation take a
     few hundred milliseconds that other writers need not wait for. The file is deleted if the
@@ -414,6 +417,11 @@ def annotation_save(
         changes=changes, base_origins=base_origins, source=Annotation.Source.MANUAL,
         given=_given_origins(origins, ismanual), old_labels=old_labels,
     )
+    if base_version and np.array_equal(masks, base_masks) and np.array_equal(flags, base_origins):
+        # Nothing changed: no new version piles up; the base is the answer while it is the latest.
+        if _latest_version(image) != base_version:
+            raise StaleVersionError(image=image, base_version=base_version, current_version=_latest_version(image))
+        return image.annotations.get(version=base_version)
     return _store(
         image=image, masks=masks, origins=flags, changes=changes.summary(), source=Annotation.Source.MANUAL,
         base_version=base_version or None, expected_latest=base_version, created_by=created_by,

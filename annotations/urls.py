@@ -1,6 +1,7 @@
 from django.urls import path
 
 from annotations import apis
+from annotations.import_api import AnnotationImportApi
 
 urlpatterns = [
     path("images/", apis.ImageListUploadApi.as_view(), name="image-list"),
@@ -9,6 +10,7 @@ urlpatterns = [
     path("images/<int:image_id>/data/", apis.ImageDataApi.as_view(), name="image-data"),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
+    path("images/<int:image_id>/annotation/import/", AnnotationImportApi.as_view(), name="image-annotation-import"),
     path(
         "images/<int:image_id>/annotation/versions/",
         apis.AnnotationVersionListApi.as_view(),

@@ -10,12 +10,12 @@ from django.http import HttpResponse
 from rest_framework import serializers
 
 from annotations import display
-from annotations.files import load_npz, stored_image_read
+from annotations.files import stored_image_read
 from annotations.models import Annotation, Image
 from annotations.selectors import annotation_arrays
 from cellposeweb.downloads import file_download  # noqa: F401  (the one download helper; re-exported for views)
 from inference.engine import FORMATS, SUFFIXES, safe_stem, save_masks, save_seg_npy
-from inference.selectors import job_item_with_flows
+from inference.seg_file import seg_npy_extras
 
 MASK_FORMATS = tuple(f for f in FORMATS if f != "flows")
 CONTENT_TYPES = {
@@ -54,40 +54,23 @@ def parse_query(serializer_class, request) -> dict:
 
 
 def write_masks(annotation: Annotation, fmt: str, directory: Path) -> Path:
-    """Write an annotation's masks with the engine's exporter as ``<image stem><suffix>``."""
+    """Write an annotation's masks with the engine's exporter as ``<image stem>_v<version><suffix>``:
+    the name says which saved version the file holds, and two versions never share a name."""
     image = annotation.image
     masks, ismanual = annotation_arrays(annotation)
-    base = directory / safe_stem(image.name)
+    base = directory / f"{safe_stem(image.name)}_v{annotation.version}"
     if fmt == "csv":
         return save_masks(base, masks, formats=["csv"], image=read_image_array(image))[0]
     if fmt != "npy":
         return save_masks(base, masks, formats=[fmt], filename=image.name)[0]
-    # The Cellpose GUI file, with the flows and which cells were drawn by hand.
+    # The Cellpose GUI file, with the flows, diameter and channels (also after edits) and which
+    # cells were drawn by hand.
     path = base.with_name(base.name + SUFFIXES["npy"])
     save_seg_npy(
-        path,
-        image=read_image_array(image),
-        masks=masks,
-        flows=_annotation_flows(annotation, masks.shape),
-        diameter=annotation.summary.get("diameter"),
-        channels=tuple(annotation.job.params.get("channels", (0, 0))) if annotation.job else (0, 0),
-        filename=image.name,
-        ismanual=ismanual,
+        path, image=read_image_array(image), masks=masks, filename=image.name, ismanual=ismanual,
+        **seg_npy_extras(annotation, masks),
     )
     return path
-
-
-def _annotation_flows(annotation: Annotation, shape):
-    """(dP, cellprob) of the segmentation an annotation came from, when it is stored and matches."""
-    if annotation.job_id is None:
-        return None
-    item = job_item_with_flows(image=annotation.image, job=annotation.job)
-    if item is None:
-        return None
-    flows = load_npz(item.flows)
-    if flows["cellprob"].shape != tuple(shape):
-        return None
-    return flows["dP"], flows["cellprob"]
 
 
 class AnnotationOutputSerializer(serializers.ModelSerializer):

@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from community.access import can_manage
+
 
 @login_required
 @ensure_csrf_cookie
@@ -20,7 +22,8 @@ def review_page(request):
 @login_required
 @ensure_csrf_cookie
 def dashboard_page(request):
-    return render(request, "community/dashboard.html")
+    """Administrators' page; anyone else is told so instead of seeing forms that would be refused."""
+    return render(request, "community/dashboard.html", {"can_manage": can_manage(request.user)})
 
 
 @ensure_csrf_cookie

@@ -118,10 +118,11 @@ export class ApiClient {
   /**
    * @param {string} method
    * @param {string} path
-   * @param {{json?: any, query?: object, signal?: AbortSignal}} [options]
+   * @param {{json?: any, form?: FormData, query?: object, signal?: AbortSignal}} [options]
+   *   form: a multipart body (file uploads) instead of json
    * @returns {Promise<any>} the parsed JSON body (null for 204)
    */
-  async request(method, path, { json, query, signal } = {}) {
+  async request(method, path, { json, form, query, signal } = {}) {
     const headers = { Accept: "application/json" };
     if (method !== "GET" && method !== "HEAD") Object.assign(headers, this.csrfHeaders());
     if (json !== undefined) headers["Content-Type"] = "application/json";
@@ -130,7 +131,7 @@ export class ApiClient {
       response = await this.fetch(this.url(path, query), {
         method,
         headers,
-        body: json === undefined ? undefined : JSON.stringify(json),
+        body: form ?? (json === undefined ? undefined : JSON.stringify(json)),
         credentials: "same-origin",
         signal,
       });
@@ -146,11 +147,11 @@ export class ApiClient {
   // ---- images --------------------------------------------------------------
 
   /**
-   * @param {{search?: string, page?: number}} [options]
+   * @param {{search?: string, owner?: string, page?: number}} [options] owner: a username (administrators)
    * @returns {Promise<{count: number, next: string|null, previous: string|null, results: object[]}>}
    */
-  listImages({ search, page } = {}) {
-    return this.request("GET", "/api/images/", { query: { search, page } });
+  listImages({ search, owner, page } = {}) {
+    return this.request("GET", "/api/images/", { query: { search, owner, page } });
   }
 
   getImage(id) {
@@ -195,7 +196,8 @@ export class ApiClient {
    * The current annotation (or the given version), or null when the image has none yet.
    * @param {number|string} id
    * @param {{version?: number}} [options]
-   * @returns {Promise<{version: number, n_masks: number, masks: object, origins?: Array<string|null>}|null>}
+   * @returns {Promise<{version: number, n_masks: number, masks: object, origins?: Array<string|null>,
+   *                   recipe?: object|null}|null>} recipe: how the masks were made (inference/recipe.py)
    */
   async getAnnotation(id, { version } = {}) {
     try {
@@ -224,6 +226,20 @@ export class ApiClient {
    */
   listVersions(id, { page } = {}) {
     return this.request("GET", `/api/images/${id}/annotation/versions/`, { query: { page } });
+  }
+
+  /**
+   * Import a file of existing annotations (_seg.npy, label TIFF/PNG, ImageJ ROI zip, GeoJSON,
+   * COCO) as the image's next version; its 400 message says why a file could not be read.
+   * @param {number|string} id
+   * @param {Blob} file
+   * @param {string} [name]
+   * @returns {Promise<{version: number, n_masks: number, source: string}>}
+   */
+  importAnnotation(id, file, name) {
+    const form = new FormData();
+    form.append("file", file, name ?? /** @type {File} */ (file).name ?? "annotations");
+    return this.request("POST", `/api/images/${id}/annotation/import/`, { form });
   }
 
   /**

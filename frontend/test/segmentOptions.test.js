@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { buildSegmentOptions } from "../src/ui/segmentOptions.js";
+import { recipeFormValues } from "../src/ui/segmentRecipe.js";
 
 test("an untouched form asks for the server's defaults with an automatic diameter", () => {
   assert.deepEqual(buildSegmentOptions({ diameter_auto: true }), {
@@ -49,4 +50,26 @@ test("a manual diameter must be a positive number", () => {
   assert.throws(() => buildSegmentOptions({ diameter_auto: false, diameter: "0" }), /more than 0/);
   assert.throws(() => buildSegmentOptions({ diameter_auto: false, diameter: "abc" }), /diameter must be a number/);
   assert.throws(() => buildSegmentOptions({ diameter_auto: true, chan1: "5" }), /channels must be/);
+});
+
+test("a recipe with an estimated diameter keeps Automatic and offers the estimate", () => {
+  const values = recipeFormValues({
+    model_version: 4, channels: [2, 0], diameter: 24.137, diameter_source: "estimated",
+    cellprob_threshold: -1, flow_threshold: 3, augment: false, tile_overlap: 0.5, min_size: 15, do_3d: null,
+  });
+  assert.equal(values.diameter_auto, true);
+  assert.equal(values.estimated_diameter, "24.1");
+  assert.equal("diameter" in values, false, "the typed diameter is left alone");
+  assert.deepEqual([values.model_version, values.chan1, values.chan2], ["4", "2", "0"]);
+  assert.deepEqual([values.cellprob_threshold, values.flow_threshold, values.augment], ["-1", "3", false]);
+  assert.equal("do_3d" in values, false);
+  const options = buildSegmentOptions(values);
+  assert.deepEqual([options.channels, options.diameter, options.cellprob_threshold], [[2, 0], null, -1]);
+});
+
+test("a recipe with a given diameter asks for that diameter again", () => {
+  const values = recipeFormValues({ channels: [0, 3], diameter: 17.5, diameter_source: "given" });
+  assert.deepEqual([values.diameter_auto, values.diameter, values.estimated_diameter], [false, "17.5", null]);
+  assert.equal(values.chan2, "0", "a grayscale segment channel has no nucleus channel");
+  assert.equal(buildSegmentOptions(values).diameter, 17.5);
 });

@@ -214,3 +214,15 @@ test("no editor key is bound twice, nor clashes with the viewer's", async () => 
   assert.deepEqual(keys.filter((k) => viewer.has(k)), []);
   assert.ok(EDITOR_GESTURES.length >= 2);
 });
+
+test("the right-button draw tool traces while held and a lone right-click leaves nothing behind", () => {
+  const { model, editor } = setup();
+  const tool = new DrawTool({ model, editor }, { traceOnly: true });
+  tool.pointerDown(at(30, 15, { button: 2, buttons: 2 }));
+  tool.pointerUp(at(30, 15, { button: 2, buttons: 0 }));
+  assert.equal(tool.points, null, "a click alone starts no outline");
+  assert.equal(model.sketch, null);
+  drag(tool, [[30, 15], [38, 15], [38, 25], [30, 25]], { button: 2, buttons: 2 });
+  assert.equal(model.masks.count, 3);
+  assert.equal(model.labelAt(34, 20), 3);
+});

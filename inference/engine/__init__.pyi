@@ -3,9 +3,12 @@
 # the engine is private; the web imports only these names (the import-linter contract in
 # pyproject.toml keeps the engine free of Django).
 from . import train as train
+from .annotation_import import MAX_ZIP_BYTES as MAX_ZIP_BYTES
 from .annotation_import import AnnotationImportError as AnnotationImportError
 from .annotation_import import read_annotations as read_annotations
 from .dynamics import compute_masks as compute_masks
+from .edited_flows import flows_after_edits as flows_after_edits
+from .edited_flows import masks_diameter as masks_diameter
 from .export import FORMATS as FORMATS
 from .export import SUFFIXES as SUFFIXES
 from .export import flows_to_rgb as flows_to_rgb

@@ -102,6 +102,7 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     assert page.locator("[data-role=loss-plot] polyline").count() == 1
     assert page.locator("[data-role=candidate-ap]").count() >= 2  # all images and the "nuclei" tag
     candidate = api(page, "GET", "/api/training-runs/")["results"][0]["candidate"]
+    page.once("dialog", lambda dialog: dialog.accept())  # "Release …? … switches from … to …"
     page.click(f"[data-role=models] tr[data-model='{candidate}'] [data-action=release]")
     page.wait_for_selector(f"[data-role=models] tr[data-model='{candidate}'][data-current=true]")
 
@@ -123,3 +124,55 @@ def test_the_models_page_shows_the_default_models_card(page, live_site):
     for heading in ("Training data", "Accuracy", "Recipe", "Known weaknesses"):
         assert heading in text
     assert "dsb2018-train" in text and "CC0" in text
+
+
+def test_release_and_roll_back_ask_first_naming_the_model_before_and_after(page, live_site):
+    import torch
+
+    from inference.engine.net import CellposeNet
+
+    sign_in(page, live_site)
+    page.goto("/community/")
+    page.wait_for_selector("[data-page=contributions][data-state=ready]")
+    buf = io.BytesIO()
+    torch.save(CellposeNet(nbase=(2, 8, 16)).to_cellpose_state_dict(), buf)
+    imported = api(page, "POST", "/api/models/import/", multipart={
+        "file": {"name": "tiny.pth", "mimeType": "application/octet-stream", "buffer": buf.getvalue()},
+        "name": "asked"})
+    current = next(m for m in api(page, "GET", "/api/community/models/") if m["is_current"])
+    before, after = f"{current['name']} v{current['version']}", f"asked v{imported['version']}"
+
+    page.goto("/community/dashboard/")
+    page.wait_for_selector("[data-page=dashboard][data-state=ready]")
+    release = page.locator(f"[data-role=models] tr[data-model='{imported['id']}'] [data-action=release]")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    release.click()
+    assert asked and before in asked[0] and after in asked[0]
+    assert page.locator(f"[data-role=models] tr[data-model='{imported['id']}']").get_attribute("data-current") == "false"
+
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    release.click()
+    page.wait_for_selector(f"[data-role=models] tr[data-model='{imported['id']}'][data-current=true]")
+    said = page.inner_text("[data-role=release-status]")
+    assert said.startswith(f"{after} is now the current community model") and before in said
+
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.click(f"[data-role=models] tr[data-model='{imported['id']}'] [data-action=rollback]")
+    page.wait_for_selector(f"[data-role=models] tr[data-model='{current['id']}'][data-current=true]")
+    assert "Roll back" in asked[-1] and f"from {after} back to {before}" in asked[-1]
+    assert page.inner_text("[data-role=release-status]").startswith(f"{before} is now the current community model")
+
+
+def test_the_dashboard_tells_a_non_admin_it_is_for_administrators_and_shows_no_forms(page, live_site):
+    page.goto("/accounts/signup/")
+    page.fill("input[name=username]", "plain-user")
+    page.fill("input[name=password1]", "a-long-password-1")
+    page.fill("input[name=password2]", "a-long-password-1")
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{live_site.url}/")
+
+    page.goto("/community/dashboard/")
+    assert "for administrators" in page.inner_text("[data-role=admins-only]")
+    assert page.locator("[data-role=train-form]").count() == 0
+    assert page.locator("[data-role=models]").count() == 0

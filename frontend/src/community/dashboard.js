@@ -2,6 +2,7 @@
  * the websocket), candidates side by side with the current model, release and roll back. */
 import { api, el, fmtAp, guarded, results, socketUrl } from "./common.js";
 import { drawPlot } from "./plot.js";
+import { changedText, releaseQuestion, rollbackQuestion } from "./releaseText.js";
 
 /** @type {HTMLElement} */
 const page = document.querySelector("[data-page=dashboard]");
@@ -83,8 +84,19 @@ function follow(id) {
   guarded(refreshRun);
 }
 
+/** Release or roll back after the person confirmed, naming both models; then say what happened. */
+function changeModel(question, path, before) {
+  if (!question || !window.confirm(question)) return;
+  guarded(async () => {
+    const now = await api.request("POST", path);
+    page.querySelector("[data-role=release-status]").textContent = changedText(now, before);
+    await loadModels();
+  });
+}
+
 async function loadModels() {
   const models = await api.request("GET", "/api/community/models/");
+  const current = models.find((m) => m.is_current) ?? null;
   const select = page.querySelector("[data-role=base-select]");
   select.replaceChildren(el("option", { value: "" }, "the current model"),
     ...models.map((m) => el("option", { value: m.id }, `${m.name} v${m.version}`)));
@@ -96,14 +108,12 @@ async function loadModels() {
   el("td", {}, m.changelog || m.description),
   el("td", {},
     m.is_current
-      ? el("button", { type: "button", dataset: { action: "rollback" }, ...(m.rollback_to ? {} : { disabled: "" }), onclick: () => guarded(async () => {
-        await api.request("POST", `/api/models/${m.id}/rollback/`);
-        await loadModels();
-      }) }, m.rollback_to ? `Roll back to ${m.rollback_to.name} v${m.rollback_to.version}` : "Nothing to roll back to")
-      : el("button", { type: "button", dataset: { action: "release" }, onclick: () => guarded(async () => {
-        await api.request("POST", `/api/models/${m.id}/release/`);
-        await loadModels();
-      }) }, "Release"),
+      ? el("button", { type: "button", dataset: { action: "rollback" },
+        ...(m.rollback_to ? {} : { disabled: "", title: "No earlier release to roll back to" }), onclick: () => changeModel(
+          rollbackQuestion(m), `/api/models/${m.id}/rollback/`, m) },
+        m.rollback_to ? `Roll back to ${m.rollback_to.name} v${m.rollback_to.version}` : "Nothing to roll back to")
+      : el("button", { type: "button", dataset: { action: "release" }, onclick: () => changeModel(
+        releaseQuestion(m, current), `/api/models/${m.id}/release/`, current) }, "Release"),
     m.training_run ? el("a", { href: `/api/models/${m.id}/dataset.zip` }, " dataset.zip") : null))));
 }
 

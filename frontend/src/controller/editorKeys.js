@@ -41,6 +41,7 @@ export const EDITOR_SHORTCUTS = [
 
 /** Mouse gestures of the editor, listed with the keys. */
 export const EDITOR_GESTURES = [
+  { keys: ["Right-drag"], description: "Trace a new mask's outline (any tool, as in the Cellpose GUI)" },
   { keys: ["Ctrl+click"], description: "Delete the mask (any tool)" },
   { keys: ["Alt+click"], description: "Merge the mask into the selected one (any tool)" },
   { keys: ["Shift+click"], description: "Add a mask to the selection, or take it out (select tool)" },

@@ -128,6 +128,8 @@ export function startEditing({ root, model, editor, tools, api, imageId, notice,
 
   return {
     saver,
+    /** The older version on show (read-only), or null while the current one is. */
+    shownVersion: () => versions.shown ?? null,
     /** Why masks must not be replaced now (a segmentation or re-threshold), or null. */
     guard: busyWith,
 

@@ -27,7 +27,7 @@ export function startImageList(root) {
   const $ = (selector) => root.querySelector(selector);
   const api = new ApiClient();
   const params = new URLSearchParams(location.search);
-  const state = { search: params.get("search") ?? "", page: Math.max(1, Number(params.get("page")) || 1), pageSize: null };
+  const state = { search: params.get("search") ?? "", owner: params.get("owner") ?? "", page: Math.max(1, Number(params.get("page")) || 1), pageSize: null };
   const pageUrl = (id) => root.dataset.imagePage.replace(/0\/?$/, `${id}/`);
   const listError = $("[data-role=list-error]");
   const showError = (message) => {
@@ -41,6 +41,7 @@ export function startImageList(root) {
   const selectAll = $("[data-role=select-all]");
   const grid = new ImageGridView($("[data-role=grid]"), $("[data-role=card-template]"), {
     pageUrl,
+    user: root.dataset.user ?? "",
     thumbnailUrl: (id) => api.thumbnailUrl(id),
     onDelete: (image) => deleteImages([image]),
     onSelectionChange: (ids) => {
@@ -57,11 +58,12 @@ export function startImageList(root) {
     const request = ++listRequest;
     const query = new URLSearchParams();
     if (state.search) query.set("search", state.search);
+    if (state.owner) query.set("owner", state.owner);
     if (state.page > 1) query.set("page", String(state.page));
     history.replaceState(null, "", `${location.pathname}${query.size ? `?${query}` : ""}`);
     let body;
     try {
-      body = await api.listImages({ search: state.search, page: state.page > 1 ? state.page : undefined });
+      body = await api.listImages({ search: state.search, owner: state.owner || undefined, page: state.page > 1 ? state.page : undefined });
     } catch (error) {
       if (request !== listRequest) return;
       if (error.status === 404 && state.page > 1) {
@@ -90,14 +92,19 @@ export function startImageList(root) {
     $("[data-action=next-page]").disabled = !body.next;
   }
 
-  const searchInput = $("[data-role=search] input");
+  const searchInput = $("[data-role=search] input[name=search]");
+  /** @type {HTMLInputElement|null} */
+  const ownerInput = $("[data-role=search] input[name=owner]"); // administrators only
   searchInput.value = state.search;
+  if (ownerInput) ownerInput.value = state.owner;
   const searchNow = () => {
     state.search = searchInput.value.trim();
+    state.owner = ownerInput?.value.trim() ?? "";
     state.page = 1;
     load();
   };
   searchInput.addEventListener("input", debounce(searchNow, 250));
+  ownerInput?.addEventListener("input", debounce(searchNow, 250));
   $("[data-role=search]").addEventListener("submit", (event) => {
     event.preventDefault();
     searchNow();

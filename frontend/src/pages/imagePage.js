@@ -10,6 +10,7 @@ import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
 import { RasterLoader } from "../controller/rasters.js";
 import { Editor } from "../editor.js";
 import { ViewerModel } from "../model.js";
+import { DrawTool } from "../tools/draw.js";
 import { MaskClicks } from "../tools/maskClicks.js";
 import { PanZoomTool } from "../tools/panZoom.js";
 import { PointerRouter } from "../tools/pointer.js";
@@ -17,6 +18,7 @@ import { ToolRegistry } from "../tools/registry.js";
 import { DisplayPanel } from "../ui/displayPanel.js";
 import { ContributeLink } from "../ui/contributeLink.js";
 import { DownloadMenu } from "../ui/downloadMenu.js";
+import { ImportMasks } from "../ui/importMasks.js";
 import { Notice } from "../ui/notice.js";
 import { PlaneSlider } from "../ui/planeSlider.js";
 import { SegmentPanel } from "../ui/segmentPanel.js";
@@ -54,7 +56,10 @@ export async function startImagePage(root) {
   const tools = new ToolRegistry({ model, editor });
   registerTools(tools);
   tools.activate("pan");
-  new PointerRouter(canvas, { model, tools, navigator: new PanZoomTool({ model }), clicks: new MaskClicks({ model, editor }) });
+  new PointerRouter(canvas, {
+    model, tools, navigator: new PanZoomTool({ model }), clicks: new MaskClicks({ model, editor }),
+    rightButton: new DrawTool({ model, editor }, { traceOnly: true }),
+  });
   bindShortcuts(model);
 
   // The canvas fills its box; fit the image the first time the box has a size.
@@ -76,7 +81,6 @@ export async function startImagePage(root) {
   new StatusBar({ count: $("[data-role=cell-count]"), hover: $("[data-role=hover]"), zoom: $("[data-role=zoom]") }, model);
   new DisplayPanel($("[data-panel=display]"), model);
   new PlaneSlider($("[data-role=plane]"), model);
-  new DownloadMenu($("[data-role=downloads]"), model);
   new ContributeLink($("[data-role=contribute]"), model);
   renderShortcuts($("[data-role=shortcuts]"), [...SHORTCUTS, ...EDITOR_SHORTCUTS, ...GESTURES, ...EDITOR_GESTURES]);
 
@@ -116,6 +120,9 @@ export async function startImagePage(root) {
     onResult: async () => editing.replaced(await loadMasks()),
   });
 
+  /** @type {SegmentPanel|null} */
+  let segmentPanel = null;
+
   /** Put the current annotation (or an older version) in the model; returns it (null: none). */
   async function loadMasks(version) {
     const annotation = await api.getAnnotation(imageId, { version });
@@ -127,21 +134,32 @@ export async function startImagePage(root) {
     const { labels, shape } = await decodeMasks(annotation.masks);
     model.setMasks({ labels, shape, version: annotation.version, origins: annotation.origins });
     thresholds.setEnabled(true);
+    if (annotation.recipe) thresholds.setValues(annotation.recipe);
+    segmentPanel?.restore(annotation.recipe ?? null);
     return annotation;
   }
 
   const editing = startEditing({ root, model, editor, tools, api, imageId, notice, loadMasks });
   window.cellposeViewer.saver = editing.saver;
+  new DownloadMenu($("[data-role=downloads]"), model, { saver: editing.saver, shown: editing.shownVersion });
+  new ImportMasks($("[data-role=import]"), {
+    api,
+    imageId,
+    guard: () => editing.guard(),
+    onImported: async () => {
+      notice.clear();
+      editing.replaced(await showMasks());
+    },
+  });
 
-  new SegmentPanel($("[data-panel=segment]"), {
+  segmentPanel = new SegmentPanel($("[data-panel=segment]"), {
     api,
     imageId,
     model,
     guard: () => editing.guard(),
-    onSucceeded: async (job, options) => {
+    onSucceeded: async () => {
       notice.clear();
       rasters.reset(...RESULT_RASTERS);
-      thresholds.setValues(options);
       editing.replaced(await showMasks());
     },
   });

@@ -5,6 +5,10 @@
  * a double-click or Enter close it too; Escape cancels and Backspace takes back the
  * last vertex. The new mask fills background pixels only, unless overwrite is on.
  * With Shift at the start and one mask selected, the outline adds to that mask.
+ *
+ * The right button draws too, in every tool (the Cellpose GUI's gesture): the pointer
+ * router hands right-button presses to a DrawTool made with traceOnly, which traces
+ * while the button is held and closes on release (a right-click alone draws nothing).
  */
 import { drawMask } from "../commands/maskEdits.js";
 
@@ -12,10 +16,14 @@ export const CLOSE_PX = 8; // screen pixels from the start that close the outlin
 const STEP_PX = 2; // screen pixels between traced points
 
 export class DrawTool {
-  /** @param {{model: import("../model.js").ViewerModel, editor: import("../editor.js").Editor}} context */
-  constructor({ model, editor }) {
+  /**
+   * @param {{model: import("../model.js").ViewerModel, editor: import("../editor.js").Editor}} context
+   * @param {{traceOnly?: boolean}} [options] traceOnly: a press without a drag cancels (no vertex clicking)
+   */
+  constructor({ model, editor }, { traceOnly = false } = {}) {
     this.model = model;
     this.editor = editor;
+    this.traceOnly = traceOnly;
     this.points = null; // image coordinates of the outline so far
     this._pressed = false;
     this._traced = false; // points were added by dragging
@@ -25,6 +33,11 @@ export class DrawTool {
 
   get cursor() {
     return "crosshair";
+  }
+
+  /** The pointer router sends right-button presses to this tool itself while it is active. */
+  get drawsWithRightButton() {
+    return true;
   }
 
   _screenDistance(a, b) {
@@ -78,6 +91,7 @@ export class DrawTool {
     if (!this.points) return;
     this._pressed = false;
     if (this._traced) this.finish(); // a traced outline closes on release
+    else if (this.traceOnly) this.cancel();
   }
 
   doubleClick() {

@@ -5,7 +5,9 @@
  * every tool can be navigated the same way; and the modifier clicks (Ctrl+click
  * deletes, Alt+click merges: tools/maskClicks.js), which work with every tool too.
  * It also reports the pixel under the pointer to the model (hover shows the label
- * there), and keeps the browser's context menu off the canvas (right-click draws).
+ * there), and keeps the browser's context menu off the canvas: a right-button drag
+ * traces a new mask in every tool (deps.rightButton, a DrawTool; the Cellpose GUI's
+ * gesture), unless the active tool takes the right button itself.
  *
  * @typedef {object} ToolEvent
  * @property {number} sx         canvas CSS pixels from the canvas's top-left corner (sx, sy)
@@ -38,15 +40,19 @@ export class PointerRouter {
    * @param {{model: import("../model.js").ViewerModel, tools: import("./registry.js").ToolRegistry,
    *          navigator: {pointerDown: Function, pointerMove: Function, pointerUp: Function,
    *                      wheel: Function, doubleClick: Function, cursor: string},
-   *          clicks?: {pointerDown: (e: ToolEvent) => boolean}}} deps
+   *          clicks?: {pointerDown: (e: ToolEvent) => boolean},
+   *          rightButton?: {pointerDown: Function, pointerMove: Function, pointerUp: Function}|null}} deps
    *   clicks: offered every press with a modifier first; returning true consumes the press
+   *   rightButton: takes right-button presses whatever tool is active (one whose drawsWithRightButton
+   *   is true keeps them)
    */
-  constructor(element, { model, tools, navigator, clicks = null }) {
+  constructor(element, { model, tools, navigator, clicks = null, rightButton = null }) {
     this.element = element;
     this.model = model;
     this.tools = tools;
     this.navigator = navigator;
     this.clicks = clicks;
+    this.rightButton = rightButton;
     this.captured = null; // the handler that owns the current press
     this.spaceHeld = false;
     const on = (target, type, fn, options) => {
@@ -101,7 +107,8 @@ export class PointerRouter {
       this.captured = CONSUMED;
       return;
     }
-    const handler = navigate ? this.navigator : this.tools.active;
+    const right = e.button === 2 && this.rightButton && !this.tools.active?.drawsWithRightButton;
+    const handler = navigate ? this.navigator : right ? this.rightButton : this.tools.active;
     if (!handler) return;
     if (e.button === 1) e.preventDefault(); // no autoscroll
     this.captured = handler;

@@ -9,9 +9,11 @@ export class ImageGridView {
    * @param {HTMLUListElement} grid
    * @param {HTMLTemplateElement} template one card (see image_list.html)
    * @param {{pageUrl: (id: number) => string, thumbnailUrl: (id: number) => string,
-   *          onDelete: (image: object) => void, onSelectionChange: (ids: number[]) => void}} deps
+   *          onDelete: (image: object) => void, onSelectionChange: (ids: number[]) => void,
+   *          user?: string}} deps user: who is looking (cards of other owners' images name the owner)
    */
-  constructor(grid, template, { pageUrl, thumbnailUrl, onDelete, onSelectionChange }) {
+  constructor(grid, template, { pageUrl, thumbnailUrl, onDelete, onSelectionChange, user = "" }) {
+    this.user = user;
     this.grid = grid;
     this.template = template;
     this.pageUrl = pageUrl;
@@ -43,6 +45,12 @@ export class ImageGridView {
     thumb.alt = `Thumbnail of ${image.name}`;
     card.querySelector("[data-field=name]").textContent = image.name;
     card.querySelector("[data-field=meta]").textContent = describeImageMeta(image);
+    /** @type {HTMLElement} */
+    const owner = card.querySelector("[data-field=owner]");
+    if (owner) {
+      owner.hidden = !image.owner || image.owner === this.user;
+      owner.textContent = image.owner ? `Owner: ${image.owner}` : "";
+    }
     /** @type {HTMLInputElement} */
     const checkbox = card.querySelector("[data-role=select]");
     checkbox.checked = this.selected.has(image.id);

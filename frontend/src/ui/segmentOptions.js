@@ -93,7 +93,8 @@ export function readSegmentOptions(form) {
 }
 
 /**
- * Fill the model drop-down from GET /api/models/ (keeps the "current" entry first).
+ * Fill the model drop-down from GET /api/models/ (keeps the "current" entry first). A model
+ * chosen before the list came (segmentRecipe.js applyFormValues: select.dataset.wanted) is selected.
  * @param {HTMLSelectElement} select
  * @param {Array<{id: number, name: string, version: number, is_current?: boolean}>} models
  */
@@ -104,22 +105,46 @@ export function fillModelChoices(select, models) {
     option.textContent = `${model.name} v${model.version}${model.is_current ? " (current)" : ""}`;
     select.append(option);
   }
+  const wanted = select.dataset.wanted;
+  if (wanted && [...select.options].some((option) => option.value === wanted)) select.value = wanted;
 }
 
 /**
- * Keep the form's diameter fields consistent: the number is disabled while
- * "automatic" is ticked; `onDiameter` receives the diameter to show (null = none).
+ * Keep the form's diameter fields consistent: the number is disabled while "automatic" is
+ * ticked, and then shows the diameter the last segmentation estimated (input.dataset.estimated,
+ * set by segmentRecipe.js) with a button to use it; `onDiameter` receives the diameter to show
+ * as the disk (null = none).
  */
 export function bindDiameterFields(form, onDiameter) {
   const auto = form.elements.namedItem("diameter_auto");
   const input = form.elements.namedItem("diameter");
+  /** @type {HTMLButtonElement|null} */
+  const useEstimate = form.querySelector("[data-action=use-estimate]");
+  /** @type {HTMLElement|null} */
+  const note = form.querySelector("[data-role=diameter-note]");
   const sync = () => {
+    const estimated = Number(input.dataset.estimated) > 0 ? Number(input.dataset.estimated) : null;
     input.disabled = auto.checked;
+    if (auto.checked && estimated) input.value = String(estimated);
     const value = Number(input.value);
-    onDiameter(!auto.checked && value > 0 ? value : null);
+    const showEstimate = auto.checked && estimated !== null;
+    if (useEstimate) {
+      useEstimate.hidden = !showEstimate;
+      useEstimate.textContent = `Use ${estimated} px`;
+    }
+    if (note) {
+      note.hidden = !showEstimate;
+      note.textContent = showEstimate ? `Estimated ${estimated} px for the masks on show.` : "";
+    }
+    onDiameter(auto.checked ? estimated : value > 0 ? value : null);
   };
   auto.addEventListener("change", sync);
   input.addEventListener("input", sync);
+  useEstimate?.addEventListener("click", () => {
+    auto.checked = false;
+    sync();
+    input.focus();
+  });
   sync();
 }
 

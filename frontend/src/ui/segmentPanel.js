@@ -5,6 +5,7 @@
 import { JobMonitor } from "../controller/jobs.js";
 import { JobStatusView } from "./jobStatus.js";
 import { bindDiameterFields, bindVolumeFields, fillModelChoices, readSegmentOptions } from "./segmentOptions.js";
+import { announceChanges, applyFormValues, recipeFormValues } from "./segmentRecipe.js";
 
 export class SegmentPanel {
   /**
@@ -36,10 +37,36 @@ export class SegmentPanel {
       this.run();
     });
     this.jobView.cancel.addEventListener("click", () => this.cancel());
+    /** @type {HTMLElement|null} */
+    this.recipeNote = root.querySelector('[data-role="recipe-note"]');
+    root.querySelector('[data-action="reset-options"]')?.addEventListener("click", () => this.resetToDefaults());
     api.listModels().then(
       (models) => fillModelChoices(/** @type {HTMLSelectElement} */ (this.form.elements.namedItem("model_version")), models),
       (error) => this.showError(`Could not list the models: ${error.message}`),
     );
+  }
+
+  /**
+   * Show how the masks on show were made (GET .../annotation/ "recipe"), in the form and
+   * a note; null (masks drawn by hand, or none): the form is left as it is.
+   */
+  restore(recipe) {
+    if (this.recipeNote) {
+      this.recipeNote.hidden = !recipe;
+      this.recipeNote.textContent = recipe
+        ? `The masks on show were made by ${recipe.model_name} with these options (version ${recipe.version}).`
+        : "";
+    }
+    if (recipe) applyFormValues(this.form, recipeFormValues(recipe));
+  }
+
+  /** Every option back to the server's defaults (inference/options.py); the estimate stays on show. */
+  resetToDefaults() {
+    this.form.reset();
+    /** @type {HTMLSelectElement} */ (this.form.elements.namedItem("model_version")).dataset.wanted = "";
+    announceChanges(this.form);
+    if (this.recipeNote) this.recipeNote.hidden = true;
+    this.showError("");
   }
 
   showError(message) {

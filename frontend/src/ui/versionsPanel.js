@@ -5,7 +5,7 @@
  */
 import { describeChanges, formatTime } from "./format.js";
 
-const SOURCES = { model: "segmentation", manual: "edit", restored: "restore" };
+const SOURCES = { model: "segmentation", manual: "edit", restored: "restore", imported: "import" };
 
 export class VersionsPanel {
   /**

@@ -23,14 +23,14 @@ def content(response) -> bytes:
 @pytest.mark.parametrize(
     "fmt, filename, content_type",
     [
-        ("png", "synthetic_cells_masks.png", "image/png"),
-        ("tif", "synthetic_cells_masks.tif", "image/tiff"),
-        ("npy", "synthetic_cells_seg.npy", "application/octet-stream"),
-        ("roi", "synthetic_cells_rois.zip", "application/zip"),
-        ("txt", "synthetic_cells_outlines.txt", "text/plain"),
-        ("geojson", "synthetic_cells_masks.geojson", "application/geo+json"),
-        ("coco", "synthetic_cells_coco.json", "application/json"),
-        ("csv", "synthetic_cells_cells.csv", "text/csv"),
+        ("png", "synthetic_cells_v1_masks.png", "image/png"),
+        ("tif", "synthetic_cells_v1_masks.tif", "image/tiff"),
+        ("npy", "synthetic_cells_v1_seg.npy", "application/octet-stream"),
+        ("roi", "synthetic_cells_v1_rois.zip", "application/zip"),
+        ("txt", "synthetic_cells_v1_outlines.txt", "text/plain"),
+        ("geojson", "synthetic_cells_v1_masks.geojson", "application/geo+json"),
+        ("coco", "synthetic_cells_v1_coco.json", "application/json"),
+        ("csv", "synthetic_cells_v1_cells.csv", "text/csv"),
     ],
 )
 def test_masks_download_in_each_format_named_after_the_image(api, segmented_image, fmt, filename, content_type):

@@ -189,12 +189,13 @@ def test_when_a_racing_save_commits_first_the_unique_version_refuses_the_second(
     """The conditional insert: even if the version check were fooled, (image, version) is unique."""
     from annotations import services
 
-    services.annotation_save(image=segmented_image, base_version=1, masks=segmented_image.true_masks, created_by=owner)
+    masks = edited(segmented_image.true_masks)  # a save that changes something (else no version at all)
+    services.annotation_save(image=segmented_image, base_version=1, masks=masks, created_by=owner)
     calls = iter([1, 2])  # the check inside the lock sees the stale latest version once
     monkeypatch.setattr(services, "_latest_version", lambda image: next(calls))
 
     with pytest.raises(services.StaleVersionError) as raised:
-        services.annotation_save(image=segmented_image, base_version=1, masks=segmented_image.true_masks, created_by=owner)
+        services.annotation_save(image=segmented_image, base_version=1, masks=masks, created_by=owner)
 
     assert raised.value.current_version == 2
     assert Annotation.objects.filter(image=segmented_image).count() == 2
@@ -308,3 +309,20 @@ def test_a_new_version_reads_and_writes_storage_outside_any_transaction(owner, i
     assert second.version == 2 and second.base_version == 1
     assert [what for what, _ in seen] == ["read", "write", "read", "write"]
     assert not any(locked for _, locked in seen)
+
+
+def test_a_save_that_changes_nothing_makes_no_new_version(api, segmented_image):
+    response = put(api, segmented_image, segmented_image.true_masks, 1)
+
+    assert response.status_code == 200
+    assert response.json()["version"] == 1
+    assert Annotation.objects.filter(image=segmented_image).count() == 1
+
+
+def test_a_save_that_changes_nothing_on_a_stale_version_is_still_409(api, segmented_image):
+    assert put(api, segmented_image, edited(segmented_image.true_masks), 1).json()["version"] == 2
+
+    response = put(api, segmented_image, segmented_image.true_masks, 1)
+
+    assert response.status_code == 409
+    assert response.json()["current_version"] == 2

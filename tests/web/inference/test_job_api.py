@@ -195,9 +195,9 @@ def test_the_batch_download_zips_the_current_masks_of_each_image(api, segmented_
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == f'attachment; filename="job-{segmented_image.job.pk}-masks.zip"'
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert archive.namelist() == ["synthetic_cells_masks.png"]
+    assert archive.namelist() == ["synthetic_cells_v1_masks.png"]
     tif = api.get(f"/api/jobs/{segmented_image.job.pk}/download.zip", {"format": "tif"})
-    assert zipfile.ZipFile(io.BytesIO(b"".join(tif.streaming_content))).namelist() == ["synthetic_cells_masks.tif"]
+    assert zipfile.ZipFile(io.BytesIO(b"".join(tif.streaming_content))).namelist() == ["synthetic_cells_v1_masks.tif"]
 
 
 def test_the_download_of_a_job_without_results_is_409(api, image, model_version):
@@ -249,7 +249,7 @@ def test_the_batch_download_keeps_images_with_the_same_name_apart(api, owner, mo
     response = api.get(f"/api/jobs/{job.pk}/download.zip")
 
     names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
-    assert names == ["same_masks.png", f"{images[1].pk}-same_masks.png"]
+    assert names == ["same_v1_masks.png", f"{images[1].pk}-same_v1_masks.png"]
 
 
 def test_a_diameter_that_would_upsample_the_image_past_the_limits_is_refused_naming_what_fits(api, image, model_version):
