@@ -55,8 +55,37 @@ def contribute_crop(page, i, j, tags):
     return contribution.json()
 
 
+CONTRIBUTOR = ("contrib-b", "Cells-and-Nuclei-2026")
+
+
+def sign_up_or_in(page, site, username, password):
+    """Sign in as ``username``, signing up first where the account does not exist yet."""
+    sign_out(page)
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+    if page.url.rstrip("/") != site.url:
+        page.goto("/accounts/signup/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password1]", password)
+        page.fill("input[name=password2]", password)
+        page.click("form button[type=submit]")
+        page.wait_for_url(f"{site.url}/")
+
+
+def sign_out(page):
+    page.goto("/")
+    button = page.locator("form[action$='logout/'] button")
+    if button.count():
+        button.click()
+        page.wait_for_load_state()
+
+
 def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live_site):
-    sign_in(page, live_site)
+    # another user contributes: nobody reviews their own contribution
+    sign_up_or_in(page, live_site, *CONTRIBUTOR)
     page.goto("/community/")  # sets the CSRF cookie
     page.wait_for_selector("[data-page=contributions][data-state=ready]")
     ids = [contribute_crop(page, 0, 0, ["nuclei"])["id"], contribute_crop(page, 1, 1, ["nuclei"])["id"],
@@ -67,6 +96,8 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     assert page.locator("[data-check=manual_share].ok").count() >= 3
 
     # the review queue: open each, look at the prediction overlay, decide
+    sign_out(page)
+    sign_in(page, live_site)
     page.goto("/community/review/")
     page.wait_for_selector("[data-page=review][data-state=ready]")
     for n, (cid, decision) in enumerate(zip(ids, ["approve", "approve", "reject"])):
@@ -82,6 +113,7 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
         page.wait_for_selector(f"[data-role=queue] tr[data-contribution='{cid}']", state="detached")
 
     # the contributor sees the curator's comment
+    sign_up_or_in(page, live_site, *CONTRIBUTOR)
     page.goto("/community/")
     page.wait_for_selector("[data-page=contributions][data-state=ready]")
     rejected = page.locator(f"tr[data-contribution='{ids[2]}']")
@@ -89,6 +121,8 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     assert "not a full labelling" in rejected.inner_text()
 
     # the dashboard: hold one out as test data, train, watch the plots, release the candidate
+    sign_out(page)
+    sign_in(page, live_site)
     page.goto("/community/dashboard/")
     page.wait_for_selector("[data-page=dashboard][data-state=ready]")
     page.click(f"[data-role=approved] tr[data-contribution='{ids[1]}'] [data-action=mark-test]")
@@ -110,7 +144,7 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     page.goto("/models/")
     page.wait_for_selector("[data-page=models][data-state=ready]")
     row = page.locator(f"[data-role=models] tr[data-model='{candidate}']")
-    assert "current" in row.inner_text() and live_site.username in row.inner_text()
+    assert "current" in row.inner_text() and CONTRIBUTOR[0] in row.inner_text()
 
 
 def test_the_models_page_shows_the_default_models_card(page, live_site):
