@@ -23,7 +23,7 @@ THINK_S = (1.0, 3.0)  # a person reading the page between clicks
 OK = {
     "list": {200}, "detail": {200}, "thumbnail": {200}, "display": {200}, "upload": {201},
     "segment": {202, 429}, "job": {200}, "annotation save": {200},
-    "annotation get": {200, 404}, "masks": {200}, "metrics": {200},
+    "annotation get": {200, 404}, "masks": {200, 302}, "metrics": {200},  # 302: presigned S3 download
 }
 
 
