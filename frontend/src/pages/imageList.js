@@ -4,6 +4,7 @@
  */
 import { ApiClient } from "../api.js";
 import { JobMonitor } from "../controller/jobs.js";
+import { coalesce } from "../controller/coalesce.js";
 import { UploadQueue } from "../controller/uploads.js";
 import { bindDropzone } from "../ui/dropzone.js";
 import { ImageGridView } from "../ui/imageGrid.js";
@@ -142,9 +143,10 @@ export function startImageList(root) {
   // ---- uploads -------------------------------------------------------------------
   const queue = new UploadQueue({ url: api.uploadUrl(), csrfToken: () => api.csrfToken() });
   new UploadListView($("[data-role=uploads]"), $("[data-role=upload-list]"), $("[data-role=upload-template]"), queue);
-  const reloadSoon = debounce(load, 300);
+  // The first finished upload shows at once; a burst of them costs a few list requests.
+  const reloadNow = coalesce(load, 300);
   queue.subscribe((reason) => {
-    if (reason === "uploaded") reloadSoon();
+    if (reason === "uploaded") reloadNow();
   });
   bindDropzone($("[data-role=dropzone]"), $("[data-role=file-input]"), (files) => queue.add(files));
   $("[data-action=clear-uploads]").addEventListener("click", () => queue.clearFinished());
