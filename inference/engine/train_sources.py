@@ -27,6 +27,7 @@ seed; ``FolderSource(split="train" | "val")`` keeps one part of a folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -215,14 +216,42 @@ class SyntheticSource:
         if self.styles is not None:
             object.__setattr__(self, "styles", tuple(self.styles))
 
-    def load(self) -> LabelledImages:
+    def load(self, cache_dir: str | os.PathLike | None = None) -> LabelledImages:
+        """The images, generated; with ``cache_dir``, generated once and read back from
+        ``<cache_dir>/synthetic-<hash of this source's fields>.npz`` on later calls (a resumed
+        training run would otherwise spend minutes making the same volumes again)."""
+        cached = None
+        if cache_dir is not None:
+            key = json.dumps({k: (list(v) if isinstance(v, tuple) else v)
+                              for k, v in asdict(self).items() if k not in ("weight", "name")},
+                             sort_keys=True)
+            cached = Path(cache_dir) / f"synthetic-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+            if cached.is_file():
+                with np.load(cached, allow_pickle=False) as data:
+                    n = int(data["n"])
+                    images = [data[f"image_{i}"] for i in range(n)]
+                    labels = [data[f"labels_{i}"] for i in range(n)]
+                    styles = [str(k) for k in data["styles"]]
+                return self._labelled(images, labels, styles)
         from . import synth
 
         samples = synth.make_samples(self.n_images, self.seed, shape=self.shape,
                                      styles=self.styles, sister_nuclei=self.sister_nuclei)
-        return LabelledImages([s.image for s in samples], [s.masks for s in samples],
-                              [f"{self.describe()}-{i}" for i in range(len(samples))],
-                              [SYNTHETIC_PREFIX + s.style for s in samples], None)
+        images, labels = [s.image for s in samples], [s.masks for s in samples]
+        styles = [s.style for s in samples]
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.name + ".partial")
+            with open(partial, "wb") as fh:
+                np.savez(fh, n=np.int64(len(images)), styles=np.array(styles),
+                         **{f"image_{i}": a for i, a in enumerate(images)},
+                         **{f"labels_{i}": a for i, a in enumerate(labels)})
+            os.replace(partial, cached)
+        return self._labelled(images, labels, styles)
+
+    def _labelled(self, images, labels, styles) -> LabelledImages:
+        return LabelledImages(images, labels, [f"{self.describe()}-{i}" for i in range(len(images))],
+                              [SYNTHETIC_PREFIX + style for style in styles], None)
 
     def describe(self) -> str:
         return self.name or f"synthetic-{self.seed}"
@@ -336,8 +365,10 @@ class DataMix:
                 out.append({"type": "folder" if isinstance(s, FolderSource) else "synthetic", **d})
         return {"sources": out}
 
-    def load(self) -> list[LabelledImages]:
-        return [s.load() for s in self.sources]
+    def load(self, *, cache_dir: str | os.PathLike | None = None) -> list[LabelledImages]:
+        """Every source's images; synthetic ones cached under ``cache_dir`` when given
+        (``SyntheticSource.load``)."""
+        return [s.load(cache_dir) if isinstance(s, SyntheticSource) else s.load() for s in self.sources]
 
     def prepare(self, *, normalize: bool = True, flow_cache_dir=None,
                 loaded: list[LabelledImages] | None = None) -> TrainingSet:

@@ -208,3 +208,23 @@ def test_sqrt_kind_balance_draws_a_rare_kind_more_often_than_its_count():
     assert np.allclose(shares[:9], 3 / 4 / 9)
     with pytest.raises(ValueError, match="balance must be"):
         FolderSource("unused", balance="kinds")
+
+
+def test_a_synthetic_source_cached_on_disk_reads_back_the_same_images_without_generating(tmp_path, monkeypatch):
+    from inference.engine import synth
+
+    source = SyntheticSource(3, seed=5, shape=(96, 96), styles=("nuclei3d",), name="volumes")
+    first = source.load(tmp_path)
+    assert len(list(tmp_path.glob("synthetic-*.npz"))) == 1
+
+    def must_not_generate(*args, **kwargs):
+        raise AssertionError("the cached images should have been read back")
+
+    monkeypatch.setattr(synth, "make_samples", must_not_generate)
+    again = SyntheticSource(3, seed=5, shape=(96, 96), styles=("nuclei3d",), weight=2.0, name="other name").load(tmp_path)
+    assert again.kinds == first.kinds
+    for a, b in zip(first.images + first.labels, again.images + again.labels):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    with pytest.raises(AssertionError, match="cached"):
+        SyntheticSource(3, seed=6, shape=(96, 96), styles=("nuclei3d",)).load(tmp_path)
