@@ -10,12 +10,13 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotations.selectors import image_get
 from cellposeweb.access import is_admin
+from inference.options import option_bounds
 
 
 @login_required
 @ensure_csrf_cookie
 def image_list_page(request):
-    return render(request, "pages/image_list.html", {"is_admin": is_admin(request.user)})
+    return render(request, "pages/image_list.html", {"is_admin": is_admin(request.user), "options": option_bounds()})
 
 
 @login_required
@@ -24,4 +25,4 @@ def image_page(request, image_id: int):
     # The same selector as the API (cellposeweb.access): someone else's image, or a missing one,
     # is a 404 page here too. The page itself carries only the id; its script fetches the rest.
     image_get(user=request.user, image_id=image_id)
-    return render(request, "pages/image_detail.html", {"image_id": image_id})
+    return render(request, "pages/image_detail.html", {"image_id": image_id, "options": option_bounds()})

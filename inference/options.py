@@ -53,6 +53,19 @@ class SegmentationOptionsSerializer(serializers.Serializer):
         return value or None
 
 
+def option_bounds() -> dict[str, dict]:
+    """The numeric options' bounds and defaults, for forms that render them (the segment form
+    takes its ``min``, ``max`` and initial ``value`` from here, so the page and the API agree):
+    ``{"flow_threshold": {"min": 0.0, "max": 10.0, "default": 0.4}, ...}``; ``default`` is None
+    where the option has none (``diameter``: estimated)."""
+    bounds = {}
+    for name, field in SegmentationOptionsSerializer().fields.items():
+        if isinstance(field, (serializers.FloatField, serializers.IntegerField)):
+            default = field.default if field.default is not serializers.empty else None
+            bounds[name] = {"min": field.min_value, "max": field.max_value, "default": default}
+    return bounds
+
+
 def clean_segmentation_options(options) -> dict:
     """Validated options with defaults filled in (``model_version`` a ModelVersion or None).
 
