@@ -21,6 +21,9 @@ const MB = 1024 * 1024;
 /** Tiles of the coarsest level are always wanted (something to draw anywhere) if there are at most this many. */
 const OVERVIEW_TILES = 16;
 
+/** Overlay tiles are composed in tasks of about this long (a 512² tile takes 2-4 ms). */
+const COMPOSE_SLICE_MS = 6;
+
 /**
  * @typedef {object} OverlayStyle
  * @property {boolean} showMasks    cells filled with their colour (colors.js, as the small-image viewer)
@@ -259,9 +262,14 @@ export class TileStore extends Observable {
     this._composeScheduled = true;
     setTimeout(() => {
       this._composeScheduled = false;
-      const keys = [...this._toCompose];
-      this._toCompose.clear();
-      for (const key of keys) this._compose(key);
+      // A few milliseconds per task, so that a style change over many tiles never stalls a frame long.
+      const start = performance.now();
+      for (const key of this._toCompose) {
+        this._toCompose.delete(key);
+        this._compose(key);
+        if (performance.now() - start > COMPOSE_SLICE_MS) break;
+      }
+      if (this._toCompose.size) this._scheduleCompose();
     }, 0);
   }
 
