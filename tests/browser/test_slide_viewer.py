@@ -1,5 +1,5 @@
 """The tiled viewer of large images, driven as a person would: open a 20,000 x 20,000 image, see it
-whole, zoom in around the cursor, pan by dragging, and look at the outlines of its masks.
+whole, zoom in around the cursor, pan by dragging, look at the outlines of its masks, and segment it.
 
 The server's tile endpoints (GET /api/images/<id>/pyramid/, .../tiles/..., .../labels/...; the
 HTTP contract of notes/contract-slides.md) are answered here, with Playwright's page.route, by a
@@ -111,8 +111,9 @@ class FakeTiles:
             "Cache-Control": "private, max-age=86400, immutable"})
 
     def label_tile(self, route):
-        level, z, col, row = map(int, re.search(r"/labels/v1/tiles/(\d+)/(\d+)/(\d+)/(\d+)\.bin$", route.request.url).groups())
-        self.requests.append(("labels", level, col, row))
+        match = re.search(r"/labels/(\w+)/tiles/(\d+)/(\d+)/(\d+)/(\d+)\.bin$", route.request.url)
+        level, z, col, row = map(int, match.groups()[1:])
+        self.requests.append(("labels", level, col, row, match[1]))
         coords = self._tile_coords(level, col, row)
         if coords is None:
             self.outside.append(route.request.url)
@@ -250,3 +251,17 @@ def test_a_large_image_opens_tiled_zooms_around_the_cursor_pans_and_shows_outlin
     assert all(abs(a - b) <= 1 for a, b in zip(gap["rgb"], expected_gap)), gap
     assert inside["rgb"] != [1100 // BLOCK, 1100 // BLOCK, 128], "the cell is tinted by its mask colour"
     assert any(kind == "labels" for kind, *_ in tiles.requests)
+
+    # Segment: the usual job request goes to the real server; when the job succeeds the page lists the
+    # new label image (the pyramid now names it) and loads its tiles.
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith(f"/api/images/{image_id}/segment/")) as posted:
+        tiles.pyramid["labels"] = ["v1", "v2"]  # what the server will say once the job wrote its labels
+        page.click("[data-panel=segment] [data-action=run]")
+    options = posted.value.post_data_json
+    assert {"diameter", "flow_threshold", "cellprob_threshold"} <= set(options), options
+    job = page.locator("[data-panel=segment] [data-role=job]")
+    job.and_(page.locator("[data-status=succeeded], [data-status=failed]")).wait_for(timeout=120_000)
+    assert job.get_attribute("data-status") == "succeeded", job.inner_text()
+    page.wait_for_function("() => document.querySelector('[name=labels]').value === 'v2'")
+    page.wait_for_function(SETTLED)
+    assert any(r[0] == "labels" and r[-1] == "v2" for r in tiles.requests)
