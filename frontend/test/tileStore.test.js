@@ -262,3 +262,27 @@ test("the renderer draws loaded tiles edge to edge, and a coarser tile's part wh
   assert.equal(store.loader.stats.started, wants);
   renderer.destroy();
 });
+
+test("a volume's tiles are asked for the plane on show, and again when the plane changes", async () => {
+  const { fetch, calls } = controlledFetch();
+  const pyramid = describePyramid({
+    tiled: true, width: 8, height: 8, depth: 5, channels: 1, dtype: "uint8", tile_size: 8,
+    levels: [{ level: 0, width: 8, height: 8, scale: 1 }], labels: [],
+  });
+  const store = new TileStore({ pyramid, imageUrl: (level, z, col, row) => `/img/${level}/${z}/${col}/${row}.png`, labelUrl: () => "", fetch });
+  const model = new ViewerModel();
+  const { canvas } = fakeCanvas();
+  const frames = [];
+  new TileRenderer(canvas, model, store, { requestFrame: (cb) => frames.push(cb), pixelRatio: () => 1 });
+  const runFrames = () => {
+    while (frames.length) frames.shift()();
+  };
+  model.setImage({ id: 1, name: "v", width: 8, height: 8, depth: 5, channels: 1 });
+  model.setViewport(8, 8);
+  model.setTransform({ scale: 1, tx: 0, ty: 0 });
+  model.setPlane(2);
+  runFrames();
+  model.setPlane(3);
+  runFrames();
+  assert.deepEqual(calls.map((c) => [c.url, c.aborted]), [["/img/0/2/0/0.png", true], ["/img/0/3/0/0.png", false]]);
+});
