@@ -286,3 +286,32 @@ test("a volume's tiles are asked for the plane on show, and again when the plane
   runFrames();
   assert.deepEqual(calls.map((c) => [c.url, c.aborted]), [["/img/0/2/0/0.png", true], ["/img/0/3/0/0.png", false]]);
 });
+
+test("after zooming out, the finer tiles still held stand in for the coarser ones loading", async () => {
+  const { store, answer } = storeSetup();
+  const model = new ViewerModel();
+  const { canvas, log } = fakeCanvas();
+  const frames = [];
+  const renderer = new TileRenderer(canvas, model, store, { requestFrame: (cb) => frames.push(cb), pixelRatio: () => 1, ring: 0 });
+  const runFrames = () => {
+    while (frames.length) frames.shift()();
+  };
+  model.setImage({ id: 1, name: "s", width: 16, height: 8, depth: 1, channels: 1 });
+  model.setViewport(16, 8);
+  model.setTransform({ scale: 1, tx: 0, ty: 0 });
+  runFrames();
+  await answer((url) => url.startsWith("/img/0/")); // level 0 only
+  runFrames();
+  assert.equal(renderer.stats.drawn, 8);
+  model.setTransform({ scale: 0.5, tx: 0, ty: 0 }); // level 1: two 4 x 4 tiles, not loaded
+  log.length = 0;
+  runFrames();
+  assert.equal(renderer.stats.level, 1);
+  assert.equal(renderer.stats.fallback, 2);
+  // Level-1 tile (1, 0) = level-0 tiles (2, 0), (3, 0), (2, 1), (3, 1), each 2 x 2 device pixels.
+  const placed = log.map((args) => [args[0].name, ...args.slice(1)]);
+  assert.deepEqual(placed.filter(([name]) => /\/img\/0\/0\/[23]\//.test(name)), [
+    ["/img/0/0/2/0.png", 4, 0, 2, 2], ["/img/0/0/3/0.png", 6, 0, 2, 2], ["/img/0/0/2/1.png", 4, 2, 2, 2], ["/img/0/0/3/1.png", 6, 2, 2, 2],
+  ]);
+  renderer.destroy();
+});

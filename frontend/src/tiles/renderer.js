@@ -4,7 +4,8 @@
  * animation frame and only after something changed.
  *
  * A tile that has not arrived is drawn from the nearest coarser level that has its
- * area (blurry for a moment rather than empty). Tiles are placed in device pixels
+ * area (blurry for a moment rather than empty), with the tiles of the next finer level
+ * that are still held drawn over it (after zooming out). Tiles are placed in device pixels
  * with rounded edges, so neighbours share their border exactly (no hairline seams at
  * fractional zooms). The draw loop allocates nothing: reused range objects, numeric
  * tile keys, cached ImageBitmaps; only a change of the visible tile set asks the
@@ -149,10 +150,36 @@ export class TileRenderer {
           if (sw > 0 && sh > 0) ctx.drawImage(parent, cover.sx, cover.sy, sw, sh, x0, y0, x1 - x0, y1 - y0);
           found = true;
         }
+        // Zoomed out past tiles still held: the finer level's tiles are sharper than any coarser one.
+        if (level > 0 && this._drawFiner(level, z, col, row, unit, ox, oy, overlay)) found = true;
         if (found) stats.fallback += 1;
         else stats.missing += 1;
       }
     }
+  }
+
+  /** Draw the tiles of the next finer level that lie in tile (col, row) of `level`; whether any was. */
+  _drawFiner(level, z, col, row, unit, ox, oy, overlay) {
+    const { ctx, pyramid } = this;
+    const finer = level - 1;
+    if (pyramid.levels[level].scale !== 2 * pyramid.levels[finer].scale) return false;
+    const T = pyramid.tileSize;
+    const { cols, rows } = pyramid.levels[finer];
+    const half = unit / 2; // device pixels per finer-level pixel
+    let any = false;
+    for (let r = 2 * row; r < Math.min(2 * row + 2, rows); r++) {
+      for (let c = 2 * col; c < Math.min(2 * col + 2, cols); c++) {
+        const child = this._tile(overlay, tileKey(finer, z, c, r));
+        if (child === undefined) continue;
+        const x0 = Math.round(c * T * half + ox);
+        const y0 = Math.round(r * T * half + oy);
+        const x1 = Math.round((c * T + tileWidth(pyramid, finer, c)) * half + ox);
+        const y1 = Math.round((r * T + tileHeight(pyramid, finer, r)) * half + oy);
+        ctx.drawImage(child, x0, y0, x1 - x0, y1 - y0);
+        any = true;
+      }
+    }
+    return any;
   }
 
   destroy() {

@@ -266,7 +266,7 @@ export class TileStore extends Observable {
       const start = performance.now();
       for (const key of this._toCompose) {
         this._toCompose.delete(key);
-        this._compose(key);
+        this._compose(key).catch((error) => this.notify("error", { kind: "labels", error }));
         if (performance.now() - start > COMPOSE_SLICE_MS) break;
       }
       if (this._toCompose.size) this._scheduleCompose();
