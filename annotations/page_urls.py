@@ -9,4 +9,5 @@ from annotations import pages
 urlpatterns = [
     path("", pages.image_list_page, name="home"),
     path("images/<int:image_id>/", pages.image_page, name="image-page"),
+    path("images/<int:image_id>/slide/", pages.slide_page, name="slide-page"),
 ]

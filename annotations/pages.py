@@ -1,4 +1,5 @@
-"""The HTML pages: the image list (upload, search, batch segmentation) and the image viewer.
+"""The HTML pages: the image list (upload, search, batch segmentation), the image viewer, and the
+tiled viewer of large images.
 
 They only render templates; every piece of data comes from the REST API, fetched by the page's
 JavaScript (frontend/src/pages/). The CSRF cookie is set so those scripts can send it back as
@@ -26,3 +27,13 @@ def image_page(request, image_id: int):
     # is a 404 page here too. The page itself carries only the id; its script fetches the rest.
     image_get(user=request.user, image_id=image_id)
     return render(request, "pages/image_detail.html", {"image_id": image_id, "options": option_bounds()})
+
+
+@login_required
+@ensure_csrf_cookie
+def slide_page(request, image_id: int):
+    # The deep-zoom viewer of tiled images, with the same access rule as the image page. Whether
+    # the image is tiled is the page script's question (GET /api/images/<id>/pyramid/): a small
+    # image is sent back to the image page.
+    image_get(user=request.user, image_id=image_id)
+    return render(request, "pages/slide.html", {"image_id": image_id, "options": option_bounds()})

@@ -170,6 +170,29 @@ export class ApiClient {
     return this.url(`/api/images/${id}/thumbnail/`);
   }
 
+  /**
+   * How a large image is tiled (GET .../pyramid/: {tiled, width, height, depth, channels, dtype,
+   * tile_size, levels, labels}), or null where the server has no such endpoint or image.
+   */
+  async getPyramid(id) {
+    try {
+      return await this.request("GET", `/api/images/${id}/pyramid/`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** One 8-bit PNG tile of a tiled image (level: the server's level number). */
+  tileUrl(id, level, z, col, row) {
+    return this.url(`/api/images/${id}/tiles/${level}/${z}/${col}/${row}.png`);
+  }
+
+  /** One label tile (zlib-compressed little-endian int32) of the label image `key`. */
+  labelTileUrl(id, key, level, z, col, row) {
+    return this.url(`/api/images/${id}/labels/${encodeURIComponent(key)}/tiles/${level}/${z}/${col}/${row}.bin`);
+  }
+
   /** The 8-bit display PNG of one Z plane. */
   planeUrl(id, plane) {
     return this.url(`/api/images/${id}/data/`, { plane });

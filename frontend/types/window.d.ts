@@ -8,4 +8,10 @@ interface Window {
     editor: import("../src/editor.js").Editor;
     saver?: import("../src/controller/saver.js").AnnotationSaver;
   };
+  // pages/slide.js's handle (the tiled viewer of large images).
+  cellposeSlide?: {
+    model: import("../src/model.js").ViewerModel;
+    renderer: import("../src/tiles/renderer.js").TileRenderer;
+    store: import("../src/tiles/store.js").TileStore;
+  };
 }

@@ -38,6 +38,9 @@ export async function startImagePage(root) {
   const api = new ApiClient();
   const model = new ViewerModel();
   const notice = new Notice($("[data-role=viewer-notice]"));
+  // Large images are tiled and have their own viewer (pages/slide.js); asked alongside the image.
+  /** @type {Promise<{pyramid?: any, error?: Error}>} */
+  const tiling = api.getPyramid(imageId).then((pyramid) => ({ pyramid }), (error) => ({ error }));
 
   // View: the canvas layers, bottom to top.
   const canvas = $("canvas");
@@ -94,6 +97,16 @@ export async function startImagePage(root) {
     const message = error instanceof ApiError && error.status === 404 ? "This image does not exist, or is not yours." : error.message;
     notice.show(message);
     root.dataset.state = "error";
+    return;
+  }
+  const { pyramid, error } = await tiling;
+  if (error) {
+    notice.show(`Could not load the image: ${error.message}`);
+    root.dataset.state = "error";
+    return;
+  }
+  if (pyramid?.tiled) {
+    location.replace(root.dataset.slideUrl);
     return;
   }
   model.setImage(image);

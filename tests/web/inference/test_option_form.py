@@ -31,9 +31,10 @@ def form_inputs(user, url):
     return parser.inputs
 
 
-@pytest.mark.parametrize("url", ["/", "image"])
+@pytest.mark.parametrize("url", ["/", "image", "slide"])
 def test_the_segment_form_takes_its_bounds_and_defaults_from_the_api_schema(owner, image, url):
-    inputs = form_inputs(owner, f"/images/{image.pk}/" if url == "image" else url)
+    pages = {"/": "/", "image": f"/images/{image.pk}/", "slide": f"/images/{image.pk}/slide/"}
+    inputs = form_inputs(owner, pages[url])
     fields = SegmentationOptionsSerializer().fields
     for name in NUMERIC:
         field = fields[name]
