@@ -434,7 +434,9 @@ def model_version_import(*, uploaded_file, name: str = "imported", description: 
         try:
             model = CellposeModel.from_file(raw, device="cpu")
         except (ValueError, FileNotFoundError) as exc:
-            raise ApplicationError(f"{uploaded_file.name} is not a Cellpose model file: {exc}".replace(str(raw), uploaded_file.name)) from None
+            reason = str(exc).replace(f"{raw} is not a readable model file: ", "").replace(f"{raw} is ", "it is ")
+            raise ApplicationError(f"{uploaded_file.name} is not a Cellpose model file: "
+                                   f"{reason.replace(str(raw), uploaded_file.name)}") from None
         model.meta = {**model.meta, "imported_from": uploaded_file.name}
         converted = Path(tmp) / "model.pt"
         model.save(converted)
