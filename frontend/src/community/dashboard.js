@@ -55,9 +55,7 @@ function showRun(run) {
   runBox.querySelector("[data-role=run-stage]").textContent = run.stage;
   runBox.querySelector("[data-role=run-error]").textContent = run.error ?? "";
   /** @type {HTMLButtonElement} */
-  const cancel = wireModelImport(page.querySelector("[data-role=import-form]"), { api, onImported: () => guarded(loadModels) });
-
-runBox.querySelector("[data-action=cancel-run]");
+  const cancel = runBox.querySelector("[data-action=cancel-run]");
   cancel.hidden = !["queued", "running"].includes(run.status);
   const history = run.history ?? [];
   const xMax = run.params?.n_epochs;

@@ -124,6 +124,7 @@ export class UploadQueue extends Observable {
     };
     xhr.upload.onload = () => this._update(item, { status: "processing", progress: 1 });
     xhr.onload = () => {
+      /** @type {any} */
       let body = xhr.responseText;
       try {
         body = JSON.parse(xhr.responseText);
