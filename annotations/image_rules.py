@@ -15,6 +15,9 @@ from annotations import display
 from cellposeweb.exceptions import ApplicationError
 
 MIN_GUESSED_PLANES = 8
+# The error code of an upload refused for ambiguous axes; the body's ``axes_choices`` lists the
+# readings to offer (the upload page asks which and sends the file again with ``axes``).
+AXES_NEEDED = "axes_needed"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -38,7 +41,8 @@ def resolve_axes(array: np.ndarray, guessed: str | None, given: str | None, *, n
     if guessed == "ZYX" and not (shape[0] < min(shape[1:]) and shape[0] > MIN_GUESSED_PLANES):
         raise ApplicationError(
             f"{name}: an image of shape {shape} could be a stack of {shape[0]} planes or an image with "
-            f"{shape[0]} or {shape[-1]} channels; upload it again naming its axes (axes = ZYX, CYX or YXC)."
+            f"{shape[0]} or {shape[-1]} channels; upload it again naming its axes (axes = ZYX, CYX or YXC).",
+            fields={"code": AXES_NEEDED, "shape": list(shape), "axes_choices": ["ZYX", "CYX", "YXC"]},
         )
     return guessed
 

@@ -17,13 +17,18 @@ from rest_framework.views import exception_handler, set_rollback
 
 
 class ApplicationError(Exception):
-    """A request that cannot be carried out, with the message to show the user."""
+    """A request that cannot be carried out, with the message to show the user.
+
+    ``fields``: more keys of the error body, for a client that can act on them (say, a list of
+    choices to offer); ``detail`` always says it all in words.
+    """
 
     status_code = 400
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, fields: dict | None = None):
         super().__init__(message)
         self.message = message
+        self.fields = dict(fields or {})
 
 
 class NotFoundError(ApplicationError):
@@ -121,7 +126,7 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         set_rollback()
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else None
-        return Response({"detail": exc.message}, status=exc.status_code, headers=headers)
+        return Response({**exc.fields, "detail": exc.message}, status=exc.status_code, headers=headers)
     service = unavailable_service(exc)
     if service is not None:
         logger.warning("%s unavailable: %s", service, exc, exc_info=True)

@@ -88,6 +88,12 @@ class Contribution(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(consent=True), name="contribution_needs_consent"),
             models.CheckConstraint(condition=Q(license__in=["CC0", "CC-BY"]), name="contribution_license_known"),
+            # community.rules.check_no_open_contribution says so first; this holds under concurrency.
+            models.UniqueConstraint(
+                fields=["image", "annotation_version"], condition=~Q(status=ContributionStatus.REJECTED),
+                name="one_open_contribution_per_image_version",
+                violation_error_message="This image version is already an open contribution.",
+            ),
         ]
 
     def __str__(self):

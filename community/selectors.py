@@ -89,16 +89,6 @@ def model_card(model_version: ModelVersion) -> ModelCard | None:
     return ModelCard.objects.filter(model_version=model_version).first()
 
 
-def model_version_rollback_target(model_version: ModelVersion) -> ModelVersion | None:
-    """The version a roll back of ``model_version`` would make current (the one its last release
-    replaced), or None; what services.model_version_rollback does, read only."""
-    last = (
-        Release.objects.filter(model_version=model_version).exclude(previous=None)
-        .select_related("previous").order_by("-created_at", "-id").first()
-    )
-    return last.previous if last else None
-
-
 def release_log() -> QuerySet[Release]:
     return Release.objects.select_related("model_version", "previous", "actor")
 

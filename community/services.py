@@ -5,6 +5,7 @@ compare-and-set inside a transaction; a change subscribers should see is sent af
 """
 import logging
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,28 @@ def _store_snapshot(contribution, image, masks, origins, prediction, cellprob) -
     return stored
 
 
+@contextmanager
+def _one_open_contribution(image: Image, annotation_version: int):
+    """Turn the database's "one open contribution per image version" constraint, violated by a
+    request that passed rules.check_no_open_contribution at the same time as another, into the
+    rule's 409. Wrap it around the transaction that adds or reopens the row."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if "one_open_contribution_per_image_version" not in str(exc) and not _open_contribution_exists(
+            image, annotation_version
+        ):
+            raise
+        rules.check_no_open_contribution(image=image, annotation_version=annotation_version)
+        raise ConflictError(f"Version {annotation_version} of {image.name} was just contributed by another "
+                            "request; reload to see it.") from None
+
+
+def _open_contribution_exists(image: Image, annotation_version: int) -> bool:
+    return Contribution.objects.filter(image=image, annotation_version=annotation_version,
+                                       status__in=rules.OPEN_STATUSES).exists()
+
+
 def contribution_create(
     *, contributor, image: Image, license: str, consent: bool, tags=None, note: str = ""
 ) -> Contribution:
@@ -151,8 +174,8 @@ def contribution_create(
     )
     stored = _store_snapshot(contribution, image, masks, origins, prediction, cellprob)
     try:
-        with transaction.atomic():
-            contribution.full_clean()
+        with _one_open_contribution(image, annotation.version), transaction.atomic():
+            contribution.full_clean(validate_constraints=False)  # the database checks them, race-free
             contribution.save()
             ReviewEvent.objects.create(
                 contribution=contribution, actor=contributor, decision=ReviewDecision.SUBMIT,
@@ -185,7 +208,7 @@ def contribution_resubmit(*, contribution: Contribution, contributor, note: str 
     if note is not None:
         fields["note"] = str(note)[:4000]
     try:
-        with transaction.atomic():
+        with _one_open_contribution(image, annotation.version), transaction.atomic():
             changed = Contribution.objects.filter(
                 pk=contribution.pk, status=ContributionStatus.CHANGES_REQUESTED
             ).update(status=ContributionStatus.SUBMITTED, updated_at=timezone.now(), **fields)
@@ -411,7 +434,9 @@ def model_version_import(*, uploaded_file, name: str = "imported", description: 
         try:
             model = CellposeModel.from_file(raw, device="cpu")
         except (ValueError, FileNotFoundError) as exc:
-            raise ApplicationError(f"{uploaded_file.name} is not a Cellpose model file: {exc}".replace(str(raw), uploaded_file.name)) from None
+            reason = str(exc).replace(f"{raw} is not a readable model file: ", "").replace(f"{raw} is ", "it is ")
+            raise ApplicationError(f"{uploaded_file.name} is not a Cellpose model file: "
+                                   f"{reason.replace(str(raw), uploaded_file.name)}") from None
         model.meta = {**model.meta, "imported_from": uploaded_file.name}
         converted = Path(tmp) / "model.pt"
         model.save(converted)

@@ -32,7 +32,12 @@ from inference import selectors
 from inference.engine import SUFFIXES, flows_to_rgb, safe_stem, save_flows_tif
 from inference.models import JobStatus, SegmentationJob
 from inference.options import SegmentationOptionsSerializer
-from inference.services import masks_rethreshold, segmentation_job_cancel, segmentation_job_create
+from inference.services import (
+    masks_rethreshold,
+    model_versions_usable,
+    segmentation_job_cancel,
+    segmentation_job_create,
+)
 
 
 class ModelVersionOutputSerializer(serializers.Serializer):
@@ -265,6 +270,9 @@ class ImageRethresholdApi(APIView):
 
 
 class ModelVersionListApi(APIView):
+    """The model versions the user may segment with (administrators: every version)."""
+
     @extend_schema(responses=ModelVersionOutputSerializer(many=True))
     def get(self, request):
-        return Response(ModelVersionOutputSerializer(selectors.model_version_list(), many=True).data)
+        rows = model_versions_usable(user=request.user, model_versions=selectors.model_version_list())
+        return Response(ModelVersionOutputSerializer(rows, many=True).data)

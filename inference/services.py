@@ -183,6 +183,20 @@ def model_use_check_register(check) -> None:
         _MODEL_USE_CHECKS.append(check)
 
 
+def model_versions_usable(*, user, model_versions) -> list[ModelVersion]:
+    """The versions of ``model_versions`` that ``user`` may segment with (every registered check
+    accepts them): what a model list shows a user, so it offers nothing a job would refuse."""
+    usable = []
+    for model_version in model_versions:
+        try:
+            for check in _MODEL_USE_CHECKS:
+                check(user=user, model_version=model_version)
+        except ApplicationError:
+            continue
+        usable.append(model_version)
+    return usable
+
+
 @transaction.atomic
 def segmentation_job_create(*, owner, images, options: dict | None = None) -> SegmentationJob:
     """A queued job segmenting ``images`` (one, or many as a batch) with ``options`` (see

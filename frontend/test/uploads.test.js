@@ -91,3 +91,47 @@ test("cancelling stops a running upload and a queued one, and finished items can
   q.clearFinished();
   assert.deepEqual(q.items, []);
 });
+
+test("a file with ambiguous axes waits for a choice, then goes again naming the chosen axes", () => {
+  const { q, events } = queue();
+  const [item] = q.add([file("five.tif")]);
+  FakeRequest.made[0].respond(400, {
+    detail: "five.tif: an image of shape (5, 64, 64) could be a stack of 5 planes or an image with 5 or 64 channels",
+    code: "axes_needed", shape: [5, 64, 64], axes_choices: ["ZYX", "CYX", "YXC"],
+  });
+  assert.equal(item.status, "needs-axes");
+  assert.deepEqual(item.axesChoices, ["ZYX", "CYX", "YXC"]);
+  assert.deepEqual(item.shape, [5, 64, 64]);
+  assert.match(item.error, /could be a stack/);
+  assert.equal(FakeRequest.made[0].body.get("axes"), null);
+
+  q.sendWithAxes(item, "CYX");
+  assert.equal(FakeRequest.made.length, 2);
+  assert.equal(FakeRequest.made[1].body.get("axes"), "CYX");
+  assert.equal(FakeRequest.made[1].body.get("file").name, "five.tif");
+  assert.equal(item.error, null);
+  FakeRequest.made[1].respond(201, { id: 9, axes: "CYX" });
+  assert.equal(item.status, "done");
+  assert.deepEqual(events.filter(([reason]) => reason === "uploaded"), [["uploaded", "five.tif", "done"]]);
+});
+
+test("only an offered reading is sent, and a file waiting for axes can be cancelled", () => {
+  const { q } = queue();
+  const [item] = q.add([file("five.tif")]);
+  FakeRequest.made[0].respond(400, { detail: "ambiguous", code: "axes_needed", shape: [5, 64, 64], axes_choices: ["ZYX", "CYX"] });
+  q.sendWithAxes(item, "ZCYX");
+  assert.equal(FakeRequest.made.length, 1);
+  assert.equal(item.status, "needs-axes");
+  q.cancel(item);
+  assert.equal(item.status, "cancelled");
+  q.sendWithAxes(item, "ZYX");
+  assert.equal(FakeRequest.made.length, 1);
+});
+
+test("other 400s stay plain rejections", () => {
+  const { q } = queue();
+  const [item] = q.add([file("bad.tif")]);
+  FakeRequest.made[0].respond(400, { detail: "bad.tif: 3 pixel value(s) are NaN or infinite" });
+  assert.equal(item.status, "failed");
+  assert.equal(item.axesChoices, null);
+});

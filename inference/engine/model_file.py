@@ -124,16 +124,36 @@ def parts_from_dict(d: dict, device=None) -> ModelParts:
     nets = []
     for sd in sds:
         net = CellposeNet(nbase=nbase, nout=nout, sz=sz)
-        try:
-            net.load_state_dict(sd)
-        except (RuntimeError, TypeError, AttributeError) as e:  # wrong keys or shapes, not a dict
-            first = str(e).strip().splitlines()[0][:300]
+        misfit = _misfit(net.state_dict(), sd)
+        if misfit:
             raise ValueError(f"model weights do not fit a CellposeNet(nbase={list(nbase)}, nout={nout}, sz={sz}): "
-                             f"{first}") from None
+                             f"{misfit}")
+        net.load_state_dict(sd)
         nets.append(net.to(device))
     size_model = None if d.get("size_model") is None else SizeModel.from_dict(d["size_model"])
     meta = dict(d.get("meta") or {})
     return ModelParts(nets, float(d["diam_mean"]), size_model, meta.get("name"), meta)
+
+
+def _misfit(expected: dict, sd) -> str:
+    """Why the state dict ``sd`` cannot be loaded into a net whose own is ``expected`` ("" if it can)."""
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        return "its weights are not a dict of tensors"
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    wrong = [f"{k} {tuple(sd[k].shape)} (expected {tuple(expected[k].shape)})"
+             for k in sorted(expected) if k in sd and sd[k].shape != expected[k].shape]
+    parts = [f"{what} {names[:3]}{' ...' if len(names) > 3 else ''}"
+             for what, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if names]
+    return "; ".join(parts)
+
+
+def _unreadable(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` could not read a file, in words (not torch's text)."""
+    if "unsupported global" in str(error).lower():
+        return ("it holds Python objects besides tensors and plain data, which are never loaded (a whole "
+                "pickled model?); save the network's state_dict() instead")
+    return "it is not a file written by torch.save, or it is cut short"
 
 
 def read_model_file(path, device=None) -> ModelParts:
@@ -147,7 +167,7 @@ def read_model_file(path, device=None) -> ModelParts:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types (UnpicklingError, KeyError, RuntimeError...)
-        raise ValueError(f"{path} is not a readable model file ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path} is not a readable model file: {_unreadable(e)}") from None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         parts = parts_from_dict(obj, device=device)
         if parts.name is None:

@@ -1,6 +1,8 @@
 /** The admins' dashboard: test-set membership, training runs (live loss and validation AP over
- * the websocket), candidates side by side with the current model, release and roll back. */
+ * the websocket), candidates side by side with the current model, release and roll back, and
+ * the import of a `.pth` model file. */
 import { api, el, fmtAp, guarded, results, socketUrl } from "./common.js";
+import { wireModelImport } from "./modelImport.js";
 import { drawPlot } from "./plot.js";
 import { changedText, releaseQuestion, rollbackQuestion } from "./releaseText.js";
 
@@ -126,6 +128,8 @@ trainForm.addEventListener("submit", (event) => {
   if (form.get("base")) options.base = Number(form.get("base"));
   guarded(async () => follow((await api.request("POST", "/api/training-runs/", { json: options })).id));
 });
+
+wireModelImport(page.querySelector("[data-role=import-form]"), { api, onImported: () => guarded(loadModels) });
 
 runBox.querySelector("[data-action=cancel-run]").addEventListener("click", () => guarded(async () => {
   await api.request("POST", `/api/training-runs/${runId}/cancel/`);

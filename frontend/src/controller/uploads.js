@@ -2,6 +2,9 @@
  * The upload queue: one XMLHttpRequest per file (fetch cannot report upload
  * progress), a few at a time, each with its own progress and, when the server
  * rejects the file, the server's own message (it validates by content).
+ * A file whose axes the server cannot tell from its shape (error code
+ * "axes_needed") waits in "needs-axes" with the readings the server offers;
+ * sendWithAxes() sends it again naming the one the user chose.
  *
  * Notifies ("item", item) whenever an item changes and ("uploaded", item) when a
  * file was stored.
@@ -15,12 +18,18 @@ import { Observable } from "../observable.js";
  * @property {File} file
  * @property {string} name
  * @property {number} size bytes
- * @property {"queued"|"uploading"|"processing"|"done"|"failed"|"cancelled"} status
- *   processing: all bytes sent, the server is checking the file and making its thumbnail
+ * @property {"queued"|"uploading"|"processing"|"done"|"failed"|"needs-axes"|"cancelled"} status
+ *   processing: all bytes sent, the server is checking the file and making its thumbnail;
+ *   needs-axes: refused until the user says how to read its axes
  * @property {number} progress 0..1 of the bytes sent
  * @property {string|null} error the server's message for a rejected file
  * @property {object|null} image the created image as the API returned it
+ * @property {string|null} axes the axes sent with the file (null: the server guesses)
+ * @property {string[]|null} axesChoices the readings the server offers ("ZYX", "CYX", ...)
+ * @property {number[]|null} shape the array's shape, as the server read it
  */
+
+export const AXES_NEEDED = "axes_needed";
 
 export class UploadQueue extends Observable {
   /**
@@ -46,7 +55,7 @@ export class UploadQueue extends Observable {
       /** @type {UploadItem} */
       const item = {
         id: this._nextId++, file, name: file.name, size: file.size,
-        status: "queued", progress: 0, error: null, image: null,
+        status: "queued", progress: 0, error: null, image: null, axes: null, axesChoices: null, shape: null,
       };
       this.items.push(item);
       added.push(item);
@@ -59,7 +68,18 @@ export class UploadQueue extends Observable {
   cancel(item) {
     const request = this._requests.get(item.id);
     if (request) request.abort();
-    else if (item.status === "queued") this._update(item, { status: "cancelled" });
+    else if (item.status === "queued" || item.status === "needs-axes") this._update(item, { status: "cancelled" });
+  }
+
+  /**
+   * Send a file refused for ambiguous axes again, read as `axes` (one of its axesChoices).
+   * @param {UploadItem} item
+   * @param {string} axes
+   */
+  sendWithAxes(item, axes) {
+    if (item.status !== "needs-axes" || !item.axesChoices?.includes(axes)) return;
+    this._update(item, { status: "queued", axes, error: null, progress: 0 });
+    this._pump();
   }
 
   /** Forget finished items (done, failed, cancelled). */
@@ -104,6 +124,7 @@ export class UploadQueue extends Observable {
     };
     xhr.upload.onload = () => this._update(item, { status: "processing", progress: 1 });
     xhr.onload = () => {
+      /** @type {any} */
       let body = xhr.responseText;
       try {
         body = JSON.parse(xhr.responseText);
@@ -112,6 +133,11 @@ export class UploadQueue extends Observable {
       }
       if (xhr.status >= 200 && xhr.status < 300) {
         this._finish(item, { status: "done", progress: 1, image: body });
+      } else if (xhr.status === 400 && body?.code === AXES_NEEDED && Array.isArray(body.axes_choices)) {
+        this._finish(item, {
+          status: "needs-axes", error: errorMessage(xhr.status, body), axesChoices: body.axes_choices,
+          shape: Array.isArray(body.shape) ? body.shape : null,
+        });
       } else {
         this._finish(item, { status: "failed", error: errorMessage(xhr.status, body) });
       }
@@ -120,6 +146,7 @@ export class UploadQueue extends Observable {
     xhr.onabort = () => this._finish(item, { status: "cancelled" });
     const form = new FormData();
     form.append("file", item.file, item.name);
+    if (item.axes) form.append("axes", item.axes);
     xhr.send(form);
   }
 }

@@ -24,6 +24,20 @@ export function describeImageMeta(image) {
   return parts.join(" · ");
 }
 
+/**
+ * How an array of `shape` reads with `axes`, for a person choosing between readings:
+ * describeAxes("CYX", [5, 64, 64]) is "5 channels of 64 × 64 pixels (C, Y, X)".
+ */
+export function describeAxes(axes, shape) {
+  const sizes = Object.fromEntries([...axes].map((axis, i) => [axis, shape?.[i]]));
+  const parts = [];
+  if (sizes.Z !== undefined) parts.push(sizes.Z === 1 ? "1 plane" : `${sizes.Z} planes`);
+  if (sizes.C !== undefined) parts.push(sizes.C === 1 ? "1 channel" : `${sizes.C} channels`);
+  const plane = sizes.X !== undefined && sizes.Y !== undefined ? `${sizes.X} × ${sizes.Y} pixels` : "";
+  const what = parts.length ? `${parts.join(" × ")}${plane ? ` of ${plane}` : ""}` : plane;
+  return `${what} (${[...axes].join(", ")})`;
+}
+
 /** A moment for people: "14:05" today, "3 Mar, 14:05" otherwise (local time). */
 export function formatTime(value, now = new Date()) {
   const date = new Date(value);

@@ -4,7 +4,8 @@
  *
  * The root holds: <progress>, [data-role="job-text"], [data-role="job-error"],
  * [data-action="cancel-job"] and, for batches, a [data-role="job-download"] link to
- * the zip of the masks (the job's download_url), shown once the job succeeded.
+ * the zip of the masks (the job's download_url), shown once the job succeeded, with a
+ * [data-role="job-download-format"] select of the export format of the files in the zip.
  */
 const STATUS_TEXT = {
   queued: "Queued",
@@ -23,6 +24,17 @@ export function jobText(job) {
   return status;
 }
 
+/**
+ * The zip's address for an export `format` ("" or "png": the server's default, PNG labels, TIFF
+ * for stacks). Formats that have no 3D form fall back to TIFF for stacks on the server.
+ */
+export function zipUrl(downloadUrl, format) {
+  if (!format) return downloadUrl;
+  const url = new URL(downloadUrl, "http://site.invalid");
+  url.searchParams.set("format", format);
+  return downloadUrl.startsWith("/") ? `${url.pathname}${url.search}` : url.toString();
+}
+
 export class JobStatusView {
   constructor(root) {
     this.root = root;
@@ -31,6 +43,14 @@ export class JobStatusView {
     this.error = root.querySelector('[data-role="job-error"]');
     this.cancel = root.querySelector('[data-action="cancel-job"]');
     this.download = root.querySelector('[data-role="job-download"]');
+    /** @type {HTMLSelectElement|null} */
+    this.format = root.querySelector('[data-role="job-download-format"]');
+    this.downloadUrl = null;
+    this.format?.addEventListener("change", () => this.updateDownload());
+  }
+
+  updateDownload() {
+    if (this.download && this.downloadUrl) this.download.href = zipUrl(this.downloadUrl, this.format?.value ?? "");
   }
 
   /** @param {object|null} job the job (null hides the view) */
@@ -48,7 +68,9 @@ export class JobStatusView {
     this.cancel.disabled = false;
     if (this.download) {
       this.download.hidden = !(job.status === "succeeded" && job.download_url);
-      if (job.download_url) this.download.href = job.download_url;
+      if (this.format) this.format.hidden = this.download.hidden;
+      this.downloadUrl = job.download_url || null;
+      this.updateDownload();
     }
   }
 }

@@ -1,5 +1,8 @@
-/** The list of uploads: one row per file with its progress bar and, if rejected, the server's message. */
-import { formatBytes } from "./format.js";
+/**
+ * The list of uploads: one row per file with its progress bar and, if rejected, the server's
+ * message; for a file whose axes the server could not tell, a button per reading it offers.
+ */
+import { describeAxes, formatBytes } from "./format.js";
 
 const STATUS_TEXT = {
   queued: "Waiting",
@@ -7,6 +10,7 @@ const STATUS_TEXT = {
   processing: "Checking…",
   done: "Uploaded",
   failed: "Rejected",
+  "needs-axes": "Which axes?",
   cancelled: "Cancelled",
 };
 
@@ -60,6 +64,27 @@ export class UploadListView {
     const error = row.querySelector("[data-field=error]");
     error.hidden = !item.error;
     error.textContent = item.error ?? "";
-    row.querySelector("[data-action=cancel-upload]").hidden = !["queued", "uploading"].includes(item.status);
+    row.querySelector("[data-action=cancel-upload]").hidden = !["queued", "uploading", "needs-axes"].includes(item.status);
+    this.renderAxesPicker(row, item);
+  }
+
+  renderAxesPicker(row, item) {
+    const picker = row.querySelector("[data-role=axes-picker]");
+    const choices = picker.querySelector("[data-role=axes-choices]");
+    picker.hidden = item.status !== "needs-axes";
+    if (picker.hidden) {
+      choices.replaceChildren();
+      return;
+    }
+    if (choices.childElementCount) return;
+    choices.replaceChildren(...item.axesChoices.map((axes) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn small";
+      button.dataset.axes = axes;
+      button.textContent = describeAxes(axes, item.shape);
+      button.addEventListener("click", () => this.queue.sendWithAxes(item, axes));
+      return button;
+    }));
   }
 }

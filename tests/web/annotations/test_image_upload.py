@@ -184,6 +184,18 @@ def test_an_image_whose_axes_cannot_be_told_is_refused_asking_for_them(api, shap
     assert "naming its axes" in response.json()["detail"] and str(shape) in response.json()["detail"]
 
 
+def test_the_refusal_of_ambiguous_axes_lists_the_readings_a_client_can_offer(api):
+    response = post(api, upload("five.tif", tiff_bytes(np.ones((5, 64, 64), np.uint16))))
+
+    body = response.json()
+    assert response.status_code == 400 and body["code"] == "axes_needed"
+    assert body["shape"] == [5, 64, 64] and body["axes_choices"] == ["ZYX", "CYX", "YXC"]
+    for axes in body["axes_choices"]:
+        again = api.post("/api/images/", {"file": upload("five.tif", tiff_bytes(np.ones((5, 64, 64), np.uint16))),
+                                          "axes": axes}, format="multipart")
+        assert again.status_code == 201 and again.json()["axes"] == axes, again.json()
+
+
 def test_naming_the_axes_reads_a_many_channel_image_as_channels(api):
     content = tiff_bytes(np.ones((5, 64, 64), np.uint16))
     response = api.post("/api/images/", {"file": upload("five.tif", content), "axes": "CYX"}, format="multipart")

@@ -92,3 +92,29 @@ def test_the_public_models_list_shows_released_models_without_contributor_names(
     assert [m["id"] for m in public] == [model_version.pk]
     assert all(m["contributors"] == [] for m in public)
     assert len(client_for(admin_user).get("/api/community/models/").json()) == 2
+
+
+def test_the_segmentation_model_list_offers_non_admins_only_released_models(model_version, owner, admin_user,
+                                                                             tiny_model_path):
+    from inference.services import model_version_create
+
+    candidate = model_version_create(name="candidate", file_path=tiny_model_path, make_current=False)
+
+    mine = client_for(owner).get("/api/models/")
+    everything = client_for(admin_user).get("/api/models/")
+
+    assert mine.status_code == 200 and [m["id"] for m in mine.json()] == [model_version.pk]
+    assert {m["id"] for m in everything.json()} == {model_version.pk, candidate.pk}
+    assert client_for(None).get("/api/models/").status_code == 401
+
+
+def test_a_released_model_stays_in_the_list_after_a_newer_one_replaces_it(model_version, owner, admin_user,
+                                                                           tiny_model_path):
+    from inference.services import model_version_create
+
+    newer = model_version_create(name="newer", file_path=tiny_model_path, make_current=False)
+    assert client_for(admin_user).post(f"/api/models/{newer.pk}/release/").status_code == 200
+
+    for path in ("/api/models/", "/api/community/models/"):
+        listed = {m["id"]: m["is_current"] for m in client_for(owner).get(path).json()}
+        assert listed == {newer.pk: True, model_version.pk: False}, path

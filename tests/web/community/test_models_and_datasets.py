@@ -10,7 +10,7 @@ from community.models import Release
 from community.training import training_run_execute
 from inference.models import ModelVersion
 from tests.web.community.conftest import TINY_TRAINING
-from tests.web.conftest import client_for
+from tests.web.conftest import DATA, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,3 +73,44 @@ def test_a_model_file_of_the_right_format_with_wrong_weights_is_refused_with_a_4
 
     assert response.status_code == 400
     assert "do not fit a CellposeNet" in response.json()["detail"] and "Traceback" not in response.json()["detail"]
+
+
+def _file(name, obj=None, raw=None):
+    buf = io.BytesIO(raw) if raw is not None else io.BytesIO()
+    if raw is None:
+        torch.save(obj, buf)
+        buf.seek(0)
+    buf.name = name
+    return buf
+
+
+@pytest.mark.parametrize("upload, words", [
+    (lambda: _file("notes.pth", raw=b"hello, not a model"), "not a file written by torch.save"),
+    (lambda: _file("cut.pth", raw=(DATA / "cpnet_small.pth").read_bytes()[:5000]), "cut short"),
+    (lambda: _file("whole.pth", torch.nn.Linear(2, 2)), "save the network's state_dict() instead"),
+    (lambda: _file("keys.pth", {"linear.weight": torch.zeros(2, 2)}), "not a Cellpose 3 CPnet"),
+    (lambda: _file("list.pth", [1, 2, 3]), "neither"),
+])
+def test_a_bad_pth_file_is_refused_in_words_never_with_torchs_own_error(admin_user, upload, words):
+    response = client_for(admin_user).post("/api/models/import/", {"file": upload()}, format="multipart")
+
+    detail = response.json()["detail"]
+    assert response.status_code == 400 and detail.startswith(f"{response.wsgi_request.FILES['file'].name} is not a "
+                                                             "Cellpose model file: ")
+    assert words in detail
+    for raw in ("torch.load", "Weights only", "WeightsUnpickler", "Error(s) in loading", "KeyError", "Traceback",
+                "/tmp", "upload.pth"):
+        assert raw not in detail, detail
+    assert not ModelVersion.objects.exists()
+
+
+def test_weights_of_the_wrong_shape_are_named_with_both_shapes(admin_user, tiny_model_path):
+    d = torch.load(tiny_model_path, weights_only=True)
+    key = next(k for k, v in d["state_dicts"][0].items() if v.ndim == 4)
+    d["state_dicts"][0][key] = torch.zeros(1, 1, 1, 1)
+
+    response = client_for(admin_user).post("/api/models/import/", {"file": _file("shape.pt", d)}, format="multipart")
+
+    detail = response.json()["detail"]
+    assert response.status_code == 400 and "do not fit a CellposeNet" in detail
+    assert f"wrong shape ['{key} (1, 1, 1, 1) (expected " in detail and "size mismatch" not in detail

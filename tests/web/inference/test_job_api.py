@@ -267,3 +267,16 @@ def test_the_cost_limits_come_from_the_settings(api, image, model_version, setti
     assert segment(api, image, diameter=30).status_code == 202
     response = segment(api, image, diameter=20)
     assert response.status_code == 400 and "at least 30 pixels" in response.json()["detail"]
+
+
+def test_the_image_list_offers_every_mask_format_for_the_batch_zip(owner):
+    from django.test import Client
+
+    from cellposeweb.http import MASK_FORMATS
+
+    browser = Client()
+    browser.force_login(owner)
+    html = browser.get("/").content.decode()
+    chooser = re.search(r'<select[^>]*data-role="job-download-format".*?</select>', html, re.S).group(0)
+
+    assert tuple(re.findall(r'<option value="(\w+)"', chooser)) == MASK_FORMATS
