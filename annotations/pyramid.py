@@ -135,8 +135,9 @@ def percentile_levels(sample: np.ndarray, *, lower: float = 1.0, upper: float = 
     """
     levels = []
     for c in range(sample.shape[-1]):
-        values = np.asarray(sample[..., c], dtype=np.float64).ravel()
-        values = values[np.isfinite(values)]
+        values = np.asarray(sample[..., c]).ravel()
+        if values.dtype.kind == "f":
+            values = values[np.isfinite(values)]
         if values.size == 0:
             levels.append([0.0, 1.0])
             continue

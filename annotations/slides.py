@@ -169,10 +169,10 @@ def build_label_pyramid(image, *, key: str) -> None:
 
 
 def _display_sample(group: zarr.Group, shapes: list[tuple], axes: str) -> np.ndarray:
-    """A bounded subsample for display levels: the largest level with at most 2048 pixels on its
+    """A bounded subsample for display levels: the largest level with at most 1024 pixels on its
     long side, at most 16 of its planes. Returns (..., C)."""
     y_axis = axes.index("Y")
-    level = next(i for i, s in enumerate(shapes) if max(s[y_axis], s[y_axis + 1]) <= 2048 or i == len(shapes) - 1)
+    level = next(i for i, s in enumerate(shapes) if max(s[y_axis], s[y_axis + 1]) <= 1024 or i == len(shapes) - 1)
     array = group[str(level)]
     if "Z" in axes:
         planes = np.unique(np.linspace(0, array.shape[0] - 1, min(16, array.shape[0])).astype(int))

@@ -189,3 +189,12 @@ def test_an_image_stored_before_display_levels_gets_them_on_first_read(api, imag
     levels = Image.objects.get(pk=image.pk).display["channels"]
     expected = np.percentile(small_image().astype(float), [1, 99])
     assert levels == [pytest.approx(list(expected))]
+
+
+def test_a_large_float_image_with_nan_pixels_is_refused_and_nothing_is_stored(api, settings):
+    array = gradient().astype(np.float32)
+    array[1200, 5:8] = np.nan
+    response = post(api, "nan.tif", tiff_bytes(array))
+    assert response.status_code == 400 and "3 pixel value(s) are NaN" in response.json()["detail"]
+    assert not Image.objects.exists()
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
