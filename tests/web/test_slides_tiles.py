@@ -198,3 +198,15 @@ def test_a_large_float_image_with_nan_pixels_is_refused_and_nothing_is_stored(ap
     assert response.status_code == 400 and "3 pixel value(s) are NaN" in response.json()["detail"]
     assert not Image.objects.exists()
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_a_jpeg_tiled_rgb_tiff_as_slide_scanners_write_reads_as_tifffile_decodes_it(api, tmp_path):
+    rng = np.random.default_rng(4)
+    array = np.clip(gradient(900, 1000)[..., None] // 60 + rng.integers(0, 30, (900, 1000, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "scan.tif"
+    tifffile.imwrite(path, array, tile=(240, 240), compression="jpeg", photometric="rgb")
+    response = post(api, "scan.tif", path.read_bytes())
+    assert response.status_code == 201, response.content
+    image = Image.objects.get(pk=response.json()["id"])
+    assert image.axes == "YXC" and image.n_channels == 3
+    np.testing.assert_array_equal(slides.open_level(image)[...], tifffile.imread(path))
