@@ -210,3 +210,14 @@ def test_a_jpeg_tiled_rgb_tiff_as_slide_scanners_write_reads_as_tifffile_decodes
     image = Image.objects.get(pk=response.json()["id"])
     assert image.axes == "YXC" and image.n_channels == 3
     np.testing.assert_array_equal(slides.open_level(image)[...], tifffile.imread(path))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("levels", [(10.5, 200.25), (7, 7), (-5, 3), (0, 65535)])
+def test_levelling_8_and_16_bit_pixels_by_table_matches_levelling_in_floating_point(dtype, levels):
+    from annotations.display import scale_to_levels
+
+    pixels = np.random.default_rng(5).integers(0, np.iinfo(dtype).max, (2, 40, 50), dtype=dtype)
+    by_table = scale_to_levels(pixels, [levels, levels])
+    in_float = scale_to_levels(pixels.astype(np.float32), [levels, levels])
+    np.testing.assert_array_equal(by_table, in_float)
