@@ -13,8 +13,8 @@ import math
 import numpy as np
 import zarr
 
-__all__ = ["TILE", "downsample_level", "level_count", "percentile_levels", "write_image_pyramid",
-           "write_multiscales"]
+__all__ = ["TILE", "chunks_for", "downsample_level", "halved", "level_count", "percentile_levels",
+           "write_image_pyramid", "write_multiscales"]
 
 TILE = 512
 AXIS_META = {"Z": {"name": "z", "type": "space"}, "Y": {"name": "y", "type": "space"},
@@ -30,11 +30,13 @@ def level_count(height: int, width: int, tile: int = TILE) -> int:
     return n
 
 
-def _chunks(shape: tuple, axes: str, tile: int) -> tuple:
+def chunks_for(shape: tuple, axes: str, tile: int) -> tuple:
+    """The chunk shape of an array laid out as ``axes``: one plane, tile x tile, all channels."""
     return tuple({"Z": 1, "Y": tile, "X": tile}.get(a, n) for a, n in zip(axes, shape))
 
 
-def _halved(shape: tuple, axes: str) -> tuple:
+def halved(shape: tuple, axes: str) -> tuple:
+    """The shape of the next level: Y and X halved (rounded up), Z and channels kept."""
     return tuple(math.ceil(n / 2) if a in "YX" else n for a, n in zip(axes, shape))
 
 
@@ -100,7 +102,7 @@ def write_image_pyramid(source, group: zarr.Group, *, name: str, tile: int = TIL
     axes = source.axes
     full = tuple(n for a, n in zip("ZYXC", (n_z, height, width, n_c)) if a in axes)
     n_levels = level_count(height, width, tile)
-    level0 = group.create_dataset("0", shape=full, chunks=_chunks(full, axes, tile), dtype=source.dtype,
+    level0 = group.create_dataset("0", shape=full, chunks=chunks_for(full, axes, tile), dtype=source.dtype,
                                   fill_value=0, overwrite=True)
     bands = [(z, y0) for z in range(n_z) for y0 in range(0, height, tile)]
     total = len(bands) + n_levels - 1
@@ -115,8 +117,8 @@ def write_image_pyramid(source, group: zarr.Group, *, name: str, tile: int = TIL
     shapes = [full]
     previous = level0
     for level in range(1, n_levels):
-        shape = _halved(previous.shape, axes)
-        array = group.create_dataset(str(level), shape=shape, chunks=_chunks(shape, axes, tile),
+        shape = halved(previous.shape, axes)
+        array = group.create_dataset(str(level), shape=shape, chunks=chunks_for(shape, axes, tile),
                                      dtype=source.dtype, fill_value=0, overwrite=True)
         downsample_level(previous, array, axes=axes, labels=False, tile=tile)
         shapes.append(shape)

@@ -79,7 +79,9 @@ def upload_start(*, owner, name: str, size: int, sha256: str) -> Upload:
     return upload
 
 
-def upload_append(*, upload: Upload, first: int, last: int, total: int, body, chunk_sha256: str | None = None) -> Upload:
+def upload_append(
+    *, upload: Upload, first: int, last: int, total: int, body, chunk_sha256: str | None = None
+) -> Upload:
     """Append the chunk ``body`` (a file object holding bytes first..last of the file) at the
     upload's current offset; returns the upload with its new offset.
 

@@ -27,7 +27,8 @@ def test_an_array_written_through_the_store_reads_back_from_s3(s3_storage):
     array = zarr.open_array(store, path="0", mode="w", shape=(700, 600), chunks=(512, 512), dtype=np.uint16)
     data = np.arange(700 * 600, dtype=np.uint16).reshape(700, 600)
     array[...] = data
-    again = zarr.open_array(StorageStore("images/5/pixels.zarr", storage=s3_storage, read_only=True), path="0", mode="r")
+    reader = StorageStore("images/5/pixels.zarr", storage=s3_storage, read_only=True)
+    again = zarr.open_array(reader, path="0", mode="r")
     np.testing.assert_array_equal(again[...], data)
     assert s3_storage.exists("images/5/pixels.zarr/0/1.1")
 

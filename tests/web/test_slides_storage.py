@@ -149,3 +149,14 @@ def test_deleting_pixels_removes_every_stored_file(owner, tmp_path, settings):
     slides.delete_pixels(image.pk)
     root = Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr"
     assert not [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_labels_reopened_for_writing_keep_what_each_writer_wrote(owner, tmp_path):
+    image = tiled_image(owner, rgb(1300, 1100), tmp_path)
+    slides.create_labels(image, key="v2")
+    slides.open_labels(image, key="v2", writable=True)[0:512, 0:512] = 3
+    slides.open_labels(image, key="v2", writable=True)[512:1024, 512:1024] = 4
+    labels = slides.open_labels(image, key="v2")
+    assert labels[10, 10] == 3 and labels[600, 600] == 4 and labels[600, 10] == 0
+    with pytest.raises(zarr.errors.ReadOnlyError):
+        labels[0, 0] = 1

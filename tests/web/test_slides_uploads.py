@@ -184,7 +184,8 @@ def test_stale_uploads_are_deleted_with_their_chunks(api, settings, django_captu
     content = slide_bytes()
     upload_id = start(api, content).json()["id"]
     put(api, upload_id, content, 0)
-    Upload.objects.filter(pk=upload_id).update(updated_at=timezone.now() - timedelta(seconds=settings.UPLOAD_STALE_S + 1))
+    long_ago = timezone.now() - timedelta(seconds=settings.UPLOAD_STALE_S + 1)
+    Upload.objects.filter(pk=upload_id).update(updated_at=long_ago)
     with django_capture_on_commit_callbacks(execute=True):
         start(api, b"another file")  # starting an upload sweeps stale ones
     assert not Upload.objects.filter(pk=upload_id).exists()
