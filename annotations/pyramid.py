@@ -53,21 +53,27 @@ def write_multiscales(group: zarr.Group, *, axes: str, n_levels: int, name: str,
 
 
 def _mean_2x2(block: np.ndarray, y_axis: int) -> np.ndarray:
-    """The mean of each 2 x 2 block of (Y, X) at axes (y_axis, y_axis + 1); odd edges repeat."""
+    """The mean of each 2 x 2 block of (Y, X) at axes (y_axis, y_axis + 1); odd edges repeat.
+    Integers are summed exactly and rounded half up; floats keep their precision."""
     pad = [(0, 0)] * block.ndim
     pad[y_axis] = (0, block.shape[y_axis] % 2)
     pad[y_axis + 1] = (0, block.shape[y_axis + 1] % 2)
     if any(p[1] for p in pad):
         block = np.pad(block, pad, mode="edge")
-    shape = list(block.shape)
-    shape[y_axis : y_axis + 2] = [shape[y_axis] // 2, 2, shape[y_axis + 1] // 2, 2]
-    mean = block.astype(np.float64).reshape(shape).mean(axis=(y_axis + 1, y_axis + 3))
-    if np.dtype(block.dtype).kind in "iub":
-        info = np.iinfo(block.dtype) if block.dtype.kind != "b" else None
-        mean = np.rint(mean)
-        if info is not None:
-            mean = np.clip(mean, info.min, info.max)
-    return mean.astype(block.dtype)
+    dtype = block.dtype
+    wide = np.int64 if dtype.kind in "iub" else (np.float64 if dtype.itemsize > 4 else np.float32)
+
+    def quarter(dy, dx):
+        index = [slice(None)] * block.ndim
+        index[y_axis], index[y_axis + 1] = slice(dy, None, 2), slice(dx, None, 2)
+        return block[tuple(index)].astype(wide)
+
+    total = quarter(0, 0)
+    for dy, dx in ((0, 1), (1, 0), (1, 1)):
+        total += quarter(dy, dx)
+    if dtype.kind in "iub":
+        return ((total + 2) // 4).astype(dtype)
+    return (total * 0.25).astype(dtype)
 
 
 def downsample_level(source: zarr.Array, target: zarr.Array, *, axes: str, labels: bool, tile: int = TILE) -> None:
