@@ -21,7 +21,9 @@ class Image(models.Model):
     """An uploaded microscopy image, stored as the original bytes.
 
     ``shape`` and ``axes`` describe the array the engine reads from the file, e.g. ``[512, 512]`` /
-    ``"YX"``, ``[512, 512, 3]`` / ``"YXC"`` or ``[31, 61, 57]`` / ``"ZYX"``.
+    ``"YX"``, ``[512, 512, 3]`` / ``"YXC"`` or ``[31, 61, 57]`` / ``"ZYX"``. A ``tiled`` image
+    (larger than TILED_MIN_PIXELS) is also stored as a pyramid of tiles; its axes are then those
+    of the pyramid: "YX", "YXC", "ZYX" or "ZYXC" (annotations.slides).
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
@@ -36,6 +38,14 @@ class Image(models.Model):
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    tiled = models.BooleanField(
+        default=False,
+        help_text="Stored as a multiscale OME-Zarr under images/<id>/pixels.zarr/ (annotations.slides).",
+    )
+    display = models.JSONField(
+        default=dict, blank=True,
+        help_text='How to show it: {"levels": [[lo, hi], ...] per channel}, from a subsample at ingest.',
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -43,6 +53,11 @@ class Image(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.pk})"
+
+    @classmethod
+    def stored_folders(cls):
+        """The storage folders of tiled images' pixels (cellposeweb.orphans keeps their files)."""
+        return {f"images/{pk}/pixels.zarr" for pk in cls.objects.filter(tiled=True).values_list("pk", flat=True)}
 
 
 class MaskOrigin(models.IntegerChoices):
@@ -103,3 +118,31 @@ class Annotation(models.Model):
 
     def __str__(self):
         return f"{self.image_id} v{self.version}"
+
+
+class Upload(models.Model):
+    """A file arriving in chunks (``POST /api/uploads/``): not an image until it is completed.
+
+    Each accepted chunk is a stored file under ``uploads/<id>/`` named in ``parts`` (in order);
+    ``offset`` is the number of bytes received so far and moves only by compare-and-set, so two
+    requests can never both append at the same place. ``size`` and ``sha256`` are what the client
+    declared; ``complete`` checks them before the file becomes an image (annotations.uploads).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    name = models.CharField(max_length=255, help_text="The file name, sanitised.")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    offset = models.BigIntegerField(default=0)
+    parts = models.JSONField(default=list, blank=True)
+    completing = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["updated_at"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.offset}/{self.size})"
