@@ -1,8 +1,8 @@
 /**
  * The annotation editor on the image page: wiring only. It registers the editing
- * tools, binds the keys, and connects saving (autosave, Ctrl+S, conflicts), the
- * browser copy of unsaved edits (recovery after a reload or a crash) and the
- * versions panel (show and restore older versions).
+ * tools, binds the keys, and connects saving (autosave, Ctrl+S, conflicts merged
+ * three ways), the browser copy of unsaved edits (recovery after a reload or a
+ * crash) and the versions panel (show and restore older versions).
  */
 import { replaceLabels } from "../commands/maskEdits.js";
 import { EditBackup, tabId } from "../controller/backup.js";
@@ -15,7 +15,8 @@ import { OutlineTool } from "../tools/outline.js";
 import { PanZoomTool } from "../tools/panZoom.js";
 import { SelectTool } from "../tools/select.js";
 import { SplitTool } from "../tools/split.js";
-import { ConflictDialog, RecoveryDialog, SaveStatus } from "../ui/saveStatus.js";
+import { MergeDialog } from "../merge/mergeDialog.js";
+import { RecoveryDialog, SaveStatus } from "../ui/saveStatus.js";
 import { EditorHint, Toolbar } from "../ui/toolbar.js";
 import { VersionsPanel } from "../ui/versionsPanel.js";
 
@@ -106,7 +107,7 @@ export function startEditing({ root, model, editor, tools, api, imageId, notice,
 
   preview.querySelector("[data-action=back-to-current]").addEventListener("click", () => loadLatest());
   preview.querySelector("[data-action=restore-shown]").addEventListener("click", () => restore(versions.shown));
-  new ConflictDialog($("[data-role=conflict]"), { saver, onLoadTheirs: () => loadLatest() });
+  new MergeDialog($("[data-role=conflict]"), { saver, model, editor, api, imageId, onLoadTheirs: () => loadLatest() });
   const recovery = new RecoveryDialog($("[data-role=recovery]"));
 
   /** Put recovered edits back: on their own version as an undoable step, else on top of it. */
