@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -161,6 +161,26 @@ class ImageDataApi(APIView):
         except ValueError as exc:
             raise ApplicationError(str(exc)) from None
         return png_response(picture)
+
+
+class ImageChannelsApi(APIView):
+    """One plane's stored values, every channel, as little-endian float32 in C order, shape (C, Ly, Lx)
+    (the ``X-Array-Shape`` header, e.g. ``3,512,512``): what the viewer measures cells and sets display
+    levels from. Non-finite values are sent as 0."""
+
+    @extend_schema(parameters=[PlaneSerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        query = parse_query(PlaneSerializer, request)
+        try:
+            values = display.channel_values(read_image_array(image), image.axes, plane=query.get("plane"))
+        except ValueError as exc:
+            raise ApplicationError(str(exc)) from None
+        response = HttpResponse(values.astype("<f4", copy=False).tobytes(), content_type="application/octet-stream")
+        response["X-Array-Shape"] = ",".join(str(n) for n in values.shape)
+        response["X-Array-Dtype"] = "float32"
+        response["Cache-Control"] = PRIVATE_CACHE
+        return response
 
 
 def annotation_or_404(image: Image, version=None) -> Annotation:

@@ -65,6 +65,23 @@ def render_plane(
     return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
+def channel_values(array: np.ndarray, axes: str, *, plane: int | None = None) -> np.ndarray:
+    """The stored values of every channel of one plane, for measuring and display levels in the browser.
+
+    plane : index into Z (default: the middle plane).
+
+    Returns ndarray of float32, shape (C, Ly, Lx), C order; non-finite values become 0.
+    """
+    zcyx = to_zcyx(array, axes)
+    n_planes = zcyx.shape[0]
+    if plane is None:
+        plane = n_planes // 2
+    if not 0 <= plane < n_planes:
+        raise ValueError(f"plane must be between 0 and {n_planes - 1}")
+    cyx = np.ascontiguousarray(zcyx[plane], dtype=np.float32)
+    return np.nan_to_num(cyx, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def thumbnail(array: np.ndarray, axes: str, *, size: int) -> np.ndarray:
     """The middle plane, all channels, at most ``size`` pixels on its long side (uint8)."""
     long_side = max(spatial_shape(array.shape, axes)[-2:])

@@ -8,6 +8,7 @@ urlpatterns = [
     path("images/<int:image_id>/", apis.ImageDetailApi.as_view(), name="image-detail"),
     path("images/<int:image_id>/thumbnail/", apis.ImageThumbnailApi.as_view(), name="image-thumbnail"),
     path("images/<int:image_id>/data/", apis.ImageDataApi.as_view(), name="image-data"),
+    path("images/<int:image_id>/channels/", apis.ImageChannelsApi.as_view(), name="image-channels"),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
     path("images/<int:image_id>/annotation/import/", AnnotationImportApi.as_view(), name="image-annotation-import"),

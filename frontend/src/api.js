@@ -316,6 +316,33 @@ export class ApiClient {
     }
     return createImageBitmap(await response.blob());
   }
+
+  /**
+   * The stored values of every channel of one plane (for cell measurements and display levels).
+   * @param {number|string} id
+   * @param {number} [plane] Z index (stacks)
+   * @returns {Promise<{values: Float32Array, channels: number, height: number, width: number}>}
+   *   values: float32, shape (channels, height, width), C order
+   */
+  async getChannels(id, plane) {
+    let response;
+    try {
+      response = await this.fetch(this.url(`/api/images/${id}/channels/`, { plane }), { credentials: "same-origin" });
+    } catch {
+      throw new ApiError(errorMessage(0), { status: 0 });
+    }
+    if (!response.ok) {
+      const body = parseBody(await response.text(), response.headers.get("Content-Type"));
+      throw new ApiError(errorMessage(response.status, body), { status: response.status, body });
+    }
+    const shape = String(response.headers.get("X-Array-Shape") ?? "").split(",").map(Number);
+    const buffer = await response.arrayBuffer();
+    if (shape.length !== 3 || shape.some((n) => !Number.isInteger(n) || n < 1) || buffer.byteLength !== 4 * shape[0] * shape[1] * shape[2]) {
+      throw new ApiError(`The channel values came with shape "${shape.join(",")}" and ${buffer.byteLength} bytes, which do not fit.`, { status: 0 });
+    }
+    const [channels, height, width] = shape;
+    return { values: new Float32Array(buffer), channels, height, width };
+  }
 }
 
 /**

@@ -67,7 +67,13 @@ export class MergeDialog {
    *          onLoadTheirs: () => Promise<void>, decode?: typeof decodeMasks}} deps
    */
   constructor(root, { saver, model, editor, api, imageId, onLoadTheirs, decode = decodeMasks }) {
-    Object.assign(this, { root, saver, model, editor, api, imageId, decode });
+    this.root = root;
+    this.saver = saver;
+    this.model = model;
+    this.editor = editor;
+    this.api = api;
+    this.imageId = imageId;
+    this.decode = decode;
     this.message = root.querySelector("[data-role=conflict-message]");
     this.summary = root.querySelector("[data-role=merge-summary]");
     this.list = root.querySelector("[data-role=merge-conflicts]");

@@ -214,6 +214,7 @@ export function planMerge({ base, mine, theirs, width, height }) {
   const counts = { mine: 0, theirs: 0, same: 0, conflicts: 0 };
   const planeSize = width * height;
   for (const group of byRoot.values()) {
+    /** @type {Change["side"]} */
     let side;
     if (group.mine && group.theirs) side = group.differ ? "conflict" : "same";
     else side = group.mine ? "mine" : "theirs";
