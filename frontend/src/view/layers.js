@@ -70,7 +70,9 @@ export class ImageLayer extends ComposedLayer {
     super(options);
     this._source = null; // the drawable the cached source pixels came from
     this._sourcePixels = null;
-    this._composed = null; // RGBA scratch for the channels' colours
+    this._composed = null; // RGBA of the channels through their levels and colour maps
+    this._composedFrom = null; // the channel values and settings (JSON) it was composed from
+    this._composedKey = "";
   }
 
   get staleOn() {
@@ -105,8 +107,14 @@ export class ImageLayer extends ComposedLayer {
     }
     const values = model.view.channels && model.raster("channels");
     if (values) {
-      this._composed = this._composed?.length === 4 * width * height ? this._composed : new Uint8ClampedArray(4 * width * height);
-      composeChannels(values, model.view.channels, this._composed);
+      // Contrast and brightness reuse the composed channels; levels and colour maps recompose them.
+      const key = JSON.stringify(model.view.channels);
+      if (this._composedFrom !== values || this._composedKey !== key) {
+        if (this._composed?.length !== 4 * width * height) this._composed = new Uint8ClampedArray(4 * width * height);
+        composeChannels(values, model.view.channels, this._composed);
+        this._composedFrom = values;
+        this._composedKey = key;
+      }
       applyDisplay(this._composed, surface.imageData.data, model.view, 3);
     } else {
       applyDisplay(this._sourcePixels, surface.imageData.data, model.view, model.image.channels);
