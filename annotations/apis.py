@@ -166,12 +166,20 @@ class ImageDataApi(APIView):
 class ImageChannelsApi(APIView):
     """One plane's stored values, every channel, as little-endian float32 in C order, shape (C, Ly, Lx)
     (the ``X-Array-Shape`` header, e.g. ``3,512,512``): what the viewer measures cells and sets display
-    levels from. Non-finite values are sent as 0."""
+    levels from. Non-finite values are sent as 0. A plane of more than ``CHANNEL_VALUES_MAX`` values is
+    refused (400)."""
 
     @extend_schema(parameters=[PlaneSerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         query = parse_query(PlaneSerializer, request)
+        sizes = dict(zip(image.axes, image.shape))
+        n_values = sizes.get("C", 1) * sizes.get("Y", 1) * sizes.get("X", 1)
+        if n_values > settings.CHANNEL_VALUES_MAX:
+            raise ApplicationError(
+                f"One plane of {image.name} holds {n_values:,} channel values, more than the viewer may load "
+                f"({settings.CHANNEL_VALUES_MAX:,}, CHANNEL_VALUES_MAX); its picture still shows."
+            )
         try:
             values = display.channel_values(read_image_array(image), image.axes, plane=query.get("plane"))
         except ValueError as exc:

@@ -214,6 +214,8 @@ REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 2**20)
 UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", 2**28))  # decompression-bomb guard
 FILE_UPLOAD_PERMISSIONS = 0o640
 THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
+# Most values (channels x Ly x Lx, float32) one plane's channel values may send to the viewer (128 MiB).
+CHANNEL_VALUES_MAX = env_int("CHANNEL_VALUES_MAX", 2**25)
 
 # Jobs. "thread": an in-process worker thread (embedded mode, no other service);
 # "celery": a Celery worker fed through CELERY_BROKER_URL; "off": jobs stay queued (tests, or a

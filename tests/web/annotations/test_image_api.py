@@ -198,3 +198,12 @@ def test_channel_values_of_a_stack_are_one_plane_and_a_bad_plane_is_400(api):
     np.testing.assert_array_equal(first, stored[0].astype(np.float32))
     response = api.get(f"/api/images/{body['id']}/channels/", {"plane": 31})
     assert response.status_code == 400 and "plane" in response.json()["detail"]
+
+
+def test_channel_values_of_a_plane_above_the_limit_are_refused_naming_it(api, image, settings):
+    settings.CHANNEL_VALUES_MAX = 64 * 64 - 1
+
+    response = api.get(f"/api/images/{image.pk}/channels/")
+
+    assert response.status_code == 400
+    assert "4,096 channel values" in response.json()["detail"] and "CHANNEL_VALUES_MAX" in response.json()["detail"]
