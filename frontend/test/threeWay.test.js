@@ -114,3 +114,16 @@ test("changes say where they are on a stack's planes", () => {
   const p = planMerge({ base, mine, theirs: base.slice(), width: 2, height: 2 });
   assert.deepEqual(p.changes[0].at, { x: 1, y: 1, z: 1 });
 });
+
+test("my own labels, kept after an earlier save the server renumbered, are matched too", () => {
+  // Base (my last save, renumbered 3 -> 1, 4 -> 2) vs the tab, which still shows labels 3 and 4;
+  // I then grew 4, they deleted base mask 1.
+  const p = plan("11..22.", "33..444", "....11.");
+  assert.equal(p.counts.conflicts, 0);
+  assert.equal(p.counts.mine, 1);
+  assert.equal(p.counts.theirs, 1);
+  assert.deepEqual(p.changes.find((c) => c.side === "mine").mine.changed, [2]);
+  assert.equal(text(applyMerge(p, "mine")), "....222");
+  // My origins are looked up by my own labels (mask 1 is gone: no origin).
+  assert.deepEqual(mergeOrigins(p, "mine", [null, null, "model", "edited"], ["model"]), [null, "edited"]);
+});

@@ -2,12 +2,13 @@
  * Three-way merge of label images: my edits and theirs, both made on a common base.
  *
  * Labels: every image is an Int32Array of the same length (a (Lz, Ly, Lx) volume in C
- * order), 0 = background. My labels are the base's (the editor keeps a mask's label and
- * gives new masks labels above the base's). Theirs were renumbered 1..N when the server
- * saved them, so their masks are matched to the base's by overlap first: a mask of theirs
- * and a base mask match when each is the other's largest overlap (annotations/changes.py
- * does the same on the server); an unmatched mask of theirs is new and gets a label no
- * other image uses.
+ * order), 0 = background. A label is no identity across versions: the server renumbers
+ * masks 1..N when it saves them, and a tab keeps its own labels after a save. So the
+ * masks of both sides are first matched to the base's by overlap: a mask and a base mask
+ * match when each is the other's largest overlap (annotations/changes.py does the same
+ * on the server) and then take the base's label; an unmatched mask is new and takes a
+ * label no other mask uses (mine first, then theirs). The merge works in this label
+ * space, and its result replaces the labels on screen.
  *
  * Then every pixel that either side changed joins the masks it involves (its base, mine
  * and theirs labels) into one group (union-find). A group is a **change**: mine alone
@@ -30,8 +31,9 @@
 
 /**
  * @typedef {object} MergePlan
- * @property {Int32Array} mine my labels
+ * @property {Int32Array} mine my labels, relabelled into the base's label space
  * @property {Int32Array} theirs their labels, relabelled into the base's label space
+ * @property {Int32Array} mineMap mineMap[my label] = my label in the merged label space
  * @property {Change[]} changes
  * @property {{mine: number, theirs: number, same: number, conflicts: number}} counts
  * @property {Int32Array} theirMap theirMap[their saved label] = their label in the merged label space
@@ -86,20 +88,23 @@ export function matchLabels(base, other) {
 }
 
 /**
- * Their labels in the base's label space: matched masks take the base label, new masks
- * take labels above every label of base and mine.
- * @returns {{labels: Int32Array, map: Int32Array}} map[their label] = merged-space label
+ * A side's labels in the base's label space: matched masks take the base label, new masks
+ * take labels from `next` on.
+ * @param {Int32Array} base
+ * @param {Int32Array} side
+ * @param {number} next the first label free for new masks
+ * @returns {{labels: Int32Array, map: Int32Array, next: number}} map[side label] = merged-space
+ *   label; next: the first label still free
  */
-export function relabelTheirs(base, mine, theirs) {
-  const match = matchLabels(base, theirs);
-  let next = Math.max(topLabel(base), topLabel(mine)) + 1;
+export function relabelSide(base, side, next) {
+  const match = matchLabels(base, side);
   const present = new Uint8Array(match.length);
-  for (let i = 0; i < theirs.length; i++) present[theirs[i]] = 1;
+  for (let i = 0; i < side.length; i++) present[side[i]] = 1;
   const map = new Int32Array(match.length);
   for (let o = 1; o < match.length; o++) if (present[o]) map[o] = match[o] > 0 ? match[o] : next++;
-  const labels = new Int32Array(theirs.length);
-  for (let i = 0; i < theirs.length; i++) labels[i] = map[theirs[i]];
-  return { labels, map };
+  const labels = new Int32Array(side.length);
+  for (let i = 0; i < side.length; i++) labels[i] = map[side[i]];
+  return { labels, map, next };
 }
 
 class UnionFind {
@@ -162,12 +167,13 @@ export function planMerge({ base, mine, theirs, width, height }) {
     throw new Error(`label images must have the same size: mine ${n}, theirs ${theirs.length}, base ${base?.length}`);
   }
   const baseLabels = base ?? new Int32Array(n);
-  const { labels: their, map: theirMap } = relabelTheirs(baseLabels, mine, theirs);
+  const { labels: my, map: mineMap, next } = relabelSide(baseLabels, mine, topLabel(baseLabels) + 1);
+  const { labels: their, map: theirMap } = relabelSide(baseLabels, theirs, next);
   const groups = new UnionFind();
   const changed = [];
   for (let i = 0; i < n; i++) {
     const b = baseLabels[i];
-    const m = mine[i];
+    const m = my[i];
     const t = their[i];
     if (m === b && t === b) continue;
     changed.push(i);
@@ -185,7 +191,7 @@ export function planMerge({ base, mine, theirs, width, height }) {
   const byRoot = new Map();
   for (const i of changed) {
     const b = baseLabels[i];
-    const m = mine[i];
+    const m = my[i];
     const t = their[i];
     const root = groups.find(b || m || t);
     let group = byRoot.get(root);
@@ -208,7 +214,7 @@ export function planMerge({ base, mine, theirs, width, height }) {
     if (m !== t) group.differ = true;
   }
   const baseArea = areas(baseLabels);
-  const mineArea = areas(mine);
+  const mineArea = areas(my);
   const theirArea = areas(their);
   const changes = [];
   const counts = { mine: 0, theirs: 0, same: 0, conflicts: 0 };
@@ -233,7 +239,7 @@ export function planMerge({ base, mine, theirs, width, height }) {
       at: { x: rest % width, y: Math.floor(rest / width), z },
     });
   }
-  return { mine, theirs: their, theirMap, changes, counts };
+  return { mine: my, theirs: their, mineMap, theirMap, changes, counts };
 }
 
 /**
@@ -283,16 +289,22 @@ function taken(change, choices) {
  * @returns {Array<string|null>} one entry per label up to the largest label of either side
  */
 export function mergeOrigins(plan, choices, mineOrigins, theirOrigins) {
-  const fromTheirs = new Map();
-  plan.theirMap.forEach((label, saved) => {
-    if (saved > 0) fromTheirs.set(label, theirOrigins?.[saved - 1] ?? null);
-  });
+  const originsIn = (map, names) => {
+    const out = new Map();
+    map.forEach((label, own) => {
+      if (own > 0 && label > 0) out.set(label, names?.[own - 1] ?? null);
+    });
+    return out;
+  };
+  const fromMine = originsIn(plan.mineMap, mineOrigins);
+  const fromTheirs = originsIn(plan.theirMap, theirOrigins);
   const theirsWins = new Set();
   for (const change of plan.changes) if (taken(change, choices) === "theirs") for (const l of change.labels) theirsWins.add(l);
-  const top = Math.max(mineOrigins?.length ?? 0, ...fromTheirs.keys(), 0);
+  let top = 0;
+  for (const label of [...fromMine.keys(), ...fromTheirs.keys()]) if (label > top) top = label;
   const out = new Array(top).fill(null);
   for (let label = 1; label <= top; label++) {
-    out[label - 1] = theirsWins.has(label) ? (fromTheirs.get(label) ?? null) : (mineOrigins?.[label - 1] ?? null);
+    out[label - 1] = (theirsWins.has(label) ? fromTheirs.get(label) : fromMine.get(label)) ?? null;
   }
   return out;
 }
