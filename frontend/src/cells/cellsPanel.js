@@ -96,14 +96,17 @@ export class CellsPanel {
 
   _header(channels) {
     const columns = [
-      ["label", "Cell"], ["area", "Area (px)"], ["perimeter", "Perimeter (px)"], ["eccentricity", "Eccentricity"],
-      ...Array.from({ length: channels }, (_, c) => [`mean:${c}`, `Mean ch${c + 1}`]),
-      ["origin", "Origin"],
+      ["label", "Cell", "Label on screen"], ["area", "Area", "Area in pixels"],
+      ["perimeter", "Perim.", "Perimeter: pixel edges on the mask's boundary"],
+      ["eccentricity", "Ecc.", "Eccentricity of the ellipse with the same second moments (0 round, 1 a line)"],
+      ...Array.from({ length: channels }, (_, c) => [`mean:${c}`, `Ch${c + 1}`, `Mean stored value of channel ${c + 1}`]),
+      ["origin", "Origin", "Where the mask came from: model, manual or edited"],
     ];
     const tr = document.createElement("tr");
-    for (const [key, text] of columns) {
+    for (const [key, text, title] of columns) {
       const th = document.createElement("th");
       th.scope = "col";
+      th.title = title;
       th.dataset.sort = key;
       const button = document.createElement("button");
       button.type = "button";

@@ -77,11 +77,11 @@ export function drawHistogram(svg, bins, { xLabel = "area (px)" } = {}) {
   const span = hi - lo || 1;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const sx = (v) => left + ((v - lo) / span) * plotW;
+  const sx = (v) => (hi > lo ? left + ((v - lo) / span) * plotW : left + plotW / 2);
   const sy = (c) => top + plotH - (c / yMax) * plotH;
-  const barW = bins.length === 1 ? plotW : plotW / bins.length;
+  const barW = bins.length === 1 ? plotW / 2 : plotW / bins.length; // one size: a bar in the middle
   bins.forEach((bin, k) => {
-    const x = bins.length === 1 ? left : sx(bin.lo);
+    const x = bins.length === 1 ? left + plotW / 4 : sx(bin.lo);
     const bar = el("rect", { x: x + 0.5, y: sy(bin.count), width: Math.max(1, barW - 1), height: sy(0) - sy(bin.count), class: "bar" });
     bar.dataset.count = String(bin.count);
     bar.append(el("title", {}, `${format(bin.lo)}–${format(bin.hi)} px: ${bin.count} ${bin.count === 1 ? "cell" : "cells"}`));
@@ -93,8 +93,9 @@ export function drawHistogram(svg, bins, { xLabel = "area (px)" } = {}) {
   for (const t of yTicks) {
     svg.append(el("text", { x: left - 4, y: sy(t) + 3, "text-anchor": "end", class: "tick" }, String(t)));
   }
-  for (const v of [lo, (lo + hi) / 2, hi]) {
-    svg.append(el("text", { x: sx(v), y: sy(0) + 12, "text-anchor": "middle", class: "tick" }, format(v)));
+  const xTicks = hi > lo ? [[lo, "start"], [(lo + hi) / 2, "middle"], [hi, "end"]] : [[lo, "middle"]];
+  for (const [v, anchor] of xTicks) {
+    svg.append(el("text", { x: sx(v), y: sy(0) + 12, "text-anchor": anchor, class: "tick" }, format(v)));
   }
   svg.append(el("text", { x: left + plotW / 2, y: height - 4, "text-anchor": "middle", class: "axis-label" }, xLabel));
   svg.append(el("text", { x: 10, y: top + plotH / 2, "text-anchor": "middle", class: "axis-label",

@@ -120,7 +120,7 @@ export async function startImagePage(root) {
     }
   });
   rasters.ensure();
-  new ChannelLoader(model, api, { onError: (message) => notice.show(message, { source: "channels" }) }).ensure();
+  new ChannelLoader(model, api, { onError: (message) => notice.show(message, { kind: "info", source: "channels" }) }).ensure();
   resize();
 
   const thresholds = new ThresholdPanel($("[data-panel=threshold]"), {
