@@ -103,3 +103,60 @@ test("flying to a cell centres its box and zooms at most 8x", async () => {
   const big = flyToTransform({ x0: 0, y0: 0, x1: 1000, y1: 1000 }, { width: 400, height: 300 }, { margin: 50 });
   assert.equal(big.scale, 0.2);
 });
+
+/** The obvious per-pixel version, to check the run-based one against. */
+function slowMeasure(labels, width, height, values, channels) {
+  const cells = new Map();
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const l = labels[y * width + x];
+      if (!l) continue;
+      if (!cells.has(l)) cells.set(l, { xs: [], ys: [], edges: 0, sums: new Array(channels).fill(0) });
+      const cell = cells.get(l);
+      cell.xs.push(x);
+      cell.ys.push(y);
+      const at = (i, j) => (i < 0 || j < 0 || i >= width || j >= height ? -1 : labels[j * width + i]);
+      for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) if (at(x + dx, y + dy) !== l) cell.edges++;
+      for (let c = 0; c < channels; c++) cell.sums[c] += values[c * width * height + y * width + x];
+    }
+  }
+  return [...cells.entries()].sort((a, b) => a[0] - b[0]).map(([label, cell]) => {
+    const n = cell.xs.length;
+    const mx = cell.xs.reduce((a, b) => a + b, 0) / n;
+    const my = cell.ys.reduce((a, b) => a + b, 0) / n;
+    let a = 0, b = 0, c = 0;
+    for (let k = 0; k < n; k++) {
+      a += (cell.xs[k] - mx) ** 2 / n;
+      c += (cell.ys[k] - my) ** 2 / n;
+      b += ((cell.xs[k] - mx) * (cell.ys[k] - my)) / n;
+    }
+    const l1 = (a + c) / 2 + Math.sqrt(((a - c) / 2) ** 2 + b * b);
+    const l2 = (a + c) / 2 - Math.sqrt(((a - c) / 2) ** 2 + b * b);
+    return { label, area: n, perimeter: cell.edges, eccentricity: l1 > 1e-12 ? Math.sqrt(Math.max(0, 1 - l2 / l1)) : 0, means: cell.sums.map((s) => s / n) };
+  });
+}
+
+test("the measurements match a per-pixel computation on random blobs", () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const width = 37, height = 23;
+  const labels = new Int32Array(width * height);
+  for (let k = 1; k <= 12; k++) {
+    const cx = random() * width, cy = random() * height, rx = 1 + random() * 6, ry = 1 + random() * 4;
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+      if (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1) labels[y * width + x] = k;
+    }
+  }
+  const values = Float32Array.from({ length: 2 * width * height }, () => Math.round(random() * 1000));
+  const fast = measureCells(labels, width, height, { values, channels: 2 });
+  const slow = slowMeasure(labels, width, height, values, 2);
+  assert.equal(fast.length, slow.length);
+  assert.ok(fast.length >= 5);
+  fast.forEach((row, k) => {
+    assert.equal(row.label, slow[k].label);
+    assert.equal(row.area, slow[k].area);
+    assert.equal(row.perimeter, slow[k].perimeter);
+    assert.ok(Math.abs(row.eccentricity - slow[k].eccentricity) < 1e-9, `eccentricity of ${row.label}`);
+    row.means.forEach((m, c) => assert.ok(Math.abs(m - slow[k].means[c]) < 1e-9));
+  });
+});

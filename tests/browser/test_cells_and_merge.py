@@ -39,6 +39,7 @@ def test_the_cells_panel_measures_the_masks_on_screen_and_flies_to_a_cell(page, 
     sign_in(page, live_site)
     open_editor(page, create_image(page))
     wait_channel_values(page)
+    page.locator("[data-panel=cells]").scroll_into_view_if_needed()  # it measures while in view
     page.wait_for_function(
         "() => document.querySelector('[data-role=cells-table] tbody td:nth-child(5)')?.textContent === '180'"
     )

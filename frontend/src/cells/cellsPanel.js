@@ -3,7 +3,9 @@
  * their area, perimeter, eccentricity, mean value of each channel and origin, and a
  * histogram of their sizes. Measured in the browser from the label plane on show and the
  * plane's stored channel values (cells/measure.js); re-measured shortly after the masks,
- * the plane or the values change. Clicking a row flies the view to the cell and selects it.
+ * the plane or the values change, while the panel is in view (it is measured when it comes
+ * into view otherwise: 0.15 s for 2,025 cells on 2048² with 3 channels, which an edit need not
+ * pay for a table nobody looks at). Clicking a row flies the view to the cell and selects it.
  *
  * Elements (inside root): [data-role=cells-note], svg[data-role=size-histogram],
  * table[data-role=cells-table] with a <thead> and a <tbody>.
@@ -51,7 +53,15 @@ export class CellsPanel {
     /** @type {import("./measure.js").CellRow[]} */
     this.rows = [];
     this._timer = null;
+    this._stale = false; // changed while out of view
+    this._inView = true;
     this._channels = -1; // channels the header was built for
+    if (typeof IntersectionObserver !== "undefined") {
+      new IntersectionObserver((entries) => {
+        this._inView = entries[entries.length - 1].isIntersecting;
+        if (this._inView && this._stale) this.schedule();
+      }).observe(root);
+    }
     this.table.querySelector("tbody").addEventListener("click", (event) => {
       /** @type {HTMLElement} */
       const tr = /** @type {HTMLElement} */ (event.target).closest("tr[data-label]");
@@ -66,6 +76,10 @@ export class CellsPanel {
   }
 
   schedule() {
+    if (!this._inView) {
+      this._stale = true;
+      return;
+    }
     if (this._timer !== null) return;
     this._timer = this.timers.setTimeout(() => {
       this._timer = null;
@@ -76,6 +90,7 @@ export class CellsPanel {
   /** Measure the masks of the plane on show, now. */
   measure() {
     const { model } = this;
+    this._stale = false;
     const labels = model.planeLabels();
     const values = model.raster("channels");
     this.rows = labels ? measureCells(labels, model.masks.width, model.masks.height, values) : [];

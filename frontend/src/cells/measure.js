@@ -52,28 +52,43 @@ export function measureCells(labels, width, height, channelValues = null) {
   const y1 = new Int32Array(top + 1);
   const sums = Array.from({ length: nc }, () => new Float64Array(top + 1));
   const planeSize = width * height;
+  // Runs of one label along a row: moments in closed form per run, one comparison per pixel
+  // with the rows above and below for the top and bottom edges.
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      const l = labels[i];
-      if (l === 0) continue;
-      area[l]++;
-      sx[l] += x;
-      sy[l] += y;
-      sxx[l] += x * x;
-      syy[l] += y * y;
-      sxy[l] += x * y;
-      if (x < x0[l]) x0[l] = x;
-      if (y < y0[l]) y0[l] = y;
-      if (x + 1 > x1[l]) x1[l] = x + 1;
-      if (y + 1 > y1[l]) y1[l] = y + 1;
-      let e = 0;
-      if (x === 0 || labels[i - 1] !== l) e++;
-      if (x === width - 1 || labels[i + 1] !== l) e++;
-      if (y === 0 || labels[i - width] !== l) e++;
-      if (y === height - 1 || labels[i + width] !== l) e++;
-      edges[l] += e;
-      for (let c = 0; c < nc; c++) sums[c][l] += channelValues.values[c * planeSize + i];
+    const row = y * width;
+    let x = 0;
+    while (x < width) {
+      const l = labels[row + x];
+      let end = x + 1;
+      while (end < width && labels[row + end] === l) end++;
+      if (l !== 0) {
+        const len = end - x;
+        const sumX = ((x + end - 1) * len) / 2;
+        const sumXX = ((end - 1) * end * (2 * end - 1) - (x - 1) * x * (2 * x - 1)) / 6;
+        area[l] += len;
+        sx[l] += sumX;
+        sxx[l] += sumXX;
+        sy[l] += y * len;
+        syy[l] += y * y * len;
+        sxy[l] += y * sumX;
+        if (x < x0[l]) x0[l] = x;
+        if (y < y0[l]) y0[l] = y;
+        if (end > x1[l]) x1[l] = end;
+        if (y + 1 > y1[l]) y1[l] = y + 1;
+        let e = 2; // the run's left and right ends
+        for (let k = row + x; k < row + end; k++) {
+          if (y === 0 || labels[k - width] !== l) e++;
+          if (y === height - 1 || labels[k + width] !== l) e++;
+        }
+        edges[l] += e;
+        for (let c = 0; c < nc; c++) {
+          const v = channelValues.values;
+          let sum = 0;
+          for (let k = c * planeSize + row + x, stop = c * planeSize + row + end; k < stop; k++) sum += v[k];
+          sums[c][l] += sum;
+        }
+      }
+      x = end;
     }
   }
   const rows = [];
