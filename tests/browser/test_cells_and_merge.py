@@ -185,4 +185,15 @@ def test_a_conflicting_save_merges_both_tabs_and_says_what_keeping_mine_restores
     assert canvas.hover(60, 140)[0] == 0, "their deletion of mask 3 stays"
     assert canvas.hover(140, 140)[0] == 0, "my deletion of mask 4"
     assert canvas.hover(140, 60)[0] != 0, "mask 2, untouched"
+
+    # The other tab, back in focus, no longer claims to be up to date: it offers the merge.
+    assert theirs.get_attribute("[data-role=save-status]", "data-status") == "saved"
+    theirs.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    note = theirs.locator("[data-role=newer-version]")
+    note.wait_for()
+    assert "Version 3 was saved elsewhere; this tab shows version 2." in note.inner_text()
+    note.locator("[data-action=load-newer]").click()
+    wait_saved(theirs, 3)
+    wait_count(theirs, 2)
+    assert note.is_hidden()
     mine.close()

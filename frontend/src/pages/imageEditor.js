@@ -8,6 +8,7 @@ import { replaceLabels } from "../commands/maskEdits.js";
 import { EditBackup, tabId } from "../controller/backup.js";
 import { bindEditorKeys, TOOLS } from "../controller/editorKeys.js";
 import { IdbStore } from "../controller/idbStore.js";
+import { NewerVersionWatch } from "../controller/newerVersion.js";
 import { AnnotationSaver } from "../controller/saver.js";
 import { BrushTool } from "../tools/brush.js";
 import { DrawTool } from "../tools/draw.js";
@@ -17,6 +18,7 @@ import { SelectTool } from "../tools/select.js";
 import { SplitTool } from "../tools/split.js";
 import { MergeDialog } from "../merge/mergeDialog.js";
 import { RecoveryDialog, SaveStatus } from "../ui/saveStatus.js";
+import { NewerVersionNote } from "../ui/newerVersionNote.js";
 import { EditorHint, Toolbar } from "../ui/toolbar.js";
 import { VersionsPanel } from "../ui/versionsPanel.js";
 
@@ -109,6 +111,8 @@ export function startEditing({ root, model, editor, tools, api, imageId, notice,
   preview.querySelector("[data-action=restore-shown]").addEventListener("click", () => restore(versions.shown));
   new MergeDialog($("[data-role=conflict]"), { saver, model, editor, api, imageId, onLoadTheirs: () => loadLatest() });
   const recovery = new RecoveryDialog($("[data-role=recovery]"));
+  const watch = new NewerVersionWatch({ api, imageId, saver, shown: () => versions.shown ?? null });
+  new NewerVersionNote($("[data-role=newer-version]"), { watch, onLoad: () => loadLatest() });
 
   /** Put recovered edits back: on their own version as an undoable step, else on top of it. */
   async function recover(records) {
