@@ -182,7 +182,9 @@ export class MergeDialog {
     text.textContent = `Conflict ${k + 1} (x ${change.at.x}, y ${change.at.y}` +
       `${this.model.masks.depth > 1 ? `, z ${change.at.z}` : ""}): I ${describeEdits(change.mine)}; ` +
       `they ${describeEdits(change.theirs)}.`;
-    li.append(text);
+    const choice = document.createElement("div");
+    choice.className = "merge-choice";
+    li.append(text, choice);
     for (const take of ["mine", "theirs"]) {
       const label = document.createElement("label");
       const radio = document.createElement("input");
@@ -192,7 +194,7 @@ export class MergeDialog {
       radio.checked = this.choices.get(change.id) === take;
       radio.addEventListener("change", () => radio.checked && this.choose(change.id, take));
       label.append(radio, ` Keep ${take}`);
-      li.append(" ", label);
+      choice.append(label);
     }
     return li;
   }
