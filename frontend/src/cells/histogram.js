@@ -1,6 +1,7 @@
 /**
  * The histogram of cell sizes: bins (pure, unit-tested) and an SVG drawing with both
- * axes labelled (size in pixels, number of cells) and each bar's count in its title.
+ * axes labelled (size in pixels, number of cells), each bar's count above it (where the
+ * bar is wide enough) and its range and count in its title.
  */
 
 /**
@@ -61,7 +62,7 @@ export function drawHistogram(svg, bins, { xLabel = "area (px)" } = {}) {
   const height = Number(svg.getAttribute("height"));
   const left = 34;
   const bottom = 30;
-  const top = 8;
+  const top = 14; // room for the tallest bar's count
   const right = 8;
   svg.replaceChildren();
   svg.dataset.bins = String(bins.length);
@@ -87,6 +88,9 @@ export function drawHistogram(svg, bins, { xLabel = "area (px)" } = {}) {
     bar.append(el("title", {}, `${format(bin.lo)}–${format(bin.hi)} px: ${bin.count} ${bin.count === 1 ? "cell" : "cells"}`));
     bar.dataset.bin = String(k);
     svg.append(bar);
+    if (bin.count > 0 && barW >= 12) {
+      svg.append(el("text", { x: x + barW / 2, y: sy(bin.count) - 2, "text-anchor": "middle", class: "tick count" }, String(bin.count)));
+    }
   });
   svg.append(el("line", { x1: left, y1: sy(0), x2: width - right, y2: sy(0), class: "axis" }));
   svg.append(el("line", { x1: left, y1: top, x2: left, y2: sy(0), class: "axis" }));
