@@ -164,10 +164,10 @@ class ImageDataApi(APIView):
 
 
 class ImageChannelsApi(APIView):
-    """One plane's stored values, every channel, as little-endian float32 in C order, shape (C, Ly, Lx)
-    (the ``X-Array-Shape`` header, e.g. ``3,512,512``): what the viewer measures cells and sets display
-    levels from. Non-finite values are sent as 0. A plane of more than ``CHANNEL_VALUES_MAX`` values is
-    refused (400)."""
+    """One plane's stored values, every channel, little-endian in C order, shape (C, Ly, Lx) (the
+    ``X-Array-Shape`` header, e.g. ``3,512,512``) and type uint8, uint16, int16 as stored, else float32
+    (``X-Array-Dtype``): what the viewer measures cells and sets display levels from. Non-finite values
+    are sent as 0. A plane of more than ``CHANNEL_VALUES_MAX`` values is refused (400)."""
 
     @extend_schema(parameters=[PlaneSerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, image_id):
@@ -184,9 +184,9 @@ class ImageChannelsApi(APIView):
             values = display.channel_values(read_image_array(image), image.axes, plane=query.get("plane"))
         except ValueError as exc:
             raise ApplicationError(str(exc)) from None
-        response = HttpResponse(values.astype("<f4", copy=False).tobytes(), content_type="application/octet-stream")
+        response = HttpResponse(values.tobytes(), content_type="application/octet-stream")
         response["X-Array-Shape"] = ",".join(str(n) for n in values.shape)
-        response["X-Array-Dtype"] = "float32"
+        response["X-Array-Dtype"] = values.dtype.name
         response["Cache-Control"] = PRIVATE_CACHE
         return response
 

@@ -214,7 +214,7 @@ REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 2**20)
 UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", 2**28))  # decompression-bomb guard
 FILE_UPLOAD_PERMISSIONS = 0o640
 THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
-# Most values (channels x Ly x Lx, float32) one plane's channel values may send to the viewer (128 MiB).
+# Most values (channels x Ly x Lx) one plane may send to the viewer (128 MiB as float32).
 CHANNEL_VALUES_MAX = env_int("CHANNEL_VALUES_MAX", 2**25)
 
 # Jobs. "thread": an in-process worker thread (embedded mode, no other service);

@@ -27,8 +27,8 @@
  * @param {Int32Array} labels int32, shape (height, width), C order: one plane, 0 = background
  * @param {number} width
  * @param {number} height
- * @param {{values: Float32Array, channels: number}|null} [channelValues]
- *   values: float32, shape (channels, height, width), C order: the plane's stored values
+ * @param {{values: import("../channels/levels.js").ChannelArray, channels: number}|null} [channelValues]
+ *   values: shape (channels, height, width), C order: the plane's stored values
  * @returns {CellRow[]} one row per label present, by label
  */
 export function measureCells(labels, width, height, channelValues = null) {

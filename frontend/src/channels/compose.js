@@ -9,7 +9,7 @@ import { channelRange, DEFAULT_PERCENTILES, levelIndex, sortedChannel } from "./
 
 /**
  * @typedef {object} ChannelPlane
- * @property {Float32Array} values float32, shape (channels, height, width), C order: stored values
+ * @property {import("./levels.js").ChannelArray} values shape (channels, height, width), C order: the stored values
  * @property {number} channels
  * @property {number} width
  * @property {number} height

@@ -4,6 +4,11 @@
  * like the Cellpose GUI) or fixed minimum and maximum values.
  */
 
+/**
+ * A plane's stored values as they come from the server (channels/compose.js ChannelPlane).
+ * @typedef {Float32Array|Uint16Array|Int16Array|Uint8Array} ChannelArray
+ */
+
 /** Percentile levels every channel starts with: the server's display PNG uses the same. */
 export const DEFAULT_PERCENTILES = Object.freeze({ low: 1, high: 99 });
 
@@ -12,7 +17,7 @@ export const PERCENTILE_SAMPLE = 1 << 20;
 
 /**
  * The sorted values of one channel (every value, or an even sample of a large plane).
- * @param {Float32Array} values float32, shape (channels, height, width), C order
+ * @param {ChannelArray} values shape (channels, height, width), C order
  * @param {number} channel
  * @param {number} planeSize height * width
  * @returns {Float32Array}

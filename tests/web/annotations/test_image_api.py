@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 from annotations.models import Annotation, Image
 from inference.models import JobItem, SegmentationJob
 from annotations.display import to_zcyx
-from tests.web.conftest import DATA, client_for, data_file, tiff_bytes
+from tests.web.conftest import DATA, client_for, data_file, tiff_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -166,15 +166,28 @@ def test_float_images_with_some_nan_are_refused_naming_how_many(api):
 def channel_values(response) -> np.ndarray:
     assert response.status_code == 200 and response["Content-Type"] == "application/octet-stream"
     shape = tuple(int(n) for n in response["X-Array-Shape"].split(","))
-    assert response["X-Array-Dtype"] == "float32"
-    return np.frombuffer(response.content, dtype="<f4").reshape(shape)
+    dtype = np.dtype(response["X-Array-Dtype"]).newbyteorder("<")
+    return np.frombuffer(response.content, dtype=dtype).reshape(shape)
 
 
-def test_channel_values_of_a_2d_image_are_its_stored_pixels(api, image):
-    values = channel_values(api.get(f"/api/images/{image.pk}/channels/"))
+def test_channel_values_of_a_2d_image_are_its_stored_pixels_in_their_type(api, image):
+    response = api.get(f"/api/images/{image.pk}/channels/")
+    values = channel_values(response)
 
     stored = tifffile.imread(io.BytesIO(image.file.open("rb").read()))
+    assert response["X-Array-Dtype"] == "uint16" and len(response.content) == 2 * 64 * 64
     assert values.shape == (1, 64, 64)
+    np.testing.assert_array_equal(values[0], stored)
+
+
+def test_channel_values_of_other_types_come_as_float32(api):
+    stored = np.arange(48, dtype=np.int32).reshape(6, 8) * 1000
+    body = api.post("/api/images/", {"file": upload("f.tif", tiff_bytes(stored))}, format="multipart").json()
+
+    response = api.get(f"/api/images/{body['id']}/channels/")
+    values = channel_values(response)
+
+    assert response["X-Array-Dtype"] == "float32"
     np.testing.assert_array_equal(values[0], stored.astype(np.float32))
 
 
@@ -185,7 +198,7 @@ def test_channel_values_of_a_colour_image_are_every_channel_first(api):
     source = np.asarray(PILImage.open(DATA / "histo.jpg"))
 
     assert values.shape == (3, *source.shape[:2])
-    np.testing.assert_array_equal(values[1], source[..., 1].astype(np.float32))
+    np.testing.assert_array_equal(values[1], source[..., 1])
 
 
 def test_channel_values_of_a_stack_are_one_plane_and_a_bad_plane_is_400(api):
@@ -195,7 +208,7 @@ def test_channel_values_of_a_stack_are_one_plane_and_a_bad_plane_is_400(api):
     stored = to_zcyx(tifffile.imread(DATA / "img3d.tif"), Image.objects.get(pk=body["id"]).axes)
 
     assert first.shape == (1, 61, 57)
-    np.testing.assert_array_equal(first, stored[0].astype(np.float32))
+    np.testing.assert_array_equal(first, stored[0])
     response = api.get(f"/api/images/{body['id']}/channels/", {"plane": 31})
     assert response.status_code == 400 and "plane" in response.json()["detail"]
 
