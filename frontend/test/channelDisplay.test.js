@@ -120,3 +120,12 @@ test("the values under the pointer are read from each channel's slice", async ()
   assert.equal(valuesAt(null, { x: 0, y: 0 }), null);
   assert.equal(valuesAt(plane, null), null);
 });
+
+test("16-bit stored values are measured and composed like float ones", () => {
+  const values = Uint16Array.from([0, 1000, 30000, 65535]);
+  const plane = { values, channels: 1, width: 4, height: 1 };
+  const [range] = channelRanges(plane, [{ mode: "percentile", low: 0, high: 100, colormap: "grey" }]);
+  assert.deepEqual(range, { lo: 0, hi: 65535 });
+  const out = composeChannels(plane, [{ mode: "minmax", low: 0, high: 60000, colormap: "grey" }], new Uint8ClampedArray(16));
+  assert.deepEqual([0, 4, 8, 12].map((i) => out[i]), [0, 4, 128, 255]);
+});
