@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -179,6 +179,37 @@ def tiled_refusal(image: Image) -> str:
         f"/api/images/{image.pk}/tiles/<level>/<z>/<col>/<row>.png returns 512 x 512 tiles (level "
         f"{last['level']} is a {last['width']} x {last['height']} overview)."
     )
+
+
+class ImageChannelsApi(APIView):
+    """One plane's stored values, every channel, little-endian in C order, shape (C, Ly, Lx) (the
+    ``X-Array-Shape`` header, e.g. ``3,512,512``) and type uint8, uint16, int16 as stored, else float32
+    (``X-Array-Dtype``): what the viewer measures cells and sets display levels from. Non-finite values
+    are sent as 0. A plane of more than ``CHANNEL_VALUES_MAX`` values is refused (400), and so is a tiled
+    image (its tiles are levelled on the server)."""
+
+    @extend_schema(parameters=[PlaneSerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, image_id):
+        image = image_get(user=request.user, image_id=image_id)
+        query = parse_query(PlaneSerializer, request)
+        if slides.is_tiled(image):
+            raise ApplicationError(tiled_refusal(image))
+        sizes = dict(zip(image.axes, image.shape))
+        n_values = sizes.get("C", 1) * sizes.get("Y", 1) * sizes.get("X", 1)
+        if n_values > settings.CHANNEL_VALUES_MAX:
+            raise ApplicationError(
+                f"One plane of {image.name} holds {n_values:,} channel values, more than the viewer may load "
+                f"({settings.CHANNEL_VALUES_MAX:,}, CHANNEL_VALUES_MAX); its picture still shows."
+            )
+        try:
+            values = display.channel_values(read_image_array(image), image.axes, plane=query.get("plane"))
+        except ValueError as exc:
+            raise ApplicationError(str(exc)) from None
+        response = HttpResponse(values.tobytes(), content_type="application/octet-stream")
+        response["X-Array-Shape"] = ",".join(str(n) for n in values.shape)
+        response["X-Array-Dtype"] = values.dtype.name
+        response["Cache-Control"] = PRIVATE_CACHE
+        return response
 
 
 def annotation_or_404(image: Image, version=None) -> Annotation:

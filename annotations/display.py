@@ -108,6 +108,32 @@ def compose(out: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
+# Stored types sent as they are (little-endian); any other type is sent as float32.
+CHANNEL_DTYPES = ("uint8", "uint16", "int16", "float32")
+
+
+def channel_values(array: np.ndarray, axes: str, *, plane: int | None = None) -> np.ndarray:
+    """The stored values of every channel of one plane, for measuring and display levels in the browser.
+
+    plane : index into Z (default: the middle plane).
+
+    Returns ndarray of shape (C, Ly, Lx), C order, little-endian: the stored type when it is one of
+    ``CHANNEL_DTYPES`` (uint8, uint16, int16, float32), else float32; non-finite values become 0.
+    """
+    zcyx = to_zcyx(array, axes)
+    n_planes = zcyx.shape[0]
+    if plane is None:
+        plane = n_planes // 2
+    if not 0 <= plane < n_planes:
+        raise ValueError(f"plane must be between 0 and {n_planes - 1}")
+    cyx = zcyx[plane]
+    dtype = cyx.dtype.name if cyx.dtype.name in CHANNEL_DTYPES else "float32"
+    out = np.ascontiguousarray(cyx, dtype=np.dtype(dtype).newbyteorder("<"))
+    if dtype == "float32":
+        out = np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
+
+
 def thumbnail(array: np.ndarray, axes: str, *, size: int, levels=None) -> np.ndarray:
     """The middle plane, all channels, at most ``size`` pixels on its long side (uint8).
     levels : (lo, hi) per channel, as for `render_plane` (default: the plane's percentiles)."""

@@ -17,6 +17,7 @@ urlpatterns = [
         slide_apis.ImageTileApi.as_view(),
         name="image-tile",
     ),
+    path("images/<int:image_id>/channels/", apis.ImageChannelsApi.as_view(), name="image-channels"),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
     path("images/<int:image_id>/annotation/import/", AnnotationImportApi.as_view(), name="image-annotation-import"),

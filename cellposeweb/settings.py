@@ -227,6 +227,8 @@ UPLOAD_CHUNK_BYTES = env_int("UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)
 CHUNKED_UPLOAD_MAX_BYTES = env_int("CHUNKED_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_STALE_S = env_int("UPLOAD_STALE_S", 24 * 3600)
 UPLOAD_MAX_OPEN_PER_USER = env_int("UPLOAD_MAX_OPEN_PER_USER", 4)  # unfinished chunked uploads of one user
+# Most values (channels x Ly x Lx) one plane may send to the viewer (128 MiB as float32).
+CHANNEL_VALUES_MAX = env_int("CHANNEL_VALUES_MAX", 2**25)
 
 # Jobs. "thread": an in-process worker thread (embedded mode, no other service);
 # "celery": a Celery worker fed through CELERY_BROKER_URL; "off": jobs stay queued (tests, or a

@@ -339,7 +339,40 @@ export class ApiClient {
     }
     return createImageBitmap(await response.blob());
   }
+
+  /**
+   * The stored values of every channel of one plane (for cell measurements and display levels).
+   * @param {number|string} id
+   * @param {number} [plane] Z index (stacks)
+   * @returns {Promise<import("./channels/compose.js").ChannelPlane>} values: shape (channels, height,
+   *   width), C order, in the stored type (uint8, uint16, int16) or float32
+   */
+  async getChannels(id, plane) {
+    let response;
+    try {
+      response = await this.fetch(this.url(`/api/images/${id}/channels/`, { plane }), { credentials: "same-origin" });
+    } catch {
+      throw new ApiError(errorMessage(0), { status: 0 });
+    }
+    if (!response.ok) {
+      const body = parseBody(await response.text(), response.headers.get("Content-Type"));
+      throw new ApiError(errorMessage(response.status, body), { status: response.status, body });
+    }
+    const shape = String(response.headers.get("X-Array-Shape") ?? "").split(",").map(Number);
+    const dtype = response.headers.get("X-Array-Dtype");
+    const Type = CHANNEL_TYPES[dtype];
+    const buffer = await response.arrayBuffer();
+    if (!Type || shape.length !== 3 || shape.some((n) => !Number.isInteger(n) || n < 1) ||
+        buffer.byteLength !== Type.BYTES_PER_ELEMENT * shape[0] * shape[1] * shape[2]) {
+      throw new ApiError(`The channel values came as ${dtype} of shape "${shape.join(",")}" in ${buffer.byteLength} bytes, which do not fit.`, { status: 0 });
+    }
+    const [channels, height, width] = shape;
+    return { values: new Type(buffer), channels, height, width }; // little-endian, as every browser host
+  }
 }
+
+/** The typed array for each X-Array-Dtype the channel values come in. */
+const CHANNEL_TYPES = { uint8: Uint8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array };
 
 /**
  * The viewer's description of an image from the API's image object, whose `shape`

@@ -15,7 +15,7 @@
  *   "sketch"    what a tool is drawing changed (a path being traced, a box, a brush stroke)
  *   "plane"     the Z plane changed
  *   "layers"    background view, mask/outline visibility or opacity changed
- *   "display"   colour mode, contrast or brightness changed
+ *   "display"   colour mode, contrast, brightness or the channels' levels and colour maps changed
  *   "transform" zoom or pan changed
  *   "viewport"  the canvas was resized
  *   "diameter"  the calibration disk's diameter or visibility changed
@@ -42,6 +42,8 @@ export const COLOR_MODES = Object.freeze(["rgb", "red", "green", "blue", "gray"]
  * @property {number} brightness
  * @property {number|null} diameter of the calibration disk, in pixels (null: none)
  * @property {boolean} showDisk
+ * @property {Array<import("./channels/levels.js").ChannelSetting>|null} channels levels and colour
+ *   map of each channel, applied to the stored values (null: the server's 8-bit picture)
  */
 
 /** @type {Readonly<ViewState>} */
@@ -56,6 +58,7 @@ export const DEFAULT_VIEW = Object.freeze({
   brightness: 0,
   diameter: null,
   showDisk: true,
+  channels: null,
 });
 
 /**
@@ -107,13 +110,14 @@ export class ViewerModel extends Observable {
     this.sketch = null;
     this._rasters.clear();
     this.cursor = null;
-    this.view = { ...this.view, z: Math.min(this.view.z, info.depth - 1) };
+    this.view = { ...this.view, z: Math.min(this.view.z, info.depth - 1), channels: null };
     this.notify("image", this.image);
   }
 
   /**
-   * Store something drawable (ImageBitmap, canvas) for a raster kind and plane.
-   * @param {"image"|"flows"|"cellprob"} kind
+   * Store something drawable (ImageBitmap, canvas) for a raster kind and plane, or for kind
+   * "channels" the plane's stored values (channels/compose.js ChannelPlane).
+   * @param {"image"|"flows"|"cellprob"|"channels"} kind
    */
   setRaster(kind, z, drawable) {
     this._rasters.set(`${kind}:${z}`, drawable);
@@ -287,6 +291,18 @@ export class ViewerModel extends Observable {
   /** @param {number} brightness offset in units of full scale, -1..1 */
   setBrightness(brightness) {
     this._setView({ brightness: Math.max(-1, Math.min(1, Number(brightness))) }, "display");
+  }
+
+  /**
+   * @param {Array<import("./channels/levels.js").ChannelSetting>|null} settings one per channel
+   *   of the image (null: show the server's picture)
+   */
+  setChannelSettings(settings) {
+    if (settings && this.image && settings.length !== this.image.channels) {
+      throw new Error(`${settings.length} channel settings for an image of ${this.image.channels} channels`);
+    }
+    if (JSON.stringify(settings) === JSON.stringify(this.view.channels)) return;
+    this._setView({ channels: settings ? settings.map((s) => ({ ...s })) : null }, "display");
   }
 
   /** @param {number|null} diameter cell diameter in pixels; null = automatic (no disk) */

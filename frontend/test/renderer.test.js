@@ -181,3 +181,20 @@ test("hovering does not redraw the canvas", () => {
   assert.equal(ctx.frames.length, 0);
   assert.equal(ctx.model.cursor.label, 1);
 });
+
+test("the image is composed from the channel values through their levels and colour maps once both are set", () => {
+  const ctx = setup();
+  loaded(ctx);
+  const pixel = (i) => [...ctx.layers.image.surface.canvas.pixels.slice(i * 4, i * 4 + 3)];
+  // Without values the server's picture (the fake reads 100 everywhere) shows.
+  assert.deepEqual(pixel(0), [100, 100, 100]);
+  ctx.model.setChannelSettings([{ mode: "minmax", low: 0, high: 11, colormap: "cyan" }]);
+  ctx.model.setRaster("channels", 0, { values: Float32Array.from({ length: 12 }, (_, i) => i), channels: 1, width: 4, height: 3 });
+  ctx.runFrames();
+  assert.deepEqual(pixel(0), [0, 0, 0]);
+  assert.deepEqual(pixel(11), [0, 255, 255]);
+  ctx.model.setChannelSettings([{ mode: "minmax", low: 0, high: 22, colormap: "yellow" }]);
+  ctx.runFrames();
+  assert.deepEqual(pixel(11), [128, 128, 0]);
+  assert.throws(() => ctx.model.setChannelSettings([]), /0 channel settings for an image of 1 channels/);
+});

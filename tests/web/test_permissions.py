@@ -22,6 +22,7 @@ ENDPOINTS = [
     ("delete", "/api/images/{image}/", None, 204, 404),
     ("get", "/api/images/{image}/thumbnail/", None, 200, 404),
     ("get", "/api/images/{image}/data/", None, 200, 404),
+    ("get", "/api/images/{image}/channels/", None, 200, 404),
     ("post", "/api/images/{image}/segment/", {}, 202, 404),
     ("get", "/api/images/{image}/masks/", None, 200, 404),
     ("get", "/api/images/{image}/flows/", None, 200, 404),

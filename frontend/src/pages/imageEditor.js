@@ -1,13 +1,14 @@
 /**
  * The annotation editor on the image page: wiring only. It registers the editing
- * tools, binds the keys, and connects saving (autosave, Ctrl+S, conflicts), the
- * browser copy of unsaved edits (recovery after a reload or a crash) and the
- * versions panel (show and restore older versions).
+ * tools, binds the keys, and connects saving (autosave, Ctrl+S, conflicts merged
+ * three ways), the browser copy of unsaved edits (recovery after a reload or a
+ * crash) and the versions panel (show and restore older versions).
  */
 import { replaceLabels } from "../commands/maskEdits.js";
 import { EditBackup, tabId } from "../controller/backup.js";
 import { bindEditorKeys, TOOLS } from "../controller/editorKeys.js";
 import { IdbStore } from "../controller/idbStore.js";
+import { NewerVersionWatch } from "../controller/newerVersion.js";
 import { AnnotationSaver } from "../controller/saver.js";
 import { BrushTool } from "../tools/brush.js";
 import { DrawTool } from "../tools/draw.js";
@@ -15,7 +16,9 @@ import { OutlineTool } from "../tools/outline.js";
 import { PanZoomTool } from "../tools/panZoom.js";
 import { SelectTool } from "../tools/select.js";
 import { SplitTool } from "../tools/split.js";
-import { ConflictDialog, RecoveryDialog, SaveStatus } from "../ui/saveStatus.js";
+import { MergeDialog } from "../merge/mergeDialog.js";
+import { RecoveryDialog, SaveStatus } from "../ui/saveStatus.js";
+import { NewerVersionNote } from "../ui/newerVersionNote.js";
 import { EditorHint, Toolbar } from "../ui/toolbar.js";
 import { VersionsPanel } from "../ui/versionsPanel.js";
 
@@ -106,8 +109,10 @@ export function startEditing({ root, model, editor, tools, api, imageId, notice,
 
   preview.querySelector("[data-action=back-to-current]").addEventListener("click", () => loadLatest());
   preview.querySelector("[data-action=restore-shown]").addEventListener("click", () => restore(versions.shown));
-  new ConflictDialog($("[data-role=conflict]"), { saver, onLoadTheirs: () => loadLatest() });
+  new MergeDialog($("[data-role=conflict]"), { saver, model, editor, api, imageId, onLoadTheirs: () => loadLatest() });
   const recovery = new RecoveryDialog($("[data-role=recovery]"));
+  const watch = new NewerVersionWatch({ api, imageId, saver, shown: () => versions.shown ?? null });
+  new NewerVersionNote($("[data-role=newer-version]"), { watch, onLoad: () => loadLatest() });
 
   /** Put recovered edits back: on their own version as an undoable step, else on top of it. */
   async function recover(records) {

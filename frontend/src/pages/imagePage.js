@@ -4,6 +4,11 @@
  * connects them to the API.
  */
 import { ApiClient, ApiError, describeImage } from "../api.js";
+import { CellsPanel } from "../cells/cellsPanel.js";
+import { ChannelLoader } from "../channels/channelLoader.js";
+import { ChannelPanel } from "../channels/channelPanel.js";
+import { bindChannelSettings } from "../channels/channelSettings.js";
+import { IntensityReadout } from "../channels/intensityReadout.js";
 import { decodeMasks } from "../codec.js";
 import { EDITOR_GESTURES, EDITOR_SHORTCUTS } from "../controller/editorKeys.js";
 import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
@@ -83,6 +88,10 @@ export async function startImagePage(root) {
   // Side panels and status line.
   new StatusBar({ count: $("[data-role=cell-count]"), hover: $("[data-role=hover]"), zoom: $("[data-role=zoom]") }, model);
   new DisplayPanel($("[data-panel=display]"), model);
+  new ChannelPanel($("[data-role=channel-levels]"), model);
+  new IntensityReadout($("[data-role=intensity]"), model);
+  new CellsPanel($("[data-panel=cells]"), model);
+  bindChannelSettings(model, storageOrNull());
   new PlaneSlider($("[data-role=plane]"), model);
   new ContributeLink($("[data-role=contribute]"), model);
   renderShortcuts($("[data-role=shortcuts]"), [...SHORTCUTS, ...EDITOR_SHORTCUTS, ...GESTURES, ...EDITOR_GESTURES]);
@@ -124,6 +133,7 @@ export async function startImagePage(root) {
     }
   });
   rasters.ensure();
+  new ChannelLoader(model, api, { onError: (message) => notice.show(message, { kind: "info", source: "channels" }) }).ensure();
   resize();
 
   const thresholds = new ThresholdPanel($("[data-panel=threshold]"), {
@@ -188,6 +198,15 @@ export async function startImagePage(root) {
   }
   await editing.begin(await showMasks());
   root.dataset.state = "ready";
+}
+
+/** The browser's localStorage, or null where it is off (then settings last for the page only). */
+function storageOrNull() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
 }
 
 const root = document.querySelector("[data-page=image]");

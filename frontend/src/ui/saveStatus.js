@@ -1,7 +1,7 @@
 /**
- * The save indicator in the page header, and the two questions the editor may ask:
- * what to do after a conflicting save, and whether to recover edits kept in this
- * browser. They render the saver's state; buttons call back into the page.
+ * The save indicator in the page header, and the question whether to recover edits
+ * kept in this browser (the conflict dialog is merge/mergeDialog.js). They render the
+ * saver's state; buttons call back into the page.
  */
 import { formatTime } from "./format.js";
 
@@ -40,31 +40,6 @@ export class SaveStatus {
     this.element.dataset.status = state.status;
     this.element.dataset.version = String(state.version ?? 0);
     this.element.textContent = LABELS[state.status](state);
-  }
-}
-
-/** "Someone saved version N meanwhile": keep mine on top, or load theirs. */
-export class ConflictDialog {
-  /**
-   * @param {HTMLElement} root with [data-role=conflict-message], [data-action=keep-mine], [data-action=load-theirs]
-   * @param {{saver: import("../controller/saver.js").AnnotationSaver, onLoadTheirs: () => Promise<void>}} deps
-   */
-  constructor(root, { saver, onLoadTheirs }) {
-    this.root = root;
-    this.saver = saver;
-    root.querySelector("[data-action=keep-mine]").addEventListener("click", () => saver.keepMine());
-    root.querySelector("[data-action=load-theirs]").addEventListener("click", () => onLoadTheirs());
-    saver.subscribe((reason) => reason === "status" && this.render());
-    this.render();
-  }
-
-  render() {
-    const { status, conflict } = this.saver.state;
-    this.root.hidden = status !== "conflict";
-    if (status !== "conflict") return;
-    this.root.querySelector("[data-role=conflict-message]").textContent =
-      `Version ${conflict.current} of these masks was saved (in another tab, or by someone else) while you edited ` +
-      `version ${conflict.base || "none"}. Save yours as the next version on top of it, or load theirs and drop your edits?`;
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { makeColorTable, packRGBA, paintOverlay, paintOverlayRect, withAlpha } from "../colors.js";
 import { computeOutlines, growRect, unionRect, updateOutlines } from "../outlines.js";
+import { composeChannels } from "../channels/compose.js";
 import { applyDisplay } from "./display.js";
 import { context2d, createSurface, PixelSurface } from "./surface.js";
 
@@ -59,12 +60,19 @@ class ComposedLayer {
   }
 }
 
-/** The image plane through the channel display (colour mode, contrast, brightness). */
+/**
+ * The image plane through the channel display: the stored channel values through their
+ * levels and colour maps once they are here and set (else the server's 8-bit picture),
+ * then colour mode, contrast and brightness.
+ */
 export class ImageLayer extends ComposedLayer {
   constructor(options) {
     super(options);
     this._source = null; // the drawable the cached source pixels came from
     this._sourcePixels = null;
+    this._composed = null; // RGBA of the channels through their levels and colour maps
+    this._composedFrom = null; // the channel values and settings (JSON) it was composed from
+    this._composedKey = "";
   }
 
   get staleOn() {
@@ -72,7 +80,8 @@ export class ImageLayer extends ComposedLayer {
   }
 
   invalidate(reason, detail) {
-    if (reason === "raster" && (detail?.kind === "image" || detail?.kinds?.includes("image"))) this.stale = true;
+    const kinds = detail?.kinds ?? [detail?.kind];
+    if (reason === "raster" && (kinds.includes("image") || kinds.includes("channels"))) this.stale = true;
     return super.invalidate(reason);
   }
 
@@ -96,7 +105,20 @@ export class ImageLayer extends ComposedLayer {
       this._sourcePixels = sctx.getImageData(0, 0, width, height).data;
       this._source = source;
     }
-    applyDisplay(this._sourcePixels, surface.imageData.data, model.view, model.image.channels);
+    const values = model.view.channels && model.raster("channels");
+    if (values) {
+      // Contrast and brightness reuse the composed channels; levels and colour maps recompose them.
+      const key = JSON.stringify(model.view.channels);
+      if (this._composedFrom !== values || this._composedKey !== key) {
+        if (this._composed?.length !== 4 * width * height) this._composed = new Uint8ClampedArray(4 * width * height);
+        composeChannels(values, model.view.channels, this._composed);
+        this._composedFrom = values;
+        this._composedKey = key;
+      }
+      applyDisplay(this._composed, surface.imageData.data, model.view, 3);
+    } else {
+      applyDisplay(this._sourcePixels, surface.imageData.data, model.view, model.image.channels);
+    }
     surface.commit();
   }
 }

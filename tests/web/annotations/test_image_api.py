@@ -4,11 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image as PILImage
 
 from annotations.models import Annotation, Image
 from inference.models import JobItem, SegmentationJob
-from tests.web.conftest import client_for, data_file, tiff_bytes
+from annotations.display import to_zcyx
+from tests.web.conftest import DATA, client_for, data_file, tiff_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +162,61 @@ def test_float_images_with_some_nan_are_refused_naming_how_many(api):
 
     assert response.status_code == 400
     assert "16 pixel value(s) are NaN or infinite" in response.json()["detail"]
+
+def channel_values(response) -> np.ndarray:
+    assert response.status_code == 200 and response["Content-Type"] == "application/octet-stream"
+    shape = tuple(int(n) for n in response["X-Array-Shape"].split(","))
+    dtype = np.dtype(response["X-Array-Dtype"]).newbyteorder("<")
+    return np.frombuffer(response.content, dtype=dtype).reshape(shape)
+
+
+def test_channel_values_of_a_2d_image_are_its_stored_pixels_in_their_type(api, image):
+    response = api.get(f"/api/images/{image.pk}/channels/")
+    values = channel_values(response)
+
+    stored = tifffile.imread(io.BytesIO(image.file.open("rb").read()))
+    assert response["X-Array-Dtype"] == "uint16" and len(response.content) == 2 * 64 * 64
+    assert values.shape == (1, 64, 64)
+    np.testing.assert_array_equal(values[0], stored)
+
+
+def test_channel_values_of_other_types_come_as_float32(api):
+    stored = np.arange(48, dtype=np.int32).reshape(6, 8) * 1000
+    body = api.post("/api/images/", {"file": upload("f.tif", tiff_bytes(stored))}, format="multipart").json()
+
+    response = api.get(f"/api/images/{body['id']}/channels/")
+    values = channel_values(response)
+
+    assert response["X-Array-Dtype"] == "float32"
+    np.testing.assert_array_equal(values[0], stored.astype(np.float32))
+
+
+def test_channel_values_of_a_colour_image_are_every_channel_first(api):
+    body = api.post("/api/images/", {"file": data_file("histo.jpg")}, format="multipart").json()
+
+    values = channel_values(api.get(f"/api/images/{body['id']}/channels/"))
+    source = np.asarray(PILImage.open(DATA / "histo.jpg"))
+
+    assert values.shape == (3, *source.shape[:2])
+    np.testing.assert_array_equal(values[1], source[..., 1])
+
+
+def test_channel_values_of_a_stack_are_one_plane_and_a_bad_plane_is_400(api):
+    body = api.post("/api/images/", {"file": data_file("img3d.tif")}, format="multipart").json()
+
+    first = channel_values(api.get(f"/api/images/{body['id']}/channels/", {"plane": 0}))
+    stored = to_zcyx(tifffile.imread(DATA / "img3d.tif"), Image.objects.get(pk=body["id"]).axes)
+
+    assert first.shape == (1, 61, 57)
+    np.testing.assert_array_equal(first, stored[0])
+    response = api.get(f"/api/images/{body['id']}/channels/", {"plane": 31})
+    assert response.status_code == 400 and "plane" in response.json()["detail"]
+
+
+def test_channel_values_of_a_plane_above_the_limit_are_refused_naming_it(api, image, settings):
+    settings.CHANNEL_VALUES_MAX = 64 * 64 - 1
+
+    response = api.get(f"/api/images/{image.pk}/channels/")
+
+    assert response.status_code == 400
+    assert "4,096 channel values" in response.json()["detail"] and "CHANNEL_VALUES_MAX" in response.json()["detail"]
