@@ -122,9 +122,10 @@ def test_another_user_gets_404_for_the_pyramid_and_the_tiles(api, other_user):
     assert client_for().get(f"/api/images/{image_id}/tiles/0/0/0/0.png").status_code in (401, 403)
 
 
-def test_the_whole_image_of_a_tiled_image_is_refused_naming_the_tiles(api):
+@pytest.mark.parametrize("whole", ["data", "channels"])
+def test_the_whole_image_of_a_tiled_image_is_refused_naming_the_tiles(api, whole):
     image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
-    response = api.get(f"/api/images/{image_id}/data/")
+    response = api.get(f"/api/images/{image_id}/{whole}/")
     assert response.status_code == 400
     assert f"/api/images/{image_id}/tiles/" in response.json()["detail"]
     assert "275 x 325 overview" in response.json()["detail"]
