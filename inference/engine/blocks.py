@@ -199,7 +199,8 @@ def segment_block(model, pixels, block: Block, *, diameter, normalisation, **seg
     if pixels.shape[:nd] != block.shape or pixels.ndim not in (nd, nd + 1):
         raise ValueError(f"pixels must be the padded region {block.shape} with an optional trailing channel "
                          f"axis, got shape {pixels.shape}")
-    if not (isinstance(diameter, (int, float, np.number)) and math.isfinite(diameter) and diameter > 0):
+    if isinstance(diameter, bool) or not (isinstance(diameter, (int, float, np.number)) and math.isfinite(diameter)
+                                          and diameter > 0):
         raise ValueError(f"diameter must be a positive number of pixels (one for the whole image), got {diameter!r}")
     fixed = {"diameter", "channel_axis", "z_axis", "normalize"} & set(segment_options)
     if fixed:
