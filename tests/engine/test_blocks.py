@@ -304,3 +304,16 @@ def test_without_a_diameter_segment_blocks_uses_the_size_models_estimate():
     sink = np.zeros(image.shape, np.uint32)
     segment_blocks(model, image, sink, block_size=128, overlap=48, augment=False)
     assert ap50(truth, sink) == 1.0
+
+
+def test_segment_blocks_refuses_a_bad_sink_or_a_volume_without_3d_options_before_any_block(oracle):
+    calls = []
+    image = np.zeros((64, 64), np.float32)
+    with pytest.raises(ValueError, match="integer dtype"):
+        segment_blocks(oracle, image, np.zeros((64, 64), np.float32), diameter=30.0,
+                       on_block=lambda d, t: calls.append(d))
+    with pytest.raises(ValueError, match="sink's spatial shape"):
+        segment_blocks(oracle, image, np.zeros((64, 63), np.uint32), diameter=30.0)
+    with pytest.raises(ValueError, match="do_3d"):
+        segment_blocks(oracle, np.zeros((8, 64, 64), np.float32), np.zeros((8, 64, 64), np.uint32), diameter=30.0)
+    assert calls == []
