@@ -123,8 +123,8 @@ def global_normalisation(source, *, channel_axis=None, max_samples: int = MAX_SA
 
     The percentiles are those `transforms.normalize99` takes (1 and 99 by default). The sample
     is every s-th pixel along each spatial axis, s the smallest step that keeps it within
-    `max_samples` pixels (an image that small is read whole); it is read in bands of 256 rows
-    (planes) of the lattice, so memory holds the sample and one band, never the image. A strided
+    `max_samples` pixels (an image that small is read whole); it is read in bands of about 256
+    rows (planes) of the image, so memory holds the sample and one band's share, never the image. A strided
     lattice estimates the percentiles far better than a few windows would (cells are clustered);
     the price is that a chunked array decompresses every chunk once to serve it.
 
