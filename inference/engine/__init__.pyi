@@ -31,6 +31,7 @@ from .model import load_model as load_model
 from .model import recompute_masks as recompute_masks
 from .net import CellposeNet as CellposeNet
 from .polygons import cell_polygons as cell_polygons
+from .polygons import geojson_features as geojson_features
 from .size import SizeModel as SizeModel
 from .size import diameter_of_masks as diameter_of_masks
 from .synth import synthesize as synthesize
