@@ -6,6 +6,7 @@ from . import train as train
 from .annotation_import import MAX_ZIP_BYTES as MAX_ZIP_BYTES
 from .annotation_import import AnnotationImportError as AnnotationImportError
 from .annotation_import import read_annotations as read_annotations
+from .cell_table import CellTable as CellTable
 from .dynamics import compute_masks as compute_masks
 from .edited_flows import flows_after_edits as flows_after_edits
 from .edited_flows import masks_diameter as masks_diameter
