@@ -21,7 +21,9 @@ class Image(models.Model):
     """An uploaded microscopy image, stored as the original bytes.
 
     ``shape`` and ``axes`` describe the array the engine reads from the file, e.g. ``[512, 512]`` /
-    ``"YX"``, ``[512, 512, 3]`` / ``"YXC"`` or ``[31, 61, 57]`` / ``"ZYX"``.
+    ``"YX"``, ``[512, 512, 3]`` / ``"YXC"`` or ``[31, 61, 57]`` / ``"ZYX"``. A ``tiled`` image
+    (larger than TILED_MIN_PIXELS) is also stored as a pyramid of tiles; its axes are then those
+    of the pyramid: "YX", "YXC", "ZYX" or "ZYXC" (annotations.slides).
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
@@ -36,6 +38,14 @@ class Image(models.Model):
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    tiled = models.BooleanField(
+        default=False,
+        help_text="Stored as a multiscale OME-Zarr under images/<id>/pixels.zarr/ (annotations.slides).",
+    )
+    display = models.JSONField(
+        default=dict, blank=True,
+        help_text='How to show it: {"levels": [[lo, hi], ...] per channel}, from a subsample at ingest.',
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

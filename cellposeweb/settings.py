@@ -214,6 +214,17 @@ REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES + 2**20)
 UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", 2**28))  # decompression-bomb guard
 FILE_UPLOAD_PERMISSIONS = 0o640
 THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
+# Large images (annotations.slides, docs/deploy.md "Large images"): an image with more pixels than
+# TILED_MIN_PIXELS (Y x X x Z) is also stored as a multiscale pyramid of 512 x 512 tiles and viewed
+# tile by tile; such images may have up to TILED_MAX_PIXELS values (the small-image limit above
+# still holds for the others). Files larger than UPLOAD_MAX_BYTES come through the chunked upload
+# (POST /api/uploads/), in chunks of at most UPLOAD_CHUNK_BYTES, up to CHUNKED_UPLOAD_MAX_BYTES in
+# all; an unfinished upload untouched for UPLOAD_STALE_S is deleted.
+TILED_MIN_PIXELS = env_int("TILED_MIN_PIXELS", 4096 * 4096)
+TILED_MAX_PIXELS = env_int("TILED_MAX_PIXELS", 2**32)
+UPLOAD_CHUNK_BYTES = env_int("UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)
+CHUNKED_UPLOAD_MAX_BYTES = env_int("CHUNKED_UPLOAD_MAX_BYTES", 64 * 1024**3)
+UPLOAD_STALE_S = env_int("UPLOAD_STALE_S", 24 * 3600)
 
 # Jobs. "thread": an in-process worker thread (embedded mode, no other service);
 # "celery": a Celery worker fed through CELERY_BROKER_URL; "off": jobs stay queued (tests, or a
