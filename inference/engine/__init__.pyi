@@ -6,6 +6,13 @@ from . import train as train
 from .annotation_import import MAX_ZIP_BYTES as MAX_ZIP_BYTES
 from .annotation_import import AnnotationImportError as AnnotationImportError
 from .annotation_import import read_annotations as read_annotations
+from .blocks import Block as Block
+from .blocks import SegmentationCancelled as SegmentationCancelled
+from .blocks import global_normalisation as global_normalisation
+from .blocks import plan_blocks as plan_blocks
+from .blocks import segment_block as segment_block
+from .blocks import segment_blocks as segment_blocks
+from .blocks import stitch_labels as stitch_labels
 from .cell_table import CellTable as CellTable
 from .dynamics import compute_masks as compute_masks
 from .edited_flows import flows_after_edits as flows_after_edits

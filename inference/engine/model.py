@@ -252,6 +252,7 @@ class CellposeModel:
         channel_axis: int | None = None,
         z_axis: int | None = None,
         limits: CostLimits = DEFAULT_LIMITS,
+        normalize: bool = True,
     ) -> SegmentationResult:
         """Segment one 2D image, or a stack: in 3D with ``do_3d=True``, or plane by plane in 2D
         with ``stitch_threshold``.
@@ -292,6 +293,9 @@ class CellposeModel:
         limits : CostLimits
             The largest network input allowed (`limits.check_cost`): a diameter that would build a
             larger one raises ValueError before the input is resized.
+        normalize : bool
+            False: the image is already scaled (each channel by one pair of percentiles for a whole
+            slide, `blocks.global_normalisation`) and is used as it is instead of `normalize99`.
         """
         t_start = time.perf_counter()
         report = progress if progress is not None else _no_progress
@@ -322,7 +326,8 @@ class CellposeModel:
         if diameter and diameter > 0 and math.isfinite(diameter):  # a given diameter is checked before any work; an estimated one once known
             check_cost(spatial, diameter=diameter, diam_mean=self.diam_mean, anisotropy=anisotropy,
                        do_3d=do_3d, limits=limits)
-        x = normalize99(x, channel_axis=x.ndim - 3, copy=False)  # x is convert_image's own array
+        if normalize:
+            x = normalize99(x, channel_axis=x.ndim - 3, copy=False)  # x is convert_image's own array
         timings["normalize"] = time.perf_counter() - t
         report("normalize", 1.0)
 
