@@ -35,6 +35,7 @@ from annotations.services import (
 from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
 from cellposeweb.http import (
     CONTENT_TYPES,
+    DOWNLOAD_FORMATS,
     MASK_FORMATS,
     PRIVATE_CACHE,
     AnnotationOutputSerializer,
@@ -43,6 +44,7 @@ from cellposeweb.http import (
     parse_query,
     png_response,
     read_image_array,
+    tiled_masks_response,
     write_masks,
 )
 from cellposeweb.pagination import Pagination
@@ -174,11 +176,13 @@ def annotation_or_404(image: Image, version=None) -> Annotation:
 
 class ImageMasksApi(APIView):
     """Download the current masks (or ``version``) in one format, named after the image and the
-    version (``<image>_v<version>_masks.png``)."""
+    version (``<image>_v<version>_masks.png``). A large tiled image's masks stream as geojson
+    (the default), csv (the per-cell table) or zarr (the OME-Zarr labels, zipped)."""
 
     class QuerySerializer(serializers.Serializer):
         format = serializers.ChoiceField(
-            choices=MASK_FORMATS, required=False, help_text="Default: png (tif for stacks)."
+            choices=DOWNLOAD_FORMATS, required=False,
+            help_text="Default: png (tif for stacks; geojson for tiled images). zarr: tiled images only."
         )
         version = serializers.IntegerField(min_value=1, required=False)
 
@@ -187,7 +191,12 @@ class ImageMasksApi(APIView):
         image = image_get(user=request.user, image_id=image_id)
         query = parse_query(self.QuerySerializer, request)
         annotation = annotation_or_404(image, query.get("version"))
+        if annotation.labels_key:
+            return tiled_masks_response(annotation, query.get("format") or "geojson")
         fmt = query.get("format") or ("tif" if image.is_3d else "png")
+        if fmt == "zarr":
+            raise ApplicationError(f"format: zarr (OME-Zarr labels) is for large tiled images; {image.name} is "
+                                   f"small enough for {', '.join(MASK_FORMATS)}.")
         tmpdir = Path(tempfile.mkdtemp(prefix="cellposeweb-masks-"))
         try:
             try:

@@ -131,6 +131,7 @@ def image_delete(*, image: Image) -> None:
         )
     names = [image.file.name, image.thumbnail.name]
     names += list(image.annotations.values_list("masks", flat=True))
+    names += list(image.annotations.values_list("cells", flat=True))
     names += list(image.job_items.values_list("flows", flat=True))
     image.delete()
     transaction.on_commit(lambda: delete_stored(names))
@@ -299,8 +300,8 @@ def annotation_prepared_save(annotation: Annotation) -> Annotation:
 
 
 def annotation_prepared_discard(annotation: Annotation) -> None:
-    """Delete the file of a prepared version whose row was not saved."""
-    delete_stored([annotation.masks.name])
+    """Delete the files of a prepared version whose row was not saved."""
+    delete_stored([annotation.masks.name, annotation.cells.name])
 
 
 def _base_arrays(image: Image, version: int | None):

@@ -8,6 +8,7 @@ from .annotation_import import AnnotationImportError as AnnotationImportError
 from .annotation_import import read_annotations as read_annotations
 from .blocks import Block as Block
 from .blocks import SegmentationCancelled as SegmentationCancelled
+from .blocks import estimate_block_diameter as estimate_block_diameter
 from .blocks import global_normalisation as global_normalisation
 from .blocks import plan_blocks as plan_blocks
 from .blocks import segment_block as segment_block
