@@ -12,6 +12,10 @@ def _model_path(instance, filename):
     return f"models/{instance.name}-v{instance.version}-{uuid.uuid4().hex[:8]}.pt"
 
 
+def _block_path(instance, filename):
+    return f"results/blocks/{instance.item_id}-{instance.index}-{uuid.uuid4().hex[:8]}.npz"
+
+
 def _result_path(instance, filename):
     return f"results/{instance.job_id}/{instance.image_id}-{uuid.uuid4().hex[:8]}-{filename}"
 
@@ -124,8 +128,9 @@ class JobBlock(models.Model):
     run on several workers at once and a dead worker's block is redone.
 
     ``index`` is the block's position in ``plan_blocks`` order (the engine's ``Block`` is rebuilt
-    from the item's plan). ``labels`` names the stored compressed ``.npy`` of its local labels
-    (uint32, the padded region's shape, 0 = background, 1..n_labels).
+    from the item's plan). ``labels`` is the stored compressed ``.npz`` of its local labels
+    (``labels``: uint32, the padded region's shape, 0 = background, 1..n_labels), deleted once
+    the image's result is saved.
     """
 
     Status = JobStatus
@@ -136,7 +141,7 @@ class JobBlock(models.Model):
     stage = models.CharField(max_length=64, blank=True)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
-    labels = models.CharField(max_length=500, blank=True)
+    labels = models.FileField(upload_to=_block_path, max_length=500, blank=True)
     n_labels = models.PositiveIntegerField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,7 +13,7 @@ one lifecycle of background work (cellposeweb.work):
    embedded pool's block thread).
 2. **blocks** (`job_block_run`, the one per-block function, on any worker): take the block by
    compare-and-set, read its padded region of level 0, ``segment_block``, store its local labels
-   (a compressed ``.npz`` under ``results/<job>/blocks/``), mark it done. While it waits, the
+   (a compressed ``.npz`` under ``results/blocks/``), mark it done. While it waits, the
    job's own worker takes queued blocks too, so one worker alone finishes a job and N workers
    share its blocks.
 3. **stitch** (the job's worker, once every block is done): ``stitch_labels`` into new labels
@@ -304,8 +304,8 @@ def job_block_run(*, block_id: int, worker: str = "") -> JobBlock | None:
     with work.Heartbeat(JobBlock, block_id):
         try:
             labels = _block_segment(block)
-            name = default_storage.save(f"results/{block.item.job_id}/blocks/{block.item_id}-{block.index}.npz",
-                                        ContentFile(npz_bytes(labels=np.asarray(labels, np.uint32))))
+            block.labels.save("labels.npz", ContentFile(npz_bytes(labels=np.asarray(labels, np.uint32))), save=False)
+            name = block.labels.name
         except Exception as exc:
             if unavailable_service(exc) is not None:  # not the block's fault: the sweep re-queues it
                 logger.warning("block %s: interrupted by an outage (%s)", block_id, exc)

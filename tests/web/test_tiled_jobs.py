@@ -211,7 +211,8 @@ def test_block_files_are_deleted_once_the_image_is_saved(owner, slide, model_ver
     job = run_job(owner, slide)
 
     assert job.status == "succeeded", job.error
-    assert not list((Path(settings.MEDIA_ROOT) / "results" / str(job.pk) / "blocks").glob("*.npz"))
+    assert not list((Path(settings.MEDIA_ROOT) / "results" / "blocks").glob("*.npz"))
+    assert JobBlock.objects.filter(item__job=job).exclude(labels="").count() == 4  # (names kept for the record)
 
 
 def test_a_tiled_job_is_checked_against_the_cost_limits_of_one_block_not_the_image(owner, slide, model_version,
