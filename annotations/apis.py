@@ -15,8 +15,9 @@ from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import display
+from annotations import display, slides, tiles
 from annotations.encoding import decode_labels, encode_labels
+from annotations.ingest import image_display_levels
 from annotations.models import Annotation, Image, MaskOrigin
 from annotations.selectors import (
     annotation_get,
@@ -62,7 +63,7 @@ class ImageOutputSerializer(serializers.ModelSerializer):
         model = Image
         fields = [
             "id", "name", "owner", "shape", "dtype", "axes", "is_3d", "n_channels", "size_bytes", "sha256",
-            "created_at", "latest_version", "n_masks", "thumbnail_url",
+            "created_at", "latest_version", "n_masks", "thumbnail_url", "tiled",
         ]
 
     def get_thumbnail_url(self, image) -> str:
@@ -146,8 +147,10 @@ class ImageThumbnailApi(APIView):
 
 
 class ImageDataApi(APIView):
-    """One plane of the image as an 8-bit PNG for display: each channel scaled from its 1st to 99th
-    percentile; ``channel`` shows one channel in grey, otherwise channels are composed as RGB."""
+    """One plane of the image as an 8-bit PNG for display: each channel scaled by the image's
+    display levels (its 1st to 99th percentile, recorded at ingest); ``channel`` shows one channel
+    in grey, otherwise channels are composed as RGB. A tiled image is refused (400): read it tile
+    by tile (``pyramid/``, ``tiles/``)."""
 
     class QuerySerializer(PlaneSerializer):
         channel = serializers.IntegerField(min_value=0, required=False, help_text="0-based channel (default: all).")
@@ -156,13 +159,28 @@ class ImageDataApi(APIView):
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         query = parse_query(self.QuerySerializer, request)
+        if slides.is_tiled(image):
+            raise ApplicationError(tiled_refusal(image))
+        levels = image_display_levels(image=image)
         try:
             picture = display.render_plane(
-                read_image_array(image), image.axes, plane=query.get("plane"), channel=query.get("channel")
+                read_image_array(image), image.axes, plane=query.get("plane"), channel=query.get("channel"),
+                levels=levels,
             )
         except ValueError as exc:
             raise ApplicationError(str(exc)) from None
         return png_response(picture)
+
+
+def tiled_refusal(image: Image) -> str:
+    info = tiles.pyramid_info(image)
+    last = info["levels"][-1]
+    return (
+        f"{image.name} is a large image ({info['width']} x {info['height']} pixels) stored as tiles; read it "
+        f"tile by tile: GET /api/images/{image.pk}/pyramid/ lists its levels and "
+        f"/api/images/{image.pk}/tiles/<level>/<z>/<col>/<row>.png returns 512 x 512 tiles (level "
+        f"{last['level']} is a {last['width']} x {last['height']} overview)."
+    )
 
 
 def annotation_or_404(image: Image, version=None) -> Annotation:

@@ -58,6 +58,11 @@ class Image(models.Model):
     def __str__(self):
         return f"{self.name} ({self.pk})"
 
+    @classmethod
+    def stored_folders(cls):
+        """The storage folders of tiled images' pixels (cellposeweb.orphans keeps their files)."""
+        return {f"images/{pk}/pixels.zarr" for pk in cls.objects.filter(tiled=True).values_list("pk", flat=True)}
+
 
 class MaskOrigin(models.IntegerChoices):
     """Where one mask came from (the Cellpose GUI's ``ismanual``, with edits told apart)."""

@@ -7,19 +7,17 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.core.files import File
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.template.defaultfilters import filesizeformat
 
-from annotations import display, image_rules
+from annotations import display, slides
 from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
+from annotations.ingest import image_ingest
 from cellposeweb.work import ACTIVE_STATUSES
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
-from inference.engine import ImageReadError, image_info, imread
 
 MAX_NAME_LENGTH = 200
 
@@ -57,31 +55,12 @@ def _receive(uploaded_file, *, name: str, path: Path) -> tuple[str, int]:
     return digest.hexdigest(), n_bytes
 
 
-def _read(path: Path, *, name: str, axes: str | None = None):
-    """(array, engine image_info) of a received file; ApplicationError says what is wrong.
-    ``axes``: the uploader's, where the shape alone is ambiguous (annotations.image_rules)."""
-    try:
-        array = imread(path, max_pixels=settings.UPLOAD_MAX_PIXELS)
-    except ImageReadError as exc:
-        raise ApplicationError(str(exc).replace(str(path), name)) from None
-    except MemoryError:
-        raise ApplicationError(f"{name}: too large to decode on this server.") from None
-    info = image_info(array)
-    info["axes"] = image_rules.resolve_axes(array, info["axes"], axes, name=name)
-    sizes = dict(zip(info["axes"], array.shape))
-    info.update(channels=int(sizes.get("C", 1)), planes=int(sizes.get("Z", 1)), height=int(sizes["Y"]),
-                width=int(sizes["X"]))
-    image_rules.check_values(array, name=name)
-    return array, info
-
-
-@transaction.atomic
 def image_create(*, owner, uploaded_file, axes: str | None = None) -> Image:
-    """Store an uploaded image after reading it with the engine; raise with the reason if it can't.
+    """Store an uploaded image after reading it; raise with the reason if it can't.
 
     The content decides (TIFF, PNG or JPEG; not empty, corrupt, all-NaN, or larger than
-    UPLOAD_MAX_BYTES / UPLOAD_MAX_PIXELS — pixels checked from the header before decoding).
-    Nothing is stored unless everything succeeds.
+    UPLOAD_MAX_BYTES / UPLOAD_MAX_PIXELS — pixels checked from the header before decoding; a
+    large image is stored tiled, annotations.ingest). Nothing is stored unless everything succeeds.
     """
     name = clean_filename(uploaded_file.name)
     if uploaded_file.size is not None and uploaded_file.size > settings.UPLOAD_MAX_BYTES:
@@ -89,32 +68,7 @@ def image_create(*, owner, uploaded_file, axes: str | None = None) -> Image:
     with tempfile.TemporaryDirectory(prefix="cellposeweb-upload-") as tmpdir:
         path = Path(tmpdir) / "upload"
         sha256, n_bytes = _receive(uploaded_file, name=name, path=path)
-        array, info = _read(path, name=name, axes=axes)
-        thumb = display.png_bytes(display.thumbnail(array, info["axes"], size=settings.THUMBNAIL_SIZE))
-        image = Image(
-            owner=owner,
-            name=name,
-            shape=list(info["shape"]),
-            dtype=info["dtype"],
-            axes=info["axes"],
-            is_3d="Z" in info["axes"],
-            n_channels=info["channels"],
-            size_bytes=n_bytes,
-            sha256=sha256,
-        )
-        stored = []
-        try:
-            with open(path, "rb") as fh:
-                image.file.save(name, File(fh), save=False)
-            stored.append(image.file.name)
-            image.thumbnail.save("thumbnail.png", ContentFile(thumb), save=False)
-            stored.append(image.thumbnail.name)
-            image.full_clean()
-            image.save()
-        except BaseException:
-            delete_stored(stored)
-            raise
-    return image
+        return image_ingest(owner=owner, name=name, path=path, sha256=sha256, n_bytes=n_bytes, axes=axes)
 
 
 @transaction.atomic
@@ -133,8 +87,11 @@ def image_delete(*, image: Image) -> None:
     names += list(image.annotations.values_list("masks", flat=True))
     names += list(image.annotations.values_list("cells", flat=True))
     names += list(image.job_items.values_list("flows", flat=True))
+    tiled_id = image.pk if slides.is_tiled(image) else None
     image.delete()
     transaction.on_commit(lambda: delete_stored(names))
+    if tiled_id is not None:
+        transaction.on_commit(lambda: slides.delete_pixels(tiled_id))
 
 
 def _summary(masks: np.ndarray) -> dict:

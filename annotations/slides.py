@@ -15,6 +15,8 @@ original file is kept as for any image, and its pixels are also stored in Django
 Readers get zarr arrays, so a caller reads only the chunks it slices.
 """
 import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import zarr
@@ -24,9 +26,9 @@ from annotations import pyramid
 from annotations.zarr_store import StorageStore
 
 __all__ = [
-    "TILE", "build_label_pyramid", "create_labels", "delete_pixels", "display_levels", "is_tiled",
-    "label_keys", "level_shapes", "open_labels", "open_level", "pixels_prefix", "should_tile",
-    "write_pixels",
+    "TILE", "build_label_pyramid", "build_pixels", "create_labels", "delete_pixels", "display_levels",
+    "is_tiled", "label_keys", "level_shapes", "open_labels", "open_level", "pixels_prefix", "should_tile",
+    "store_pixels", "write_pixels",
 ]
 
 TILE = pyramid.TILE
@@ -180,17 +182,36 @@ def _display_sample(group: zarr.Group, shapes: list[tuple], axes: str) -> np.nda
     return sample if "C" in axes else sample[..., np.newaxis]
 
 
-def write_pixels(image, source, *, progress=None) -> dict:
-    """Store ``source`` (annotations.sources.BandSource) as the image's OME-Zarr.
+def build_pixels(source, folder: Path, *, name: str, progress=None) -> dict:
+    """Write ``source`` (annotations.sources.BandSource) as an OME-Zarr in the local ``folder``
+    (the slow part of an ingest: decoding and compressing, done before anything is registered).
 
-    ``image`` must be saved (its id names the folder) and ``tiled``. Returns the ``display``
-    dict to keep on the image: ``{"channels": [[lo, hi], ...], "level_shapes": [...]}``.
+    Returns the ``display`` dict to keep on the image: ``{"channels": [[lo, hi], ...],
+    "level_shapes": [[...], ...]}``.
     """
-    store = _store(image, writable=True)
-    group = zarr.open_group(store, mode="w")
-    shapes = pyramid.write_image_pyramid(source, group, name=image.name, progress=progress)
+    group = zarr.open_group(zarr.DirectoryStore(str(folder)), mode="w")
+    shapes = pyramid.write_image_pyramid(source, group, name=name, progress=progress)
     sample = _display_sample(group, shapes, source.axes)
     return {"channels": pyramid.percentile_levels(sample), "level_shapes": [list(s) for s in shapes]}
+
+
+def store_pixels(image, folder: Path) -> None:
+    """Copy the OME-Zarr built in the local ``folder`` into the image's storage folder, file by file."""
+    store = _store(image, writable=True)
+    folder = Path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        store[path.relative_to(folder).as_posix()] = path.read_bytes()
+
+
+def write_pixels(image, source, *, progress=None) -> dict:
+    """`build_pixels` in a temporary folder, then `store_pixels`; returns the ``display`` dict.
+    ``image`` must be saved (its id names the storage folder) and ``tiled``."""
+    _store(image)  # refuse an untiled or unsaved image before the work
+    with tempfile.TemporaryDirectory(prefix="cellposeweb-pixels-") as tmp:
+        folder = Path(tmp) / "pixels.zarr"
+        display = build_pixels(source, folder, name=image.name, progress=progress)
+        store_pixels(image, folder)
+    return display
 
 
 def delete_pixels(image_id: int) -> None:

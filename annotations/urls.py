@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations import apis
+from annotations import apis, slide_apis
 from annotations.import_api import AnnotationImportApi
 
 urlpatterns = [
@@ -8,6 +8,12 @@ urlpatterns = [
     path("images/<int:image_id>/", apis.ImageDetailApi.as_view(), name="image-detail"),
     path("images/<int:image_id>/thumbnail/", apis.ImageThumbnailApi.as_view(), name="image-thumbnail"),
     path("images/<int:image_id>/data/", apis.ImageDataApi.as_view(), name="image-data"),
+    path("images/<int:image_id>/pyramid/", slide_apis.ImagePyramidApi.as_view(), name="image-pyramid"),
+    path(
+        "images/<int:image_id>/tiles/<int:level>/<int:z>/<int:col>/<int:row>.png",
+        slide_apis.ImageTileApi.as_view(),
+        name="image-tile",
+    ),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
     path("images/<int:image_id>/annotation/import/", AnnotationImportApi.as_view(), name="image-annotation-import"),

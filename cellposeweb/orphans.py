@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
-__all__ = ["MANAGED_PREFIXES", "orphan_files", "referenced_names"]
+__all__ = ["MANAGED_PREFIXES", "orphan_files", "referenced_folders", "referenced_names"]
 
 MANAGED_PREFIXES = ("images", "thumbnails", "annotations", "results", "models", "community")
 """Where the models' FileFields store (their ``upload_to`` functions)."""
@@ -31,6 +31,21 @@ def referenced_names() -> set[str]:
         for row in model._default_manager.values_list(*fields).iterator():
             names.update(name for name in row if name)
     return names
+
+
+def referenced_folders() -> set[str]:
+    """Folders whose every file belongs to a row: what models list from a ``stored_folders()``
+    classmethod (e.g. a tiled image's ``images/<id>/pixels.zarr``)."""
+    folders = set()
+    for model in apps.get_models():
+        if hasattr(model, "stored_folders"):
+            folders.update(model.stored_folders())
+    return folders
+
+
+def _in_folder(name: str, folders: set[str]) -> bool:
+    parts = name.split("/")
+    return any("/".join(parts[:n]) in folders for n in range(1, len(parts)))
 
 
 def _walk(storage, prefix: str) -> Iterator[str]:
@@ -52,9 +67,12 @@ def orphan_files(*, older_than: timedelta, storage=None) -> list[tuple[str, int]
     storage = storage or default_storage
     cutoff = timezone.now() - older_than
     keep = referenced_names()  # read before listing: a file committed after this is young
+    keep_folders = referenced_folders()
     found = []
     for prefix in MANAGED_PREFIXES:
         for name in _walk(storage, prefix):
-            if name not in keep and storage.get_modified_time(name) < cutoff:
+            if name in keep or _in_folder(name, keep_folders):
+                continue
+            if storage.get_modified_time(name) < cutoff:
                 found.append((name, storage.size(name)))
     return sorted(found)

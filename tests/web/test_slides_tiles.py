@@ -1,0 +1,191 @@
+"""Tiled images through POST /api/images/: stored as a pyramid, read tile by tile (pyramid JSON,
+PNG tiles with ETag/304), refused whole by /data/; small images keep their path."""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image as PILImage
+
+from annotations import slides
+from annotations.models import Image
+from tests.web.conftest import client_for, small_image, tiff_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_tiling(settings):
+    settings.TILED_MIN_PIXELS = 600 * 600
+
+
+def gradient(height=1300, width=1100) -> np.ndarray:
+    """uint16 (height, width): values rise along x and y, so every tile differs."""
+    y, x = np.mgrid[:height, :width]
+    return (x * 20 + y * 10).astype(np.uint16)
+
+
+def post(api, name, content):
+    return api.post("/api/images/", {"file": upload(name, content)}, format="multipart")
+
+
+def png(response) -> np.ndarray:
+    return np.asarray(PILImage.open(io.BytesIO(b"".join(response) if hasattr(response, "streaming_content")
+                                               else response.content)))
+
+
+def expected_tile(level_array: np.ndarray, lo: float, hi: float, col: int, row: int) -> np.ndarray:
+    region = level_array[row * 512 : (row + 1) * 512, col * 512 : (col + 1) * 512].astype(np.float32)
+    return (np.clip((region - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def test_an_image_over_the_threshold_is_stored_tiled_with_its_original_file(api, settings):
+    array = gradient()
+    response = post(api, "slide.tif", tiff_bytes(array, tile=(256, 256), compression="zlib"))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["tiled"] is True and body["shape"] == [1300, 1100] and body["axes"] == "YX"
+    image = Image.objects.get(pk=body["id"])
+    assert Path(image.file.path).read_bytes()[:4] == b"II*\x00"
+    np.testing.assert_array_equal(slides.open_level(image)[...], array)
+    assert (Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr/0/.zarray").exists()
+
+
+def test_an_image_at_the_threshold_keeps_the_small_image_path(api):
+    response = post(api, "small.tif", tiff_bytes(gradient(600, 600)))
+    assert response.status_code == 201
+    image = Image.objects.get(pk=response.json()["id"])
+    assert not image.tiled and image.display["channels"]
+
+
+def test_the_pyramid_lists_every_level_and_the_tile_size(api):
+    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    info = api.get(f"/api/images/{image_id}/pyramid/").json()
+    assert info == {
+        "tiled": True, "width": 1100, "height": 1300, "depth": 1, "channels": 1, "dtype": "uint16",
+        "tile_size": 512, "labels": [],
+        "levels": [{"level": 0, "width": 1100, "height": 1300, "scale": 1},
+                   {"level": 1, "width": 550, "height": 650, "scale": 2},
+                   {"level": 2, "width": 275, "height": 325, "scale": 4}],
+    }
+
+
+def test_a_small_image_has_a_one_level_pyramid(api, image):
+    info = api.get(f"/api/images/{image.pk}/pyramid/").json()
+    assert info["tiled"] is False and len(info["levels"]) == 1 and info["width"] == 64
+
+
+def test_tiles_are_the_source_pixels_levelled_by_the_display_levels(api):
+    array = gradient()
+    image_id = post(api, "slide.tif", tiff_bytes(array, rowsperstrip=16)).json()["id"]
+    image = Image.objects.get(pk=image_id)
+    (lo, hi), = slides.display_levels(image)
+    for col, row in [(0, 0), (2, 2), (1, 2)]:  # inner, corner (76 x 276) and edge tiles
+        response = api.get(f"/api/images/{image_id}/tiles/0/0/{col}/{row}.png")
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        np.testing.assert_array_equal(png(response), expected_tile(array, lo, hi, col, row))
+    level1 = slides.open_level(image, 1)[...]
+    np.testing.assert_array_equal(png(api.get(f"/api/images/{image_id}/tiles/1/0/1/1.png")),
+                                  expected_tile(level1, lo, hi, 1, 1))
+
+
+def test_an_rgb_tile_is_rgb(api):
+    array = np.random.default_rng(0).integers(0, 255, (700, 900, 3), dtype=np.uint8)
+    image_id = post(api, "rgb.tif", tiff_bytes(array, photometric="rgb")).json()["id"]
+    tile = png(api.get(f"/api/images/{image_id}/tiles/0/0/1/1.png"))
+    assert tile.shape == (188, 388, 3)
+
+
+def test_a_tile_outside_the_grid_is_404(api):
+    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    for path in ["0/0/3/0", "0/0/0/3", "0/1/0/0", "3/0/0/0"]:
+        assert api.get(f"/api/images/{image_id}/tiles/{path}.png").status_code == 404, path
+
+
+def test_a_tile_has_an_etag_and_is_not_sent_again_when_the_client_has_it(api):
+    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    url = f"/api/images/{image_id}/tiles/0/0/1/1.png"
+    first = api.get(url)
+    assert first["Cache-Control"] == "private, max-age=86400, immutable"
+    again = api.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and again["ETag"] == first["ETag"] and not again.content
+    other = api.get(f"/api/images/{image_id}/tiles/0/0/0/1.png", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert other.status_code == 200 and other["ETag"] != first["ETag"]
+
+
+def test_another_user_gets_404_for_the_pyramid_and_the_tiles(api, other_user):
+    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    stranger = client_for(other_user)
+    assert stranger.get(f"/api/images/{image_id}/pyramid/").status_code == 404
+    assert stranger.get(f"/api/images/{image_id}/tiles/0/0/0/0.png").status_code == 404
+    assert client_for().get(f"/api/images/{image_id}/tiles/0/0/0/0.png").status_code in (401, 403)
+
+
+def test_the_whole_image_of_a_tiled_image_is_refused_naming_the_tiles(api):
+    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    response = api.get(f"/api/images/{image_id}/data/")
+    assert response.status_code == 400
+    assert f"/api/images/{image_id}/tiles/" in response.json()["detail"]
+    assert "275 x 325 overview" in response.json()["detail"]
+
+
+def test_a_pyramidal_tiff_is_read_from_its_full_resolution_level(api, tmp_path):
+    array = gradient(1200, 1000)
+    path = tmp_path / "pyramid.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(array, tile=(256, 256), subifds=2, compression="zlib")
+        tif.write(array[::2, ::2], tile=(256, 256), subfiletype=1, compression="zlib")
+        tif.write(array[::4, ::4], tile=(256, 256), subfiletype=1, compression="zlib")
+    response = post(api, "pyramid.tif", path.read_bytes())
+    assert response.status_code == 201, response.content
+    image = Image.objects.get(pk=response.json()["id"])
+    np.testing.assert_array_equal(slides.open_level(image)[...], array)
+
+
+def test_a_stack_over_the_threshold_is_tiled_plane_by_plane(api):
+    stack = np.stack([gradient(700, 600) + k for k in range(3)])
+    content = tiff_bytes(stack, photometric="minisblack", metadata={"axes": "ZYX"})
+    body = post(api, "stack.tif", content).json()
+    assert body["tiled"] and body["axes"] == "ZYX" and body["is_3d"]
+    image = Image.objects.get(pk=body["id"])
+    np.testing.assert_array_equal(slides.open_level(image)[2], stack[2])
+    assert api.get(f"/api/images/{body['id']}/tiles/0/2/0/0.png").status_code == 200
+
+
+def test_deleting_a_tiled_image_deletes_its_pixels(api, settings, django_capture_on_commit_callbacks):
+    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    root = Path(settings.MEDIA_ROOT) / f"images/{image_id}/pixels.zarr"
+    assert any(p.is_file() for p in root.rglob("*"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/images/{image_id}/").status_code == 204
+    assert not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_the_orphan_sweep_keeps_a_tiled_images_pixels(api):
+    from datetime import timedelta
+
+    from cellposeweb.orphans import orphan_files
+
+    post(api, "slide.tif", tiff_bytes(gradient()))
+    assert orphan_files(older_than=timedelta(0)) == []
+
+
+def test_small_image_data_uses_the_recorded_display_levels_not_per_request_percentiles(api, image, monkeypatch):
+    import annotations.display as display_module
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("percentiles computed per request")
+
+    monkeypatch.setattr(display_module, "normalize99", forbidden)
+    monkeypatch.setattr(np, "percentile", forbidden)
+    response = api.get(f"/api/images/{image.pk}/data/")
+    assert response.status_code == 200
+
+
+def test_an_image_stored_before_display_levels_gets_them_on_first_read(api, image):
+    Image.objects.filter(pk=image.pk).update(display={})
+    assert api.get(f"/api/images/{image.pk}/data/").status_code == 200
+    levels = Image.objects.get(pk=image.pk).display["channels"]
+    expected = np.percentile(small_image().astype(float), [1, 99])
+    assert levels == [pytest.approx(list(expected))]
