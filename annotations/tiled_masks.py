@@ -18,14 +18,16 @@ version with a clear message (`refuse_tiled`). Editing saves that write only cha
 not built yet (docs/deploy.md, "Large images").
 """
 import io
+import zlib
 
 import numpy as np
 from django.db.models import Max
 
+from annotations import slides
 from annotations.models import Annotation, Image, MaskOrigin
-from cellposeweb.exceptions import ApplicationError
+from cellposeweb.exceptions import ApplicationError, NotFoundError
 
-__all__ = ["CELL_COLUMNS", "annotation_prepare_tiled", "cell_table_load", "refuse_tiled"]
+__all__ = ["CELL_COLUMNS", "annotation_prepare_tiled", "cell_table_load", "label_tile", "refuse_tiled"]
 
 CELL_COLUMNS = ("label", "bbox", "area", "centroid", "origin")
 
@@ -89,3 +91,26 @@ def cell_table_load(annotation: Annotation) -> dict[str, np.ndarray]:
         with np.load(io.BytesIO(fh.read()), allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
 
+
+
+def label_tile(image: Image, *, key: str, level: int, z: int, col: int, row: int) -> tuple[bytes, int, int]:
+    """One 512 x 512 tile (edge tiles smaller) of the labels ``key`` at ``level``, plane ``z``,
+    as the viewer reads it: (zlib-compressed little-endian int32 bytes in C order, width, height)
+    — the encoding of annotations.encoding without base64. NotFoundError when the image is not
+    tiled, has no such labels or level, or the tile is outside the grid."""
+    if not slides.is_tiled(image):
+        raise NotFoundError(f"{image.name} is not a tiled image; read its masks from its annotation.")
+    try:
+        labels = slides.open_labels(image, key=key, level=level)
+    except (KeyError, ValueError):
+        raise NotFoundError(f"{image.name} has no labels {key!r} at level {level}.") from None
+    depth = labels.shape[0] if labels.ndim == 3 else 1
+    height, width = labels.shape[-2:]
+    tile = slides.TILE
+    if not (0 <= z < depth and 0 <= col * tile < width and 0 <= row * tile < height):
+        raise NotFoundError(f"{image.name}: label tile {col}/{row} of plane {z} is outside the grid of level {level}.")
+    index = ((z,) if labels.ndim == 3 else ()) + (slice(row * tile, (row + 1) * tile),
+                                                   slice(col * tile, (col + 1) * tile))
+    region = np.asarray(labels[index])
+    data = zlib.compress(np.ascontiguousarray(region, dtype="<i4").tobytes(), 6)
+    return data, int(region.shape[1]), int(region.shape[0])

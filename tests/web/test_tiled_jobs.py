@@ -337,3 +337,33 @@ def test_the_exports_are_private(segmented_slide, other_user):
     assert client_for(other_user).get(f"/api/images/{segmented_slide.pk}/masks/", {"format": "csv"}).status_code == 404
 
 
+
+
+# -- label tiles --------------------------------------------------------------------------------
+
+
+def test_a_label_tile_is_the_labels_as_zlib_int32_with_its_size_and_cache_headers(api, segmented_slide):
+    import zlib
+
+    key = segmented_slide.annotations.get().labels_key
+    url = f"/api/images/{segmented_slide.pk}/labels/{key}/tiles/0/0/0/0.bin"
+
+    response = api.get(url)
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/octet-stream"
+    assert (response["X-Tile-Width"], response["X-Tile-Height"]) == ("256", "256")
+    assert response["Cache-Control"] == "private, max-age=86400, immutable"
+    tile = np.frombuffer(zlib.decompress(response.content), "<i4").reshape(256, 256)
+    np.testing.assert_array_equal(tile, slides.open_labels(segmented_slide, key=key)[...])
+    assert api.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_label_tiles_outside_the_grid_of_unknown_labels_or_of_others_are_404(api, segmented_slide, other_user):
+    from tests.web.conftest import client_for
+
+    key = segmented_slide.annotations.get().labels_key
+    base = f"/api/images/{segmented_slide.pk}/labels"
+    assert api.get(f"{base}/{key}/tiles/0/0/1/0.bin").status_code == 404
+    assert api.get(f"{base}/{key}/tiles/5/0/0/0.bin").status_code == 404
+    assert api.get(f"{base}/nothing/tiles/0/0/0/0.bin").status_code == 404
+    assert client_for(other_user).get(f"{base}/{key}/tiles/0/0/0/0.bin").status_code == 404
