@@ -62,6 +62,7 @@ __all__ = ["POLL_S", "job_block_run", "tiled_block_shape", "tiled_item_run", "ti
 logger = logging.getLogger(__name__)
 
 POLL_S = 0.2  # how often the job's worker looks at its blocks while others run them
+REPORT_S = 5.0  # and reports progress at least this often even when no block finished
 
 
 def _ndim(image) -> int:
@@ -160,6 +161,7 @@ def _blocks_wait(*, item: JobItem, worker: str, progress) -> None:
     first failed block; JobCancelled (from ``progress``) once the job stops running."""
     total = item.tiled["n_blocks"]
     blocks = JobBlock.objects.filter(item=item)
+    reported, reported_at = None, 0.0
     while True:
         counts = dict(blocks.values_list("status").annotate(n=Count("pk")).order_by())
         if counts.get(JobStatus.CANCELLED) and not SegmentationJob.objects.filter(
@@ -170,7 +172,9 @@ def _blocks_wait(*, item: JobItem, worker: str, progress) -> None:
             why = failed.error or "it was cancelled"
             raise ValueError(f"block {failed.index + 1} of {total} failed: {why}")
         done = counts.get(JobStatus.SUCCEEDED, 0)
-        progress("blocks", done / total)
+        if done != reported or time.monotonic() - reported_at > REPORT_S:  # (also the job's heartbeat)
+            progress("blocks", done / total)
+            reported, reported_at = done, time.monotonic()
         if done == total:
             return
         queued = blocks.filter(status=JobStatus.QUEUED).order_by("index").values_list("pk", flat=True).first()

@@ -60,7 +60,8 @@ def tiled_image(owner, array: np.ndarray, tmp_path: Path, name="slide.tif") -> I
     with open_source(path, max_pixels=2**32) as source:
         image = Image.objects.create(owner=owner, name=name, file=f"images/x/{name}", shape=list(source.shape),
                                      dtype=str(source.dtype), axes=source.axes, size_bytes=path.stat().st_size,
-                                     sha256="0" * 64, tiled=True)
+                                     sha256="0" * 64, tiled=True, is_3d="Z" in source.axes,
+                                     n_channels=dict(zip(source.axes, source.shape)).get("C", 1))
         image.display = slides.write_pixels(image, source)
     image.save()
     return image
@@ -367,3 +368,30 @@ def test_label_tiles_outside_the_grid_of_unknown_labels_or_of_others_are_404(api
     assert api.get(f"{base}/{key}/tiles/5/0/0/0.bin").status_code == 404
     assert api.get(f"{base}/nothing/tiles/0/0/0/0.bin").status_code == 404
     assert client_for(other_user).get(f"{base}/{key}/tiles/0/0/0/0.bin").status_code == 404
+
+
+# -- 3D -----------------------------------------------------------------------------------------
+
+
+def test_a_tiled_stack_is_segmented_in_3d_blocks_and_equals_segment_blocks(owner, tmp_path, default_model, pools,
+                                                                          settings):
+    settings.TILED_BLOCK_SIZE_3D, settings.TILED_BLOCK_OVERLAP_3D = 32, 8
+    stack = tifffile.imread(DATA / "img3d.tif")  # (31, 61, 57) nuclei
+    image = tiled_image(owner, stack, tmp_path, name="stack.tif")
+    assert image.is_3d
+
+    job = run_job(owner, image, options={"diameter": 15, "augment": False})
+
+    assert job.status == "succeeded", job.error
+    item = JobItem.objects.get(job=job)
+    assert item.tiled["n_blocks"] == 1 * 2 * 2
+    annotation = image.annotations.get()
+    stitched = slides.open_labels(image, key=annotation.labels_key)[...]
+    expected = np.zeros(stitched.shape, np.uint32)
+    options = tiled_jobs.tiled_options(image, job.params)
+    channels = options.pop("channels")
+    n = segment_blocks(default_model_engine(default_model), slides.open_level(image), expected, block_size=32,
+                       overlap=8, diameter=15.0, channels=channels, **options)
+    assert n > 5 and annotation.n_masks == n
+    np.testing.assert_array_equal(stitched, expected)
+    assert JobItem.objects.get(job=job).n_masks == n
