@@ -52,12 +52,12 @@ def render_plane(
         raise ValueError(f"plane must be between 0 and {n_planes - 1}")
     if channel is not None and not 0 <= channel < n_channels:
         raise ValueError(f"channel must be between 0 and {n_channels - 1}")
+    shown = [channel] if channel is not None else list(range(min(3, n_channels)))
+    if levels is not None:
+        return compose(scale_to_levels(zcyx[plane][shown], [levels[c] for c in shown]))
     cyx = zcyx[plane].astype(np.float32)
     cyx = np.nan_to_num(cyx, nan=0.0, posinf=0.0, neginf=0.0)
-    shown = [channel] if channel is not None else list(range(min(3, n_channels)))
     cyx = cyx[shown]
-    if levels is not None:
-        return compose(scale_to_levels(cyx, [levels[c] for c in shown]))
     scaled = np.clip(normalize99(cyx, channel_axis=0), 0.0, 1.0)
     return compose((scaled * 255.0 + 0.5).astype(np.uint8))
 
@@ -84,7 +84,12 @@ def scale_to_levels(cyx: np.ndarray, levels) -> np.ndarray:
     """cyx : real ndarray (C, Ly, Lx); levels : (lo, hi) per channel. Returns uint8 (C, Ly, Lx):
     lo and below -> 0, hi and above -> 255 (a channel with lo == hi: 0 up to lo, 255 above)."""
     out = np.empty(cyx.shape, np.uint8)
+    lookup = cyx.dtype.kind == "u" and cyx.dtype.itemsize <= 2  # 8/16-bit: one table look-up per pixel
     for c, (lo, hi) in enumerate(levels):
+        if lookup:
+            values = np.arange(2 ** (8 * cyx.dtype.itemsize), dtype=np.float32)
+            out[c] = scale_to_levels(values[np.newaxis, np.newaxis], [(lo, hi)])[0, 0][cyx[c]]
+            continue
         plane = np.nan_to_num(cyx[c].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         if hi > lo:
             scaled = np.clip((plane - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0) * 255.0 + 0.5

@@ -49,11 +49,18 @@ def check_values(array: np.ndarray, *, name: str) -> None:
         return
     finite = np.isfinite(array)
     n_bad = int(finite.size - np.count_nonzero(finite))
+    largest = float(np.abs(array[finite]).max()) if n_bad < array.size else 0.0
+    check_value_summary(n_bad=n_bad, largest=largest, name=name)
+
+
+def check_value_summary(*, n_bad: int, largest: float, name: str) -> None:
+    """`check_values` from counts gathered elsewhere (a large image, checked band by band):
+    ``n_bad`` NaN or infinite values, ``largest`` the largest absolute finite value."""
     if n_bad:
         raise ApplicationError(
             f"{name}: {n_bad} pixel value(s) are NaN or infinite; replace them (for example with 0 or the "
             "image's minimum) and upload it again."
         )
-    if array.size and float(np.abs(array).max()) > FLOAT32_MAX:
-        raise ApplicationError(f"{name}: pixel values reach {float(np.abs(array).max()):.3g}, beyond the float32 "
+    if largest > FLOAT32_MAX:
+        raise ApplicationError(f"{name}: pixel values reach {largest:.3g}, beyond the float32 "
                                f"range ({FLOAT32_MAX:.3g}) used for segmentation; rescale the image.")

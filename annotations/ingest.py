@@ -10,7 +10,6 @@ display levels (1st/99th percentile per channel, from a bounded subsample) recor
 registers the image, which only copies finished files into storage: nothing is half-registered.
 The tiled path runs in the calling request (synchronously).
 """
-import math
 import tempfile
 from pathlib import Path
 
@@ -101,6 +100,24 @@ def _ingest_small(*, owner, name: str, path: Path, sha256: str, n_bytes: int, ax
     return _register(image, path=path, thumb=thumb, pixels=None)
 
 
+class _CheckedValues:
+    """A BandSource that counts, as bands go by, what `image_rules.check_values` refuses."""
+
+    def __init__(self, source):
+        self._source = source
+        self.shape, self.dtype, self.axes = source.shape, source.dtype, source.axes
+        self.n_bad, self.largest = 0, 0.0
+
+    def band(self, z, y0, y1):
+        band = self._source.band(z, y0, y1)
+        if band.dtype.kind == "f":
+            finite = np.isfinite(band)
+            self.n_bad += int(finite.size - np.count_nonzero(finite))
+            if finite.any():
+                self.largest = max(self.largest, float(np.abs(band[finite]).max()))
+        return band
+
+
 def _ingest_tiled(*, owner, name: str, path: Path, sha256: str, n_bytes: int) -> Image:
     limit = settings.TILED_MAX_PIXELS if _is_tiff(path) else settings.UPLOAD_MAX_PIXELS
     try:
@@ -109,10 +126,12 @@ def _ingest_tiled(*, owner, name: str, path: Path, sha256: str, n_bytes: int) ->
         raise ApplicationError(f"{name}: {str(exc).replace(str(path), name)}") from None
     with source, tempfile.TemporaryDirectory(prefix="cellposeweb-pixels-") as tmp:
         folder = Path(tmp) / "pixels.zarr"
+        checked = _CheckedValues(source)
         try:
-            shown = slides.build_pixels(source, folder, name=name)
+            shown = slides.build_pixels(checked, folder, name=name)
         except (ImageReadError, ValueError, NotImplementedError) as exc:
             raise ApplicationError(f"{name}: cannot read the image: {exc}") from None
+        image_rules.check_value_summary(n_bad=checked.n_bad, largest=checked.largest, name=name)
         smallest = zarr.open_array(zarr.DirectoryStore(str(folder)), path=str(len(shown["level_shapes"]) - 1), mode="r")
         thumb = display.png_bytes(display.thumbnail(smallest[...], source.axes, size=settings.THUMBNAIL_SIZE,
                                                     levels=shown["channels"]))

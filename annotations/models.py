@@ -129,3 +129,31 @@ class Annotation(models.Model):
 
     def __str__(self):
         return f"{self.image_id} v{self.version}"
+
+
+class Upload(models.Model):
+    """A file arriving in chunks (``POST /api/uploads/``): not an image until it is completed.
+
+    Each accepted chunk is a stored file under ``uploads/<id>/`` named in ``parts`` (in order);
+    ``offset`` is the number of bytes received so far and moves only by compare-and-set, so two
+    requests can never both append at the same place. ``size`` and ``sha256`` are what the client
+    declared; ``complete`` checks them before the file becomes an image (annotations.uploads).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    name = models.CharField(max_length=255, help_text="The file name, sanitised.")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    offset = models.BigIntegerField(default=0)
+    parts = models.JSONField(default=list, blank=True)
+    completing = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["updated_at"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.offset}/{self.size})"

@@ -13,8 +13,8 @@ import math
 import numpy as np
 import zarr
 
-__all__ = ["TILE", "downsample_level", "level_count", "percentile_levels", "write_image_pyramid",
-           "write_multiscales"]
+__all__ = ["TILE", "chunks_for", "downsample_level", "halved", "level_count", "percentile_levels",
+           "write_image_pyramid", "write_multiscales"]
 
 TILE = 512
 AXIS_META = {"Z": {"name": "z", "type": "space"}, "Y": {"name": "y", "type": "space"},
@@ -30,11 +30,13 @@ def level_count(height: int, width: int, tile: int = TILE) -> int:
     return n
 
 
-def _chunks(shape: tuple, axes: str, tile: int) -> tuple:
+def chunks_for(shape: tuple, axes: str, tile: int) -> tuple:
+    """The chunk shape of an array laid out as ``axes``: one plane, tile x tile, all channels."""
     return tuple({"Z": 1, "Y": tile, "X": tile}.get(a, n) for a, n in zip(axes, shape))
 
 
-def _halved(shape: tuple, axes: str) -> tuple:
+def halved(shape: tuple, axes: str) -> tuple:
+    """The shape of the next level: Y and X halved (rounded up), Z and channels kept."""
     return tuple(math.ceil(n / 2) if a in "YX" else n for a, n in zip(axes, shape))
 
 
@@ -51,21 +53,27 @@ def write_multiscales(group: zarr.Group, *, axes: str, n_levels: int, name: str,
 
 
 def _mean_2x2(block: np.ndarray, y_axis: int) -> np.ndarray:
-    """The mean of each 2 x 2 block of (Y, X) at axes (y_axis, y_axis + 1); odd edges repeat."""
+    """The mean of each 2 x 2 block of (Y, X) at axes (y_axis, y_axis + 1); odd edges repeat.
+    Integers are summed exactly and rounded half up; floats keep their precision."""
     pad = [(0, 0)] * block.ndim
     pad[y_axis] = (0, block.shape[y_axis] % 2)
     pad[y_axis + 1] = (0, block.shape[y_axis + 1] % 2)
     if any(p[1] for p in pad):
         block = np.pad(block, pad, mode="edge")
-    shape = list(block.shape)
-    shape[y_axis : y_axis + 2] = [shape[y_axis] // 2, 2, shape[y_axis + 1] // 2, 2]
-    mean = block.astype(np.float64).reshape(shape).mean(axis=(y_axis + 1, y_axis + 3))
-    if np.dtype(block.dtype).kind in "iub":
-        info = np.iinfo(block.dtype) if block.dtype.kind != "b" else None
-        mean = np.rint(mean)
-        if info is not None:
-            mean = np.clip(mean, info.min, info.max)
-    return mean.astype(block.dtype)
+    dtype = block.dtype
+    wide = np.int64 if dtype.kind in "iub" else (np.float64 if dtype.itemsize > 4 else np.float32)
+
+    def quarter(dy, dx):
+        index = [slice(None)] * block.ndim
+        index[y_axis], index[y_axis + 1] = slice(dy, None, 2), slice(dx, None, 2)
+        return block[tuple(index)].astype(wide)
+
+    total = quarter(0, 0)
+    for dy, dx in ((0, 1), (1, 0), (1, 1)):
+        total += quarter(dy, dx)
+    if dtype.kind in "iub":
+        return ((total + 2) // 4).astype(dtype)
+    return (total * 0.25).astype(dtype)
 
 
 def downsample_level(source: zarr.Array, target: zarr.Array, *, axes: str, labels: bool, tile: int = TILE) -> None:
@@ -100,7 +108,7 @@ def write_image_pyramid(source, group: zarr.Group, *, name: str, tile: int = TIL
     axes = source.axes
     full = tuple(n for a, n in zip("ZYXC", (n_z, height, width, n_c)) if a in axes)
     n_levels = level_count(height, width, tile)
-    level0 = group.create_dataset("0", shape=full, chunks=_chunks(full, axes, tile), dtype=source.dtype,
+    level0 = group.create_dataset("0", shape=full, chunks=chunks_for(full, axes, tile), dtype=source.dtype,
                                   fill_value=0, overwrite=True)
     bands = [(z, y0) for z in range(n_z) for y0 in range(0, height, tile)]
     total = len(bands) + n_levels - 1
@@ -115,8 +123,8 @@ def write_image_pyramid(source, group: zarr.Group, *, name: str, tile: int = TIL
     shapes = [full]
     previous = level0
     for level in range(1, n_levels):
-        shape = _halved(previous.shape, axes)
-        array = group.create_dataset(str(level), shape=shape, chunks=_chunks(shape, axes, tile),
+        shape = halved(previous.shape, axes)
+        array = group.create_dataset(str(level), shape=shape, chunks=chunks_for(shape, axes, tile),
                                      dtype=source.dtype, fill_value=0, overwrite=True)
         downsample_level(previous, array, axes=axes, labels=False, tile=tile)
         shapes.append(shape)
@@ -135,8 +143,9 @@ def percentile_levels(sample: np.ndarray, *, lower: float = 1.0, upper: float = 
     """
     levels = []
     for c in range(sample.shape[-1]):
-        values = np.asarray(sample[..., c], dtype=np.float64).ravel()
-        values = values[np.isfinite(values)]
+        values = np.asarray(sample[..., c]).ravel()
+        if values.dtype.kind == "f":
+            values = values[np.isfinite(values)]
         if values.size == 0:
             levels.append([0.0, 1.0])
             continue

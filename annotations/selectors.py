@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from annotations.files import load_npz
-from annotations.models import Annotation, Image, MaskOrigin
+from annotations.models import Annotation, Image, MaskOrigin, Upload
 from annotations.tiled_masks import refuse_tiled
 from cellposeweb.access import visible
 
@@ -62,3 +62,11 @@ def annotation_arrays(annotation: Annotation) -> tuple[np.ndarray, np.ndarray]:
     ismanual is True for masks a person drew or changed (the Cellpose GUI's flag)."""
     masks, origins = annotation_load(annotation)
     return masks, origins != MaskOrigin.MODEL
+
+
+def upload_get(*, user, upload_id) -> Upload:
+    """An open upload ``user`` may see (their own; an administrator: any), or Http404."""
+    try:
+        return visible(Upload.objects.select_related("owner"), user=user).get(pk=upload_id)
+    except (Upload.DoesNotExist, ValueError):
+        raise Http404(f"Upload {upload_id} not found.") from None

@@ -115,6 +115,8 @@ def create_labels(image, *, key: str) -> zarr.Array:
 
     Returns a zarr.Array of uint32 (0 = background), shape (Y, X) or (Z, Y, X) of level 0, chunks
     512 x 512 (one plane deep), filled with 0. Call `build_label_pyramid` once it is written.
+    Writers running in parallel (each reopening it with ``open_labels(..., writable=True)``) must
+    write whole chunks each: a partial chunk is read, changed and written back.
     """
     key = _check_key(key)
     store = _store(image, writable=True)
@@ -125,7 +127,7 @@ def create_labels(image, *, key: str) -> zarr.Array:
     if key in labels:
         store.rmdir(f"labels/{key}")
     group = labels.create_group(key)
-    array = group.create_dataset("0", shape=shape, chunks=pyramid._chunks(shape, axes, TILE), dtype=np.uint32,
+    array = group.create_dataset("0", shape=shape, chunks=pyramid.chunks_for(shape, axes, TILE), dtype=np.uint32,
                                  fill_value=0)
     pyramid.write_multiscales(group, axes=axes, n_levels=1, name=key,
                               extra={"image-label": {"version": "0.4", "source": {"image": "../../"}}})
@@ -134,17 +136,18 @@ def create_labels(image, *, key: str) -> zarr.Array:
     return array
 
 
-def open_labels(image, *, key: str, level: int = 0) -> zarr.Array:
-    """The label array ``key`` at ``level`` (read-only): uint32, shape (Y, X) or (Z, Y, X) of that level.
+def open_labels(image, *, key: str, level: int = 0, writable: bool = False) -> zarr.Array:
+    """The label array ``key`` at ``level``: uint32, shape (Y, X) or (Z, Y, X) of that level.
+    Read-only unless ``writable`` (for workers filling an array `create_labels` made).
 
     Raises KeyError when there is no such label array or level.
     """
     key = _check_key(key)
-    store = _store(image)
+    store = _store(image, writable=writable)
     path = f"labels/{key}/{int(level)}"
     if f"{path}/.zarray" not in store:
         raise KeyError(f"image {image.pk} has no labels {key!r} at level {level}")
-    return zarr.open_array(store, path=path, mode="r")
+    return zarr.open_array(store, path=path, mode="r+" if writable else "r")
 
 
 def build_label_pyramid(image, *, key: str) -> None:
@@ -159,8 +162,8 @@ def build_label_pyramid(image, *, key: str) -> None:
     axes = "ZYX" if previous.ndim == 3 else "YX"
     n_levels = len(level_shapes(image))
     for level in range(1, n_levels):
-        shape = pyramid._halved(previous.shape, axes)
-        array = group.create_dataset(str(level), shape=shape, chunks=pyramid._chunks(shape, axes, TILE),
+        shape = pyramid.halved(previous.shape, axes)
+        array = group.create_dataset(str(level), shape=shape, chunks=pyramid.chunks_for(shape, axes, TILE),
                                      dtype=np.uint32, fill_value=0, overwrite=True)
         pyramid.downsample_level(previous, array, axes=axes, labels=True, tile=TILE)
         previous = array
@@ -169,10 +172,10 @@ def build_label_pyramid(image, *, key: str) -> None:
 
 
 def _display_sample(group: zarr.Group, shapes: list[tuple], axes: str) -> np.ndarray:
-    """A bounded subsample for display levels: the largest level with at most 2048 pixels on its
+    """A bounded subsample for display levels: the largest level with at most 1024 pixels on its
     long side, at most 16 of its planes. Returns (..., C)."""
     y_axis = axes.index("Y")
-    level = next(i for i, s in enumerate(shapes) if max(s[y_axis], s[y_axis + 1]) <= 2048 or i == len(shapes) - 1)
+    level = next(i for i, s in enumerate(shapes) if max(s[y_axis], s[y_axis + 1]) <= 1024 or i == len(shapes) - 1)
     array = group[str(level)]
     if "Z" in axes:
         planes = np.unique(np.linspace(0, array.shape[0] - 1, min(16, array.shape[0])).astype(int))

@@ -1,9 +1,12 @@
 from django.urls import path
 
-from annotations import apis, slide_apis
+from annotations import apis, slide_apis, upload_apis
 from annotations.import_api import AnnotationImportApi
 
 urlpatterns = [
+    path("uploads/", upload_apis.UploadStartApi.as_view(), name="upload-start"),
+    path("uploads/<uuid:upload_id>/", upload_apis.UploadDetailApi.as_view(), name="upload-detail"),
+    path("uploads/<uuid:upload_id>/complete/", upload_apis.UploadCompleteApi.as_view(), name="upload-complete"),
     path("images/", apis.ImageListUploadApi.as_view(), name="image-list"),
     path("images/<int:image_id>/", apis.ImageDetailApi.as_view(), name="image-detail"),
     path("images/<int:image_id>/thumbnail/", apis.ImageThumbnailApi.as_view(), name="image-thumbnail"),

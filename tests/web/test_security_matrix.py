@@ -4,10 +4,12 @@ anonymous, the owner, another user, a curator and an administrator; and on every
 The schema is the list of routes, so a new endpoint is covered the day it is added:
 * anonymous: 401 everywhere but the routes the schema declares public (an empty security
   requirement), and those must be on the reviewed list below;
-* routes on an image or a job (``{image_id}``, ``{job_id}``): the owner and administrators are let
+* routes on an image, a job or an upload (``{image_id}``, ``{job_id}``, ``{upload_id}``): the owner and administrators are let
   through (never 401/403/404), everyone else gets 404, as if the object did not exist;
 * every request of every role ends without a server error.
 """
+import re
+
 import numpy as np
 import pytest
 from asgiref.sync import async_to_sync
@@ -63,12 +65,15 @@ def tiled_with_labels(owner, tmp_path):
 def world(segmented_image, make_image, owner, other_user, curator, admin_user, tmp_path):
     from inference.services import segmentation_job_create
 
+    from annotations.uploads import upload_start
+
     queued = segmentation_job_create(owner=owner, images=[make_image(name="waiting.tif")], options={})
+    started = upload_start(owner=owner, name="big.tif", size=10, sha256="0" * 64)
     return {
         "image": segmented_image,
         "users": {"anonymous": None, "owner": owner, "other user": other_user, "curator": curator, "admin": admin_user},
         "params": {"image_id": segmented_image.pk, "job_id": segmented_image.job.pk, "version": 1,
-                   "level": 0, "z": 0, "col": 0, "row": 0},
+                   "upload_id": started.pk, "level": 0, "z": 0, "col": 0, "row": 0},
         "queued_job": queued.pk,
         "tiled": tiled_with_labels(owner, tmp_path),
     }
@@ -98,7 +103,7 @@ def body(method, path, world):
 
 
 def owns_the_object(path):
-    return "{image_id}" in path or "{job_id}" in path
+    return "{image_id}" in path or "{job_id}" in path or "{upload_id}" in path
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -48,7 +48,7 @@ def test_each_level_is_half_the_one_before_until_one_tile_holds_it(owner, tmp_pa
 def test_a_level_is_the_mean_of_2x2_blocks_of_the_one_before(owner, tmp_path):
     array = np.random.default_rng(1).integers(0, 1000, (1030, 700), dtype=np.uint16)
     image = tiled_image(owner, array, tmp_path, rowsperstrip=7)
-    expected = np.rint(array.reshape(515, 2, 350, 2).astype(float).mean(axis=(1, 3))).astype(np.uint16)
+    expected = np.floor(array.reshape(515, 2, 350, 2).astype(float).mean(axis=(1, 3)) + 0.5).astype(np.uint16)
     np.testing.assert_array_equal(slides.open_level(image, 1)[...], expected)
 
 
@@ -149,3 +149,22 @@ def test_deleting_pixels_removes_every_stored_file(owner, tmp_path, settings):
     slides.delete_pixels(image.pk)
     root = Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr"
     assert not [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_labels_reopened_for_writing_keep_what_each_writer_wrote(owner, tmp_path):
+    image = tiled_image(owner, rgb(1300, 1100), tmp_path)
+    slides.create_labels(image, key="v2")
+    slides.open_labels(image, key="v2", writable=True)[0:512, 0:512] = 3
+    slides.open_labels(image, key="v2", writable=True)[512:1024, 512:1024] = 4
+    labels = slides.open_labels(image, key="v2")
+    assert labels[10, 10] == 3 and labels[600, 600] == 4 and labels[600, 10] == 0
+    with pytest.raises(zarr.errors.ReadOnlyError):
+        labels[0, 0] = 1
+
+
+def test_odd_edges_repeat_their_last_row_and_column_and_floats_average_exactly(owner, tmp_path):
+    array = np.random.default_rng(3).random((601, 603)).astype(np.float32)
+    image = tiled_image(owner, array, tmp_path)
+    padded = np.pad(array, ((0, 1), (0, 1)), mode="edge").astype(np.float64)
+    expected = padded.reshape(301, 2, 302, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(slides.open_level(image, 1)[...], expected, rtol=1e-6)

@@ -189,3 +189,35 @@ def test_an_image_stored_before_display_levels_gets_them_on_first_read(api, imag
     levels = Image.objects.get(pk=image.pk).display["channels"]
     expected = np.percentile(small_image().astype(float), [1, 99])
     assert levels == [pytest.approx(list(expected))]
+
+
+def test_a_large_float_image_with_nan_pixels_is_refused_and_nothing_is_stored(api, settings):
+    array = gradient().astype(np.float32)
+    array[1200, 5:8] = np.nan
+    response = post(api, "nan.tif", tiff_bytes(array))
+    assert response.status_code == 400 and "3 pixel value(s) are NaN" in response.json()["detail"]
+    assert not Image.objects.exists()
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_a_jpeg_tiled_rgb_tiff_as_slide_scanners_write_reads_as_tifffile_decodes_it(api, tmp_path):
+    rng = np.random.default_rng(4)
+    array = np.clip(gradient(900, 1000)[..., None] // 60 + rng.integers(0, 30, (900, 1000, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "scan.tif"
+    tifffile.imwrite(path, array, tile=(240, 240), compression="jpeg", photometric="rgb")
+    response = post(api, "scan.tif", path.read_bytes())
+    assert response.status_code == 201, response.content
+    image = Image.objects.get(pk=response.json()["id"])
+    assert image.axes == "YXC" and image.n_channels == 3
+    np.testing.assert_array_equal(slides.open_level(image)[...], tifffile.imread(path))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("levels", [(10.5, 200.25), (7, 7), (-5, 3), (0, 65535)])
+def test_levelling_8_and_16_bit_pixels_by_table_matches_levelling_in_floating_point(dtype, levels):
+    from annotations.display import scale_to_levels
+
+    pixels = np.random.default_rng(5).integers(0, np.iinfo(dtype).max, (2, 40, 50), dtype=dtype)
+    by_table = scale_to_levels(pixels, [levels, levels])
+    in_float = scale_to_levels(pixels.astype(np.float32), [levels, levels])
+    np.testing.assert_array_equal(by_table, in_float)

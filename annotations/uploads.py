@@ -1,0 +1,179 @@
+"""Chunked uploads: a large file sent in pieces that can resume after an interruption, and that
+becomes an image (annotations.ingest) only when ``complete`` has checked it whole. Services for
+the `Upload` rows (keyword-only; state moves by compare-and-set).
+
+Chunks are stored files (``uploads/<id>/<offset>-<random>``), so any web process, on local disk
+or S3, can take the next one. An upload untouched for ``UPLOAD_STALE_S`` is deleted with its
+chunks (swept whenever an upload starts, and by ``manage.py prune_orphan_files``'s caller).
+"""
+import hashlib
+import re
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from annotations.files import delete_stored
+from annotations.ingest import image_ingest
+from annotations.models import Image, Upload
+from annotations.services import clean_filename
+from cellposeweb.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+
+__all__ = ["chunk_size", "parse_content_range", "upload_append", "upload_complete", "upload_delete",
+           "upload_delete_stale", "upload_start"]
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def chunk_size() -> int:
+    """The largest chunk accepted: UPLOAD_CHUNK_BYTES, within the request body limit."""
+    return int(min(settings.UPLOAD_CHUNK_BYTES, settings.REQUEST_MAX_BYTES))
+
+
+def _size_text(n: int) -> str:
+    return filesizeformat(n).replace("\xa0", " ")
+
+
+def parse_content_range(value: str) -> tuple[int, int, int]:
+    """(first, last, total) of a ``Content-Range: bytes first-last/total`` header."""
+    match = CONTENT_RANGE.fullmatch((value or "").strip())
+    if not match:
+        raise ApplicationError("Content-Range must be 'bytes <first>-<last>/<total>', e.g. 'bytes 0-1048575/5000000'.")
+    first, last, total = (int(g) for g in match.groups())
+    if last < first or last >= total:
+        raise ApplicationError(f"Content-Range {value!r} is not a range inside the file.")
+    return first, last, total
+
+
+def upload_delete_stale(*, now=None) -> int:
+    """Delete uploads untouched for UPLOAD_STALE_S, with their chunks; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=int(settings.UPLOAD_STALE_S))
+    stale = list(Upload.objects.filter(updated_at__lt=cutoff))
+    for upload in stale:
+        upload_delete(upload=upload)
+    return len(stale)
+
+
+def upload_start(*, owner, name: str, size: int, sha256: str) -> Upload:
+    """Open an upload of a ``size``-byte file whose SHA-256 is ``sha256`` (lowercase hex)."""
+    upload_delete_stale()
+    sha256 = str(sha256 or "").strip().lower()
+    if not SHA256.fullmatch(sha256):
+        raise ApplicationError("sha256 must be the file's SHA-256 as 64 hexadecimal digits.")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ApplicationError("size must be the file's size in bytes, a positive integer.")
+    if size > settings.CHUNKED_UPLOAD_MAX_BYTES:
+        raise PayloadTooLargeError(f"The file is larger than the upload limit of "
+                                   f"{_size_text(settings.CHUNKED_UPLOAD_MAX_BYTES)}.")
+    upload = Upload(owner=owner, name=clean_filename(name), size=size, sha256=sha256)
+    upload.full_clean()
+    upload.save()
+    return upload
+
+
+def upload_append(
+    *, upload: Upload, first: int, last: int, total: int, body, chunk_sha256: str | None = None
+) -> Upload:
+    """Append the chunk ``body`` (a file object holding bytes first..last of the file) at the
+    upload's current offset; returns the upload with its new offset.
+
+    Refused: a chunk that does not start at the offset (409, with the offset to resume from), a
+    wrong total, length or ``chunk_sha256`` (400), a chunk larger than `chunk_size` (413).
+    """
+    if total != upload.size:
+        raise ApplicationError(f"Content-Range names a file of {total} bytes; this upload is of {upload.size}.")
+    if first != upload.offset:
+        raise ConflictError(f"This upload continues at byte {upload.offset}, not {first}; send that chunk next "
+                            f"(GET /api/uploads/{upload.pk}/ tells the offset).")
+    length = last - first + 1
+    if length > chunk_size():
+        raise PayloadTooLargeError(f"A chunk may be at most {_size_text(chunk_size())}.")
+    digest, received = hashlib.sha256(), 0
+    body.seek(0)
+    for block in iter(lambda: body.read(1024 * 1024), b""):
+        digest.update(block)
+        received += len(block)
+    if received != length:
+        raise ApplicationError(f"Content-Range announces {length} bytes but the body has {received}.")
+    if chunk_sha256 is not None and digest.hexdigest() != chunk_sha256.strip().lower():
+        raise ApplicationError("The chunk's SHA-256 does not match X-Chunk-Sha256; send it again.")
+    body.seek(0)
+    name = default_storage.save(f"uploads/{upload.pk}/{first:016d}-{uuid.uuid4().hex[:8]}", File(body))
+    moved = Upload.objects.filter(pk=upload.pk, offset=first, completing=False).update(
+        offset=first + length, parts=[*upload.parts, name], updated_at=timezone.now())
+    if moved != 1:  # another request appended here first, or complete began
+        delete_stored([name])
+        upload.refresh_from_db()
+        raise ConflictError(f"This upload continues at byte {upload.offset}, not {first}.")
+    upload.refresh_from_db()
+    return upload
+
+
+def _assemble(upload: Upload, path: Path) -> str:
+    """Write the upload's chunks in order to ``path``; returns the SHA-256 of the whole."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        for name in upload.parts:
+            with default_storage.open(name, "rb") as part:
+                for block in iter(lambda: part.read(1024 * 1024), b""):
+                    digest.update(block)
+                    out.write(block)
+    return digest.hexdigest()
+
+
+def upload_complete(*, upload: Upload, axes: str | None = None) -> Image:
+    """Check the whole file against the declared SHA-256 and register it as an image (small or
+    tiled); the upload is gone afterwards. A file whose SHA-256 differs, or that is not an image,
+    is refused (400) and its upload deleted: nothing is registered. Until every byte has arrived
+    it is refused (409) and stays open."""
+    if upload.offset != upload.size:
+        raise ConflictError(f"Only {upload.offset} of {upload.size} bytes have arrived; send the rest first.")
+    if Upload.objects.filter(pk=upload.pk, completing=False).update(completing=True) != 1:
+        raise ConflictError("This upload is already being completed.")
+    finished = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="cellposeweb-upload-") as tmp:
+            path = Path(tmp) / "upload"
+            sha256 = _assemble(upload, path)
+            if sha256 != upload.sha256:
+                finished = True
+                raise ApplicationError(f"The file received has SHA-256 {sha256}, not the {upload.sha256} "
+                                       "declared; nothing was stored. Start the upload again.")
+            try:
+                image = image_ingest(owner=upload.owner, name=upload.name, path=path, sha256=sha256,
+                                     n_bytes=upload.size, axes=axes)
+            except ApplicationError:
+                finished = True
+                raise
+            finished = True
+            return image
+    finally:
+        if finished:
+            upload_delete(upload=upload)
+        else:  # an outage (storage, database): let the client call complete again
+            Upload.objects.filter(pk=upload.pk).update(completing=False)
+
+
+def _stored_chunks(upload_id) -> list[str]:
+    """Every file under the upload's folder (accepted chunks and any left by a failed request)."""
+    folder = f"uploads/{upload_id}"
+    try:
+        return [f"{folder}/{name}" for name in default_storage.listdir(folder)[1]]
+    except FileNotFoundError:
+        return []
+
+
+@transaction.atomic
+def upload_delete(*, upload: Upload) -> None:
+    """Delete an upload and (after commit) its chunks."""
+    upload_id = upload.pk
+    Upload.objects.filter(pk=upload_id).delete()
+    transaction.on_commit(lambda: delete_stored(_stored_chunks(upload_id)))
