@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0006_image_tiled_display'),
+        ('annotations', '0007_upload'),
     ]
 
     operations = [
