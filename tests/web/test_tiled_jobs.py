@@ -373,8 +373,8 @@ def test_label_tiles_outside_the_grid_of_unknown_labels_or_of_others_are_404(api
 # -- 3D -----------------------------------------------------------------------------------------
 
 
-def test_a_tiled_stack_is_segmented_in_3d_blocks_and_equals_segment_blocks(owner, tmp_path, default_model, pools,
-                                                                          settings):
+def test_a_tiled_stack_is_segmented_in_3d_blocks_equal_to_segment_blocks_and_exported_per_plane(
+        api, owner, tmp_path, default_model, pools, settings):
     settings.TILED_BLOCK_SIZE_3D, settings.TILED_BLOCK_OVERLAP_3D = 32, 8
     stack = tifffile.imread(DATA / "img3d.tif")  # (31, 61, 57) nuclei
     image = tiled_image(owner, stack, tmp_path, name="stack.tif")
@@ -395,3 +395,11 @@ def test_a_tiled_stack_is_segmented_in_3d_blocks_and_equals_segment_blocks(owner
     assert n > 5 and annotation.n_masks == n
     np.testing.assert_array_equal(stitched, expected)
     assert JobItem.objects.get(job=job).n_masks == n
+    features = json.loads(download(api, image, "geojson")[0])["features"]
+    per_plane = sorted((int(z), int(label)) for z in range(stitched.shape[0]) for label in np.unique(stitched[z]) if label)
+    assert sorted((f["properties"]["z"], f["properties"]["label"]) for f in features) == per_plane
+    for feature in features:
+        cell = stitched[feature["properties"]["z"]] == feature["properties"]["label"]
+        assert shapely.geometry.shape(feature["geometry"]).area == cell.sum()
+    rows = list(csv.DictReader(io.StringIO(download(api, image, "csv")[0].decode())))
+    assert len(rows) == n and {"bbox_z0", "bbox_z1", "centroid_z"} <= set(rows[0])
