@@ -179,6 +179,10 @@ class JobDownloadApi(APIView):
                     annotation = annotation_get(image=item.image)
                     if annotation is None:
                         continue
+                    if annotation.labels_key:  # too large for a zip made in the request
+                        raise ApplicationError(
+                            f"{item.image.name} is a large tiled image: its masks are not in the job's zip; download "
+                            f"them from /api/images/{item.image_id}/masks/?format=geojson (or csv, zarr).")
                     item_fmt = fmt or "png"
                     if item.image.is_3d and item_fmt in ("png", "txt", "coco"):
                         item_fmt = "tif"

@@ -403,3 +403,12 @@ def test_a_tiled_stack_is_segmented_in_3d_blocks_equal_to_segment_blocks_and_exp
         assert shapely.geometry.shape(feature["geometry"]).area == cell.sum()
     rows = list(csv.DictReader(io.StringIO(download(api, image, "csv")[0].decode())))
     assert len(rows) == n and {"bbox_z0", "bbox_z1", "centroid_z"} <= set(rows[0])
+
+
+def test_the_job_zip_points_to_the_streaming_exports_of_a_tiled_image(api, segmented_slide):
+    job = segmented_slide.annotations.get().job
+
+    response = api.get(f"/api/jobs/{job.pk}/download.zip")
+
+    assert response.status_code == 400
+    assert f"/api/images/{segmented_slide.pk}/masks/?format=geojson" in response.json()["detail"]
