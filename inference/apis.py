@@ -54,6 +54,13 @@ class JobItemOutputSerializer(serializers.Serializer):
     n_masks = serializers.IntegerField(allow_null=True)
     diameter = serializers.FloatField(allow_null=True)
     timings = serializers.JSONField()
+    blocks = serializers.SerializerMethodField(help_text="A tiled image's blocks: {total, done}; null otherwise.")
+
+    def get_blocks(self, item) -> dict | None:
+        if not item.tiled:
+            return None
+        done = item.blocks.filter(status=JobStatus.SUCCEEDED).count()
+        return {"total": int(item.tiled["n_blocks"]), "done": done}
 
 
 class JobOutputSerializer(serializers.Serializer):

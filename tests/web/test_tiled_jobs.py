@@ -405,6 +405,14 @@ def test_a_tiled_stack_is_segmented_in_3d_blocks_equal_to_segment_blocks_and_exp
     assert len(rows) == n and {"bbox_z0", "bbox_z1", "centroid_z"} <= set(rows[0])
 
 
+def test_the_job_detail_says_how_many_blocks_of_a_tiled_image_are_done(api, segmented_slide):
+    job = segmented_slide.annotations.get().job
+
+    (item,) = api.get(f"/api/jobs/{job.pk}/").json()["images"]
+
+    assert item["blocks"] == {"total": 4, "done": 4} and item["status"] == "succeeded" and item["n_masks"] > 10
+
+
 def test_the_job_zip_points_to_the_streaming_exports_of_a_tiled_image(api, segmented_slide):
     job = segmented_slide.annotations.get().job
 
