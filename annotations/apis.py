@@ -19,6 +19,7 @@ from annotations import display, slides, tiles
 from annotations.encoding import decode_labels, encode_labels
 from annotations.ingest import image_display_levels
 from annotations.models import Annotation, Image, MaskOrigin
+from annotations.tiled_masks import refuse_tiled_image
 from annotations.selectors import (
     annotation_get,
     annotation_load,
@@ -45,6 +46,7 @@ from cellposeweb.http import (
     parse_query,
     png_response,
     read_image_array,
+    tiled_labels_links,
     tiled_masks_response,
     write_masks,
 )
@@ -284,14 +286,20 @@ class ImageAnnotationApi(APIView):
                 "recipe": serializers.JSONField(
                     allow_null=True, help_text="How the masks were made (inference.recipe); null: by hand."
                 ),
+                "labels": serializers.JSONField(
+                    required=False, help_text="A tiled version (masks null): its label tile URL template and downloads."
+                ),
             },
         ),
     )
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         annotation = annotation_or_404(image, parse_query(self.QuerySerializer, request).get("version"))
-        masks, origins = annotation_load(annotation)
         data = AnnotationOutputSerializer(annotation).data
+        if annotation.labels_key:  # a tiled version: its masks are read as label tiles
+            return Response({**data, "masks": None, "origins": None, "ismanual": None,
+                             "labels": tiled_labels_links(annotation), "recipe": annotation_recipe(annotation)})
+        masks, origins = annotation_load(annotation)
         names = [ORIGIN_LABELS[int(o)] for o in origins.tolist()]
         return Response(
             {
@@ -306,6 +314,7 @@ class ImageAnnotationApi(APIView):
     )
     def put(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
+        refuse_tiled_image(image, what="a save")
         refuse_oversized_body(request, image)
         serializer = self.AnnotationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

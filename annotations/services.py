@@ -14,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from annotations import display, slides
 from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
+from annotations.tiled_masks import refuse_tiled_image
 from annotations.ingest import image_ingest
 from cellposeweb.work import ACTIVE_STATUSES
 from annotations.models import Annotation, Image, MaskOrigin
@@ -148,6 +149,7 @@ def _origins(*, changes: MaskChanges, base_origins, source: str, given, old_labe
 
 
 def _checked_masks(image: Image, masks) -> np.ndarray:
+    refuse_tiled_image(image, what="a save")
     masks = np.asarray(masks)
     expected = display.spatial_shape(image.shape, image.axes)
     if masks.shape != expected:

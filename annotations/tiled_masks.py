@@ -27,7 +27,8 @@ from annotations import slides
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, NotFoundError
 
-__all__ = ["CELL_COLUMNS", "annotation_prepare_tiled", "cell_table_load", "label_tile", "refuse_tiled"]
+__all__ = ["CELL_COLUMNS", "annotation_prepare_tiled", "cell_table_load", "label_tile", "refuse_tiled",
+           "refuse_tiled_image"]
 
 CELL_COLUMNS = ("label", "bbox", "area", "centroid", "origin")
 
@@ -39,6 +40,16 @@ def refuse_tiled(annotation: Annotation, *, what: str) -> None:
             f"{annotation.image.name} is a large tiled image: {what} is not available for its masks; "
             "view them as label tiles and download them as GeoJSON, CSV or OME-Zarr labels "
             "(format=geojson, csv or zarr)."
+        )
+
+
+def refuse_tiled_image(image: Image, *, what: str) -> None:
+    """ApplicationError (400) when ``image`` is tiled: ``what`` needs its whole masks array in one
+    piece (a save from the editor, an import), which a large image cannot have."""
+    if slides.is_tiled(image):
+        raise ApplicationError(
+            f"{image.name} is a large tiled image: {what} of its whole masks in one piece is not available; "
+            "its masks come from segmentation and are read as label tiles."
         )
 
 

@@ -86,7 +86,7 @@ class AnnotationOutputSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "version", "n_masks", "source", "created_by", "created_at", "job", "summary", "base_version",
-            "restored_from", "changes",
+            "restored_from", "changes", "labels_key",
         ]
 
 
@@ -107,3 +107,13 @@ def tiled_masks_response(annotation: Annotation, fmt: str) -> StreamingHttpRespo
     response["Content-Disposition"] = content_disposition_header(True, stem + TILED_SUFFIXES[fmt])
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def tiled_labels_links(annotation: Annotation) -> dict:
+    """Where a tiled version's masks are read: its label tiles (a URL template) and its downloads."""
+    base = f"/api/images/{annotation.image_id}"
+    return {
+        "key": annotation.labels_key,
+        "tiles": f"{base}/labels/{annotation.labels_key}/tiles/{{level}}/{{z}}/{{col}}/{{row}}.bin",
+        "downloads": {fmt: f"{base}/masks/?format={fmt}&version={annotation.version}" for fmt in TILED_FORMATS},
+    }

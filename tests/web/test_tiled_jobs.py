@@ -320,10 +320,30 @@ def test_small_image_formats_are_refused_with_the_formats_that_work(api, segment
     assert "large tiled image" in response.json()["detail"] and "geojson, csv, zarr" in response.json()["detail"]
 
 
-def test_reading_a_tiled_version_as_one_array_is_refused_clearly(api, segmented_slide):
-    response = api.get(f"/api/images/{segmented_slide.pk}/annotation/")
+def test_the_annotation_of_a_tiled_image_says_where_its_label_tiles_are(api, segmented_slide):
+    body = api.get(f"/api/images/{segmented_slide.pk}/annotation/").json()
 
-    assert response.status_code == 400 and "large tiled image" in response.json()["detail"]
+    key = segmented_slide.annotations.get().labels_key
+    assert body["version"] == 1 and body["masks"] is None and body["labels_key"] == key
+    assert body["labels"]["tiles"] == f"/api/images/{segmented_slide.pk}/labels/{key}/tiles/{{level}}/{{z}}/{{col}}/{{row}}.bin"
+    assert api.get(body["labels"]["downloads"]["csv"]).status_code == 200
+    assert body["recipe"]["diameter"] == 24.0
+    versions = api.get(f"/api/images/{segmented_slide.pk}/annotation/versions/").json()
+    assert versions["results"][0]["labels_key"] == key
+
+
+def test_saving_or_importing_whole_masks_on_a_tiled_image_is_refused_before_reading_them(api, segmented_slide):
+    from annotations.encoding import encode_labels
+    from tests.web.conftest import tiff_bytes, upload
+
+    saved = api.put(f"/api/images/{segmented_slide.pk}/annotation/",
+                    {"version": 1, "masks": encode_labels(np.zeros((256, 256), np.int32))}, format="json")
+    imported = api.post(f"/api/images/{segmented_slide.pk}/annotation/import/",
+                        {"file": upload("labels.tif", tiff_bytes(np.ones((256, 256), np.uint16)))}, format="multipart")
+
+    for response in (saved, imported):
+        assert response.status_code == 400 and "large tiled image" in response.json()["detail"]
+    assert segmented_slide.annotations.count() == 1
 
 
 def test_zarr_is_refused_for_a_small_image(api, segmented_image):
