@@ -49,14 +49,14 @@ class UploadStartApi(APIView):
 
     throttle_classes = [UploadRateThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class UploadStartInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=1000)
         size = serializers.IntegerField(min_value=1)
         sha256 = serializers.CharField(max_length=64, min_length=64)
 
-    @extend_schema(request=InputSerializer, responses={201: UploadOutputSerializer})
+    @extend_schema(request=UploadStartInputSerializer, responses={201: UploadOutputSerializer})
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.UploadStartInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = upload_start(owner=request.user, **serializer.validated_data)
         return upload_response(upload, status.HTTP_201_CREATED)
@@ -101,14 +101,14 @@ class UploadCompleteApi(APIView):
 
     throttle_classes = [UploadRateThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class UploadCompleteInputSerializer(serializers.Serializer):
         axes = serializers.ChoiceField(choices=display.SUPPORTED_AXES, required=False,
                                        help_text="As for POST /api/images/: for an ambiguous small image.")
 
-    @extend_schema(request=InputSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=UploadCompleteInputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, upload_id):
         upload = upload_get(user=request.user, upload_id=upload_id)
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.UploadCompleteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         image = upload_complete(upload=upload, axes=serializer.validated_data.get("axes"))
         return Response(image_data(image), status=status.HTTP_201_CREATED)

@@ -63,7 +63,8 @@ def upload_delete_stale(*, now=None) -> int:
 
 
 def upload_start(*, owner, name: str, size: int, sha256: str) -> Upload:
-    """Open an upload of a ``size``-byte file whose SHA-256 is ``sha256`` (lowercase hex)."""
+    """Open an upload of a ``size``-byte file whose SHA-256 is ``sha256`` (lowercase hex).
+    Refused (409) while ``owner`` has UPLOAD_MAX_OPEN_PER_USER unfinished uploads."""
     upload_delete_stale()
     sha256 = str(sha256 or "").strip().lower()
     if not SHA256.fullmatch(sha256):
@@ -73,6 +74,10 @@ def upload_start(*, owner, name: str, size: int, sha256: str) -> Upload:
     if size > settings.CHUNKED_UPLOAD_MAX_BYTES:
         raise PayloadTooLargeError(f"The file is larger than the upload limit of "
                                    f"{_size_text(settings.CHUNKED_UPLOAD_MAX_BYTES)}.")
+    n_open = Upload.objects.filter(owner=owner).count()
+    if n_open >= settings.UPLOAD_MAX_OPEN_PER_USER:
+        raise ConflictError(f"You have {n_open} unfinished uploads, the most one person may have; complete or "
+                            "delete one (DELETE /api/uploads/<id>/) first.")
     upload = Upload(owner=owner, name=clean_filename(name), size=size, sha256=sha256)
     upload.full_clean()
     upload.save()

@@ -219,12 +219,14 @@ THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
 # tile by tile; such images may have up to TILED_MAX_PIXELS values (the small-image limit above
 # still holds for the others). Files larger than UPLOAD_MAX_BYTES come through the chunked upload
 # (POST /api/uploads/), in chunks of at most UPLOAD_CHUNK_BYTES, up to CHUNKED_UPLOAD_MAX_BYTES in
-# all; an unfinished upload untouched for UPLOAD_STALE_S is deleted.
+# all; an unfinished upload untouched for UPLOAD_STALE_S is deleted, and a user may have at most
+# UPLOAD_MAX_OPEN_PER_USER unfinished ones.
 TILED_MIN_PIXELS = env_int("TILED_MIN_PIXELS", 4096 * 4096)
 TILED_MAX_PIXELS = env_int("TILED_MAX_PIXELS", 2**32)
 UPLOAD_CHUNK_BYTES = env_int("UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)
 CHUNKED_UPLOAD_MAX_BYTES = env_int("CHUNKED_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_STALE_S = env_int("UPLOAD_STALE_S", 24 * 3600)
+UPLOAD_MAX_OPEN_PER_USER = env_int("UPLOAD_MAX_OPEN_PER_USER", 4)  # unfinished chunked uploads of one user
 
 # Jobs. "thread": an in-process worker thread (embedded mode, no other service);
 # "celery": a Celery worker fed through CELERY_BROKER_URL; "off": jobs stay queued (tests, or a

@@ -198,3 +198,14 @@ def test_an_abandoned_upload_can_be_deleted(api):
     upload_id = start(api, content).json()["id"]
     assert api.delete(f"/api/uploads/{upload_id}/").status_code == 204
     assert api.get(f"/api/uploads/{upload_id}/").status_code == 404
+
+
+def test_a_user_with_too_many_unfinished_uploads_must_finish_or_delete_one_first(api, other_user, settings):
+    settings.UPLOAD_MAX_OPEN_PER_USER = 2
+    first = start(api, b"one").json()["id"]
+    start(api, b"two")
+    refused = start(api, b"three")
+    assert refused.status_code == 409 and "unfinished uploads" in refused.json()["detail"]
+    assert start(client_for(other_user), b"theirs").status_code == 201
+    api.delete(f"/api/uploads/{first}/")
+    assert start(api, b"three").status_code == 201
