@@ -17,9 +17,9 @@ Cases:
 - ``volume``: a ``--volume`` Z Y X stack (tests/data/img3d.tif mirrored the same way, written
   plane by plane to a memmap) segmented in 3D in blocks of ``--volume-block`` (Z, Y and X) with
   ``--volume-overlap``, at ``--anisotropy`` (2: img3d.tif's Z step is about twice its pixel
-  size; at 1 the default model's 3D masks are poor and unstable); time and peak memory. ``--volume-whole`` also segments it whole in 3D and
-  prints the agreement (only sensible for volumes that fit in memory). The issue's volume is
-  ``--volume 200 2048 2048``.
+  size; at 1 the default model's 3D masks are poor and unstable); time and peak memory.
+  ``--volume-whole`` also segments it whole in 3D and prints the agreement (only sensible for
+  volumes that fit in memory). The issue's volume is ``--volume 200 2048 2048``.
 - ``--large N`` (with ``agree``): one more block-wise run on an N² image, to show that peak memory
   follows the block size, not the image.
 

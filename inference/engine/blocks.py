@@ -200,13 +200,14 @@ def segment_block(model, pixels, block: Block, *, diameter, normalisation, **seg
     if pixels.shape[:nd] != block.shape or pixels.ndim not in (nd, nd + 1):
         raise ValueError(f"pixels must be the padded region {block.shape} with an optional trailing channel "
                          f"axis, got shape {pixels.shape}")
-    if not (isinstance(diameter, (int, float, np.number)) and math.isfinite(diameter) and diameter > 0):
+    if isinstance(diameter, bool) or not (isinstance(diameter, (int, float, np.number)) and math.isfinite(diameter)
+                                          and diameter > 0):
         raise ValueError(f"diameter must be a positive number of pixels (one for the whole image), got {diameter!r}")
     fixed = {"diameter", "channel_axis", "z_axis", "normalize"} & set(segment_options)
     if fixed:
         raise ValueError(f"segment_block sets {', '.join(sorted(fixed))} itself")
-    if nd == 3 and not (segment_options.get("do_3d") or segment_options.get("stitch_threshold")):
-        raise ValueError("a 3D block is segmented with do_3d=True (or plane by plane with stitch_threshold)")
+    if nd == 3:
+        _check_3d_options(segment_options)
     x = _normalised(pixels, normalisation, n_channels=pixels.shape[-1] if pixels.ndim > nd else 1)
     result = model.segment(x, diameter=float(diameter), channel_axis=nd if pixels.ndim > nd else None,
                            z_axis=0 if nd == 3 else None, normalize=False, **segment_options)
@@ -258,6 +259,12 @@ def segment_blocks(model, source, sink, *, block_size=2048, overlap=128, diamete
             len(source.shape) not in (len(spatial), len(spatial) + 1):
         raise ValueError(f"source must have the sink's spatial shape {spatial} and an optional trailing "
                          f"channel axis, got source {tuple(source.shape)}")
+    if not np.issubdtype(np.dtype(sink.dtype), np.integer):  # checked before hours of work, not after
+        raise ValueError(f"sink must have an integer dtype (uint32 advised), got {sink.dtype}")
+    if not 0 < float(iou_threshold) <= 1:
+        raise ValueError(f"iou_threshold must be a number in (0, 1], got {iou_threshold!r}")
+    if len(spatial) == 3:
+        _check_3d_options(segment_options)
     channel_axis = len(spatial) if len(source.shape) > len(spatial) else None
     plan = plan_blocks(spatial, block_size=block_size, overlap=overlap)
     normalisation = global_normalisation(source, channel_axis=channel_axis)
@@ -319,6 +326,11 @@ def _per_axis(value, ndim: int, name: str, minimum: int) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
+def _check_3d_options(segment_options: dict) -> None:
+    if not (segment_options.get("do_3d") or segment_options.get("stitch_threshold")):
+        raise ValueError("a 3D block is segmented with do_3d=True (or plane by plane with stitch_threshold)")
+
+
 def _axis(axis: int, ndim: int) -> int:
     if not -ndim <= int(axis) < ndim:
         raise ValueError(f"channel_axis={axis} is out of range for an array with {ndim} dimensions")
@@ -344,7 +356,8 @@ def _normalised(pixels: np.ndarray, normalisation, n_channels: int) -> np.ndarra
     try:
         lo, hi = (np.asarray(v, np.float32).reshape(-1) for v in normalisation)
     except (TypeError, ValueError):
-        raise ValueError(f"normalisation must be a pair (lo, hi) from global_normalisation, got {normalisation!r}") from None
+        raise ValueError(f"normalisation must be a pair (lo, hi) from global_normalisation, "
+                         f"got {normalisation!r}") from None
     if lo.shape != hi.shape or lo.size not in (1, n_channels) or not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         raise ValueError(f"normalisation must hold finite (lo, hi) for 1 or {n_channels} channel(s), "
                          f"got shapes {lo.shape} and {hi.shape}")

@@ -259,3 +259,61 @@ def test_the_default_model_block_wise_agrees_with_whole_image_on_real_nuclei():
 
     ap = ap50(whole, sink)
     assert ap >= 0.99, f"AP@0.5 block-wise vs whole = {ap:.3f}"
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="the default model is not built (make model)")
+def test_the_default_model_keeps_each_disc_on_a_block_border_or_corner_whole():
+    edges = [0, 128, 256, 384]
+    image, truth = discs_on_borders((384, 384), edges, edges, r=12)
+    model = load_model(device="cpu")
+    sink = np.zeros(image.shape, np.uint32)
+
+    n = segment_blocks(model, image, sink, block_size=128, overlap=48, diameter=24.0, augment=False)
+
+    assert n == np.unique(truth).size - 1
+    assert ap50(truth, sink) == 1.0
+
+
+def test_without_a_diameter_the_size_model_reads_a_full_resolution_window_with_cells(oracle):
+    from inference.engine import blocks
+
+    image = np.full((2600, 2600), 10.0, np.float32)  # empty but for discs near the lower right corner
+    discs, truth = discs_on_borders((1024, 1024), [0, 256, 512, 768, 1024], [0, 256, 512, 768, 1024])
+    image[1500:2524, 1500:2524] = discs
+    seen = []
+
+    class Recording:
+        size_model = object()  # "has a size model"
+
+        def estimate_diameter(self, window, channels, **kwargs):
+            seen.append(window)
+            return 27.5
+
+    d = blocks._estimate_diameter(Recording(), image, image.shape, global_normalisation(image), (0, 0), {})
+
+    assert d == 27.5 and seen[0].shape == (1024, 1024)
+    centre = image[788:1812, 788:1812]  # what a central crop would have measured
+    assert (seen[0] > 100).sum() > 2 * (centre > 100).sum() > 0
+
+
+def test_without_a_diameter_segment_blocks_uses_the_size_models_estimate():
+    from inference.engine.size import SizeModel
+
+    model = CellposeModel([BlobOracleNet()], size_model=SizeModel(np.zeros(2), np.zeros(2), np.log(30.0)))
+    image, truth = discs_on_borders((256, 256), [0, 128, 256], [0, 128, 256])
+    sink = np.zeros(image.shape, np.uint32)
+    segment_blocks(model, image, sink, block_size=128, overlap=48, augment=False)
+    assert ap50(truth, sink) == 1.0
+
+
+def test_segment_blocks_refuses_a_bad_sink_or_a_volume_without_3d_options_before_any_block(oracle):
+    calls = []
+    image = np.zeros((64, 64), np.float32)
+    with pytest.raises(ValueError, match="integer dtype"):
+        segment_blocks(oracle, image, np.zeros((64, 64), np.float32), diameter=30.0,
+                       on_block=lambda d, t: calls.append(d))
+    with pytest.raises(ValueError, match="sink's spatial shape"):
+        segment_blocks(oracle, image, np.zeros((64, 63), np.uint32), diameter=30.0)
+    with pytest.raises(ValueError, match="do_3d"):
+        segment_blocks(oracle, np.zeros((8, 64, 64), np.float32), np.zeros((8, 64, 64), np.uint32), diameter=30.0)
+    assert calls == []
