@@ -15,7 +15,8 @@ one lifecycle of background work (cellposeweb.work):
    compare-and-set, read its padded region of level 0, ``segment_block``, store its local labels
    (a compressed ``.npz`` under ``results/blocks/``), mark it done. While it waits, the
    job's own worker takes queued blocks too, so one worker alone finishes a job and N workers
-   share its blocks.
+   share its blocks; it also runs the recovery sweep of blocks every JOB_RECOVER_INTERVAL_S, so
+   a block whose worker died is redone even when no other worker is free to run beat's sweep.
 3. **stitch** (the job's worker, once every block is done): ``stitch_labels`` into new labels
    (``create_labels``), ``build_label_pyramid``, the per-cell table read back block by block,
    then the annotation version and the item's success in one transaction.
@@ -161,7 +162,7 @@ def _blocks_wait(*, item: JobItem, worker: str, progress) -> None:
     first failed block; JobCancelled (from ``progress``) once the job stops running."""
     total = item.tiled["n_blocks"]
     blocks = JobBlock.objects.filter(item=item)
-    reported, reported_at = None, 0.0
+    reported, reported_at, swept_at = None, 0.0, time.monotonic()
     while True:
         counts = dict(blocks.values_list("status").annotate(n=Count("pk")).order_by())
         if counts.get(JobStatus.CANCELLED) and not SegmentationJob.objects.filter(
@@ -180,6 +181,12 @@ def _blocks_wait(*, item: JobItem, worker: str, progress) -> None:
         queued = blocks.filter(status=JobStatus.QUEUED).order_by("index").values_list("pk", flat=True).first()
         if queued is not None:
             job_block_run(block_id=queued, worker=worker)
+        elif time.monotonic() - swept_at > settings.JOB_RECOVER_INTERVAL_S:
+            # The recovery sweep, from here too: a block whose worker died is re-queued (and then
+            # run here) even when no other worker is free to run beat's sweep, e.g. when this
+            # worker is also the one that serves the "cpu" queue.
+            work.sweep(SEGMENTATION_BLOCK)
+            swept_at = time.monotonic()
         else:
             time.sleep(POLL_S)
 

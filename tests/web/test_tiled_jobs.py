@@ -76,6 +76,8 @@ def slide(owner, tmp_path):
 def pools(settings):
     """The embedded runner: the segmentation pool runs the job, the block pool blocks."""
     settings.JOB_RUNNER = "thread"
+    for pool in (work.pool("segmentation"), work.pool(SEGMENTATION_BLOCK.name)):
+        assert pool.start_and_wait()  # as the server's first request does (work.start_pools)
     yield work.pool("segmentation"), work.pool(SEGMENTATION_BLOCK.name)
     wait_until(lambda: all(p.is_idle() for p in (work.pool("segmentation"), work.pool(SEGMENTATION_BLOCK.name))))
 
@@ -190,6 +192,28 @@ def test_a_block_left_running_by_a_killed_worker_is_redone_after_recovery(owner,
     assert SegmentationJob.objects.get(pk=job.pk).status == "succeeded"
     block.refresh_from_db()
     assert block.status == "succeeded" and block.attempts == 2 and block.worker != "gone@host"
+
+
+def test_the_jobs_own_worker_redoes_a_dead_workers_block_when_no_sweep_runs_elsewhere(owner, slide, model_version,
+                                                                                     settings, monkeypatch):
+    settings.JOB_RUNNER = "off"  # no pool, no watchdog: only the job's worker
+    settings.JOB_RECOVER_INTERVAL_S = 0.1
+    dispatch = tiled_jobs._blocks_dispatch
+
+    def kill_a_worker_first(item):
+        JobBlock.objects.filter(item=item, index=2).update(
+            status="running", worker="gone@host", attempts=1, started_at=timezone.now() - timedelta(hours=1),
+            heartbeat_at=timezone.now() - timedelta(hours=1))
+        dispatch(item)
+
+    monkeypatch.setattr(tiled_jobs, "_blocks_dispatch", kill_a_worker_first)
+    job = segmentation_job_create(owner=owner, images=[slide], options=OPTIONS)
+
+    services.segmentation_job_run(job_id=job.pk, worker="only@host")
+
+    assert SegmentationJob.objects.get(pk=job.pk).status == "succeeded"
+    block = JobBlock.objects.get(item__job=job, index=2)
+    assert block.status == "succeeded" and block.attempts == 2 and block.worker == "only@host"
 
 
 def test_a_block_that_fails_fails_its_image_with_the_reason(owner, slide, model_version, pools, monkeypatch):

@@ -31,6 +31,16 @@ def tiled_image(stack, owner, size=768):
     return image
 
 
+def start_another_worker(stack, name):
+    """A second segmentation worker beside the stack's own (which stays ``stack.worker``, the one
+    the stack stops at the end); the caller stops or kills it."""
+    main = stack.worker
+    try:
+        return stack.start_worker(name)
+    finally:
+        stack.worker = main
+
+
 def blocks_of(stack, job_id):
     from inference.models import JobBlock
 
@@ -41,7 +51,7 @@ def blocks_of(stack, job_id):
 def test_a_tiled_job_finishes_through_celery_with_its_blocks_shared_by_two_workers(stack):
     owner, token = stack.user("tiled")
     image = tiled_image(stack, owner)
-    second = stack.start_worker("gpu3@it")
+    second = start_another_worker(stack, "gpu3@it")
     try:
         client = stack.http(token)
         response = client.post(f"/api/images/{image.pk}/segment/", json={"augment": False, "diameter": 30})
@@ -80,3 +90,29 @@ def test_a_tiled_job_cancelled_through_the_api_stops_its_queued_blocks(stack):
     wait_until(lambda: not any(b["status"] in ("queued", "running") for b in blocks_of(stack, job_id)), timeout=120,
                what="no block queued or running")
     assert any(b["status"] == "cancelled" for b in blocks_of(stack, job_id))
+
+
+def test_a_block_whose_worker_is_killed_is_redone_by_another(stack):
+    from inference.models import JobBlock
+
+    owner, token = stack.user("tiledkill")
+    image = tiled_image(stack, owner, size=1024)
+    doomed = start_another_worker(stack, "gpu4@it")
+    client = stack.http(token)
+    job_id = client.post(f"/api/images/{image.pk}/segment/", json={"augment": True, "diameter": 30}).json()["id"]
+
+    def running_on_doomed():
+        with stack.orm():
+            return JobBlock.objects.filter(item__job_id=job_id, status="running", worker="gpu4@it").values_list(
+                "pk", flat=True).first()
+
+    block_id = wait_until(running_on_doomed, timeout=300, interval=0.02, what="a block running on gpu4")
+    doomed.kill()  # SIGKILL mid-block, as the OOM killer does (it may have been the job's own worker too)
+
+    job = stack.wait_job(job_id, timeout=600)
+    assert job.status == "succeeded", job.error
+    with stack.orm():
+        block = JobBlock.objects.get(pk=block_id)
+        statuses = set(JobBlock.objects.filter(item__job_id=job_id).values_list("status", flat=True))
+    assert block.status == "succeeded" and block.attempts == 2 and block.worker != "gpu4@it"
+    assert statuses == {"succeeded"}
