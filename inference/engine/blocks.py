@@ -49,8 +49,8 @@ __all__ = [
 
 #: Pixels sampled per channel by `global_normalisation` when not told otherwise.
 MAX_SAMPLES = 2**20
-#: Windows the sample is read in (spread evenly over the image), per spatial axis, for 2D and 3D.
-SAMPLE_WINDOWS = {2: 8, 3: 4}
+#: Rows (planes for a volume) per band in which `global_normalisation` reads its sample.
+SAMPLE_BAND = 256
 #: Side of the full-resolution windows `segment_blocks` estimates the diameter on.
 DIAMETER_WINDOW = 1024
 
@@ -122,15 +122,18 @@ def global_normalisation(source, *, channel_axis=None, max_samples: int = MAX_SA
                          lower: float = 1.0, upper: float = 99.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel percentiles of a large image from a bounded sample, for normalising every block alike.
 
-    The percentiles are those `transforms.normalize99` takes (1 and 99 by default). An image of at
-    most `max_samples` pixels is read whole; a larger one in windows spread evenly over it (8 x 8
-    windows in 2D, 4 x 4 x 4 in 3D) holding about `max_samples` pixels together.
+    The percentiles are those `transforms.normalize99` takes (1 and 99 by default). The sample
+    is every s-th pixel along each spatial axis, s the smallest step that keeps it within
+    `max_samples` pixels (an image that small is read whole); it is read in bands of about 256
+    rows (planes) of the image, so memory holds the sample and one band's share, never the image. A strided
+    lattice estimates the percentiles far better than a few windows would (cells are clustered);
+    the price is that a chunked array decompresses every chunk once to serve it.
 
     Parameters
     ----------
     source : array-like of a real dtype (ndarray, np.memmap, zarr.Array)
-        2 to 4 dimensions: the spatial axes and, optionally, one channel axis. Only windows of it
-        are read (``source[slices]``).
+        2 to 4 dimensions: the spatial axes and, optionally, one channel axis. Read through
+        strided slices (``source[a:b:s, ::s]``).
     channel_axis : int, optional
         The channel axis; None = one channel.
     max_samples : int
@@ -156,7 +159,7 @@ def global_normalisation(source, *, channel_axis=None, max_samples: int = MAX_SA
         raise ValueError(f"source must have 2 or 3 spatial axes, got shape {shape} with channel_axis={channel_axis}")
     n_channels = 1 if c_ax is None else shape[c_ax]
     values = []
-    for window in _sample_windows([shape[a] for a in spatial], int(max_samples)):
+    for window in _sample_bands([shape[a] for a in spatial], int(max_samples)):
         index = [slice(None)] * len(shape)
         for a, s in zip(spatial, window):
             index[a] = s
@@ -337,18 +340,15 @@ def _axis(axis: int, ndim: int) -> int:
     return int(axis) % ndim
 
 
-def _sample_windows(shape: list[int], max_samples: int) -> list[tuple[slice, ...]]:
-    """Windows spread evenly over `shape` holding about `max_samples` pixels together."""
-    if math.prod(shape) <= max_samples:
-        return [tuple(slice(0, n) for n in shape)]
-    per_axis = SAMPLE_WINDOWS[len(shape)]
-    side = max(1, int((max_samples / per_axis ** len(shape)) ** (1 / len(shape))))
-    axes = []
-    for n in shape:
-        w = min(side, n)
-        starts = sorted({round(s) for s in np.linspace(0, n - w, min(per_axis, n - w + 1))})
-        axes.append([slice(s, s + w) for s in starts])
-    return list(itertools.product(*axes))
+def _sample_bands(shape: list[int], max_samples: int) -> list[tuple[slice, ...]]:
+    """Strided selections, band by band along the first axis, that together take every s-th pixel
+    along each axis (s as small as keeps them within `max_samples` pixels)."""
+    step = 1
+    while math.prod(-(-n // step) for n in shape) > max_samples:
+        step += 1
+    rows = step * max(1, SAMPLE_BAND // step)
+    rest = tuple(slice(0, n, step) for n in shape[1:])
+    return [(slice(y, min(y + rows, shape[0]), step),) + rest for y in range(0, shape[0], rows)]
 
 
 def _normalised(pixels: np.ndarray, normalisation, n_channels: int) -> np.ndarray:

@@ -318,3 +318,14 @@ def test_importing_the_package_imports_no_torch():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False"
+
+
+def test_segment_without_normalize_takes_an_already_scaled_image_as_it_is(oracle):
+    image, _ = disk_image((120, 140), diameter=30.0, seed=5)
+    lo, hi = np.percentile(image, [1, 99])
+    scaled = (image - lo) / (hi - lo)
+
+    same = oracle.segment(scaled * 1.0, diameter=30.0, augment=False, normalize=False).masks
+    assert np.array_equal(same, oracle.segment(image, diameter=30.0, augment=False).masks)
+    dimmed = oracle.segment(scaled * 0.3, diameter=30.0, augment=False, normalize=False).masks
+    assert dimmed.max() == 0  # not rescaled: every pixel under the oracle's 0.5 stays background
