@@ -114,7 +114,7 @@ def _plan(item: JobItem) -> list:
 
 def _normalisation(item: JobItem) -> tuple:
     lo, hi = item.tiled["normalisation"]
-    return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    return np.asarray(lo, np.float32), np.asarray(hi, np.float32)  # as global_normalisation gave them
 
 
 def _item_plan(*, job: SegmentationJob, item: JobItem, model, progress) -> JobItem:
