@@ -19,6 +19,7 @@ from annotations import display, slides, tiles
 from annotations.encoding import decode_labels, encode_labels
 from annotations.ingest import image_display_levels
 from annotations.models import Annotation, Image, MaskOrigin
+from annotations.tiled_masks import refuse_tiled_image
 from annotations.selectors import (
     annotation_get,
     annotation_load,
@@ -36,6 +37,7 @@ from annotations.services import (
 from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
 from cellposeweb.http import (
     CONTENT_TYPES,
+    DOWNLOAD_FORMATS,
     MASK_FORMATS,
     PRIVATE_CACHE,
     AnnotationOutputSerializer,
@@ -44,6 +46,8 @@ from cellposeweb.http import (
     parse_query,
     png_response,
     read_image_array,
+    tiled_labels_links,
+    tiled_masks_response,
     write_masks,
 )
 from cellposeweb.pagination import Pagination
@@ -223,11 +227,13 @@ def annotation_or_404(image: Image, version=None) -> Annotation:
 
 class ImageMasksApi(APIView):
     """Download the current masks (or ``version``) in one format, named after the image and the
-    version (``<image>_v<version>_masks.png``)."""
+    version (``<image>_v<version>_masks.png``). A large tiled image's masks stream as geojson
+    (the default), csv (the per-cell table) or zarr (the OME-Zarr labels, zipped)."""
 
     class QuerySerializer(serializers.Serializer):
         format = serializers.ChoiceField(
-            choices=MASK_FORMATS, required=False, help_text="Default: png (tif for stacks)."
+            choices=DOWNLOAD_FORMATS, required=False,
+            help_text="Default: png (tif for stacks; geojson for tiled images). zarr: tiled images only."
         )
         version = serializers.IntegerField(min_value=1, required=False)
 
@@ -236,7 +242,12 @@ class ImageMasksApi(APIView):
         image = image_get(user=request.user, image_id=image_id)
         query = parse_query(self.QuerySerializer, request)
         annotation = annotation_or_404(image, query.get("version"))
+        if annotation.labels_key:
+            return tiled_masks_response(annotation, query.get("format") or "geojson")
         fmt = query.get("format") or ("tif" if image.is_3d else "png")
+        if fmt == "zarr":
+            raise ApplicationError(f"format: zarr (OME-Zarr labels) is for large tiled images; {image.name} is "
+                                   f"small enough for {', '.join(MASK_FORMATS)}.")
         tmpdir = Path(tempfile.mkdtemp(prefix="cellposeweb-masks-"))
         try:
             try:
@@ -306,14 +317,20 @@ class ImageAnnotationApi(APIView):
                 "recipe": serializers.JSONField(
                     allow_null=True, help_text="How the masks were made (inference.recipe); null: by hand."
                 ),
+                "labels": serializers.JSONField(
+                    required=False, help_text="A tiled version (masks null): its label tile URL template and downloads."
+                ),
             },
         ),
     )
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         annotation = annotation_or_404(image, parse_query(self.QuerySerializer, request).get("version"))
-        masks, origins = annotation_load(annotation)
         data = AnnotationOutputSerializer(annotation).data
+        if annotation.labels_key:  # a tiled version: its masks are read as label tiles
+            return Response({**data, "masks": None, "origins": None, "ismanual": None,
+                             "labels": tiled_labels_links(annotation), "recipe": annotation_recipe(annotation)})
+        masks, origins = annotation_load(annotation)
         names = [ORIGIN_LABELS[int(o)] for o in origins.tolist()]
         return Response(
             {
@@ -328,6 +345,7 @@ class ImageAnnotationApi(APIView):
     )
     def put(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
+        refuse_tiled_image(image, what="a save")
         refuse_oversized_body(request, image)
         serializer = self.AnnotationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

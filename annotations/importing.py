@@ -13,6 +13,7 @@ from annotations.changes import compare_masks
 from annotations.models import Annotation, Image
 from annotations.selectors import annotation_get, annotation_load
 from annotations.services import annotation_create
+from annotations.tiled_masks import refuse_tiled_image
 from cellposeweb.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from inference.engine import MAX_ZIP_BYTES, AnnotationImportError, read_annotations
 
@@ -29,6 +30,7 @@ def annotation_import(*, image: Image, file, created_by) -> Annotation:
     PayloadTooLargeError (413) above MAX_IMPORT_BYTES, ConflictError (409) when the masks are
     those of the latest version already.
     """
+    refuse_tiled_image(image, what="an import")
     name = os.path.basename(getattr(file, "name", "") or "annotations")
     if (getattr(file, "size", 0) or 0) > MAX_IMPORT_BYTES:
         raise PayloadTooLargeError(f"{name} is larger than {MAX_IMPORT_BYTES // 2**20} MiB.")

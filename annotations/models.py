@@ -17,6 +17,10 @@ def _annotation_path(instance, filename):
     return f"annotations/{instance.image_id}/v{instance.version}-{uuid.uuid4().hex[:8]}.npz"
 
 
+def _cells_path(instance, filename):
+    return f"annotations/{instance.image_id}/cells-{uuid.uuid4().hex[:8]}.npz"
+
+
 class Image(models.Model):
     """An uploaded microscopy image, stored as the original bytes.
 
@@ -76,6 +80,8 @@ class Annotation(models.Model):
     0 = background, 1..n_masks), ``origins`` (uint8, one :class:`MaskOrigin` per label 1..n_masks)
     and ``ismanual`` (bool per label: origin is not "model"; what the Cellpose GUI's files hold).
     Files saved before ``origins`` existed hold ``ismanual`` alone (True reads as "manual").
+    A tiled image's version keeps its masks as chunked OME-Zarr labels instead (``labels_key``,
+    with the per-cell table in ``cells``, see annotations.tiled_masks) and ``masks`` is empty.
 
     ``changes`` says what this version changed against ``base_version`` (the version it was
     edited from; the previous latest for model runs and restores): counts of masks ``added``,
@@ -91,7 +97,12 @@ class Annotation(models.Model):
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
     version = models.PositiveIntegerField()
-    masks = models.FileField(upload_to=_annotation_path, max_length=500)
+    masks = models.FileField(upload_to=_annotation_path, max_length=500, blank=True)
+    # A tiled image's masks (annotations.tiled_masks): the OME-Zarr labels group under the
+    # image's pixels (annotations.slides, key ``labels_key``) and the per-cell table ``cells``;
+    # ``masks`` is then empty.
+    labels_key = models.CharField(max_length=64, blank=True)
+    cells = models.FileField(upload_to=_cells_path, max_length=500, blank=True)
     source = models.CharField(max_length=8, choices=Source.choices)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

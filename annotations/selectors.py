@@ -5,6 +5,7 @@ from django.http import Http404
 
 from annotations.files import load_npz
 from annotations.models import Annotation, Image, MaskOrigin, Upload
+from annotations.tiled_masks import refuse_tiled
 from cellposeweb.access import visible
 
 
@@ -45,6 +46,7 @@ def annotation_load(annotation: Annotation) -> tuple[np.ndarray, np.ndarray]:
     masks : ndarray of int32, shape (Ly, Lx) or (Lz, Ly, Lx); 0 = background, 1..n_masks.
     origins : ndarray of uint8, shape (n_masks,): the MaskOrigin of label k at index k - 1.
     """
+    refuse_tiled(annotation, what="reading the whole masks array")
     data = load_npz(annotation.masks)
     masks = data["masks"].astype(np.int32, copy=False)
     if "origins" in data:

@@ -14,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from annotations import display, slides
 from annotations.changes import MaskChanges, compare_masks, renumber
 from annotations.files import delete_stored, npz_content
+from annotations.tiled_masks import refuse_tiled_image
 from annotations.ingest import image_ingest
 from cellposeweb.work import ACTIVE_STATUSES
 from annotations.models import Annotation, Image, MaskOrigin
@@ -85,6 +86,7 @@ def image_delete(*, image: Image) -> None:
         )
     names = [image.file.name, image.thumbnail.name]
     names += list(image.annotations.values_list("masks", flat=True))
+    names += list(image.annotations.values_list("cells", flat=True))
     names += list(image.job_items.values_list("flows", flat=True))
     tiled_id = image.pk if slides.is_tiled(image) else None
     image.delete()
@@ -147,6 +149,7 @@ def _origins(*, changes: MaskChanges, base_origins, source: str, given, old_labe
 
 
 def _checked_masks(image: Image, masks) -> np.ndarray:
+    refuse_tiled_image(image, what="a save")
     masks = np.asarray(masks)
     expected = display.spatial_shape(image.shape, image.axes)
     if masks.shape != expected:
@@ -256,8 +259,8 @@ def annotation_prepared_save(annotation: Annotation) -> Annotation:
 
 
 def annotation_prepared_discard(annotation: Annotation) -> None:
-    """Delete the file of a prepared version whose row was not saved."""
-    delete_stored([annotation.masks.name])
+    """Delete the files of a prepared version whose row was not saved."""
+    delete_stored([annotation.masks.name, annotation.cells.name])
 
 
 def _base_arrays(image: Image, version: int | None):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from annotations import display, tiles
 from annotations.ingest import image_display_levels
 from annotations.selectors import image_get
+from annotations.tiled_masks import label_tile
 from cellposeweb.exceptions import NotFoundError
 
 TILE_CACHE = "private, max-age=86400, immutable"
@@ -65,3 +66,22 @@ class ImageTileApi(APIView):
         except tiles.TileOutside as exc:
             raise NotFoundError(f"{image.name}: {exc}.") from None
         return cached_response(HttpResponse(display.png_bytes(picture), content_type="image/png"), etag)
+
+
+class ImageLabelTileApi(APIView):
+    """``GET /api/images/<id>/labels/<key>/tiles/<level>/<z>/<col>/<row>.bin``: one tile of a
+    labels array (a tiled version's masks, annotations.tiled_masks) as zlib-compressed
+    little-endian int32 (``application/octet-stream``), its size in ``X-Tile-Width`` /
+    ``X-Tile-Height``; 404 outside the grid or for unknown labels. A labels array never changes
+    once its version is saved, so it is cached like the image tiles."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request, image_id, key, level, z, col, row):
+        image = image_get(user=request.user, image_id=image_id)
+        etag = tile_etag(image, "labels", key, level, z, col, row)
+        if not_modified(request, etag):
+            return cached_response(HttpResponse(status=304), etag)
+        data, width, height = label_tile(image, key=key, level=level, z=z, col=col, row=row)
+        response = HttpResponse(data, content_type="application/octet-stream")
+        response["X-Tile-Width"], response["X-Tile-Height"] = str(width), str(height)
+        return cached_response(response, etag)

@@ -18,6 +18,11 @@ urlpatterns = [
         name="image-tile",
     ),
     path("images/<int:image_id>/channels/", apis.ImageChannelsApi.as_view(), name="image-channels"),
+    path(
+        "images/<int:image_id>/labels/<str:key>/tiles/<int:level>/<int:z>/<int:col>/<int:row>.bin",
+        slide_apis.ImageLabelTileApi.as_view(),
+        name="image-label-tile",
+    ),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),
     path("images/<int:image_id>/annotation/import/", AnnotationImportApi.as_view(), name="image-annotation-import"),

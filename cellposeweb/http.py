@@ -6,18 +6,22 @@ views (it reads annotations and job results); domain code does not import it.
 """
 from pathlib import Path
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from rest_framework import serializers
 
 from annotations import display
 from annotations.files import stored_image_read
 from annotations.models import Annotation, Image
 from annotations.selectors import annotation_arrays
+from annotations.tiled_exports import TILED_FORMATS, tiled_export_chunks
+from cellposeweb.exceptions import ApplicationError
 from cellposeweb.downloads import file_download  # noqa: F401  (the one download helper; re-exported for views)
 from inference.engine import FORMATS, SUFFIXES, safe_stem, save_masks, save_seg_npy
 from inference.seg_file import seg_npy_extras
 
 MASK_FORMATS = tuple(f for f in FORMATS if f != "flows")
+DOWNLOAD_FORMATS = MASK_FORMATS + ("zarr",)  # zarr: OME-Zarr labels, for tiled images only
 CONTENT_TYPES = {
     "png": "image/png",
     "tif": "image/tiff",
@@ -28,7 +32,9 @@ CONTENT_TYPES = {
     "coco": "application/json",
     "csv": "text/csv",
     "flows": "image/tiff",
+    "zarr": "application/zip",
 }
+TILED_SUFFIXES = {"geojson": "_masks.geojson", "csv": "_cells.csv", "zarr": "_labels.zarr.zip"}
 PRIVATE_CACHE = "private, max-age=3600"
 
 
@@ -80,5 +86,34 @@ class AnnotationOutputSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "version", "n_masks", "source", "created_by", "created_at", "job", "summary", "base_version",
-            "restored_from", "changes",
+            "restored_from", "changes", "labels_key",
         ]
+
+
+def tiled_masks_response(annotation: Annotation, fmt: str) -> StreamingHttpResponse:
+    """A tiled version's masks streamed as GeoJSON, the cell table as CSV, or the OME-Zarr labels
+    as a zip (annotations.tiled_exports); a format that needs the whole masks array is refused
+    with the formats that work."""
+    image = annotation.image
+    if fmt not in TILED_FORMATS:
+        size = " x ".join(str(n) for n in display.spatial_shape(image.shape, image.axes))
+        raise ApplicationError(
+            f"format: {image.name} is a large tiled image ({size} pixels); {fmt} needs its whole masks array "
+            f"in one piece. Download its masks as {', '.join(TILED_FORMATS)} instead."
+        )
+    stem = f"{safe_stem(image.name)}_v{annotation.version}"
+    chunks = tiled_export_chunks(annotation, fmt, folder=f"{stem}_labels.zarr")
+    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = content_disposition_header(True, stem + TILED_SUFFIXES[fmt])
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def tiled_labels_links(annotation: Annotation) -> dict:
+    """Where a tiled version's masks are read: its label tiles (a URL template) and its downloads."""
+    base = f"/api/images/{annotation.image_id}"
+    return {
+        "key": annotation.labels_key,
+        "tiles": f"{base}/labels/{annotation.labels_key}/tiles/{{level}}/{{z}}/{{col}}/{{row}}.bin",
+        "downloads": {fmt: f"{base}/masks/?format={fmt}&version={annotation.version}" for fmt in TILED_FORMATS},
+    }

@@ -266,6 +266,14 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
 # on a CPU report no progress for minutes.
 JOB_STALL_TIMEOUT_S = float(os.environ.get("JOB_STALL_TIMEOUT_S", 3600))
 JOB_RECOVER_INTERVAL_S = float(os.environ.get("JOB_RECOVER_INTERVAL_S", 30))
+# Tiled images (annotations.slides, above TILED_MIN_PIXELS) are segmented block by block
+# (inference.tiled_jobs): blocks of this many pixels per axis, grown by the overlap on each side;
+# every block is a unit of work of its own (a Celery task on the "gpu" queue). Peak memory of a
+# worker follows the block, not the image. Stacks use the _3D sizes per axis (Z, Y, X).
+TILED_BLOCK_SIZE = env_int("TILED_BLOCK_SIZE", 2048)
+TILED_BLOCK_OVERLAP = env_int("TILED_BLOCK_OVERLAP", 128)
+TILED_BLOCK_SIZE_3D = env_int("TILED_BLOCK_SIZE_3D", 256)
+TILED_BLOCK_OVERLAP_3D = env_int("TILED_BLOCK_OVERLAP_3D", 32)
 
 # Community training runs replay the base model's data beside the contributions (community.replay):
 # synthetic images always, and this labelled folder's training split where it is set (e.g. the
@@ -288,6 +296,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "inference.segmentation_job_run": {"queue": "gpu"},
     "inference.segmentation_job_run_next": {"queue": "gpu"},
+    "inference.job_block_run": {"queue": "gpu"},
     "inference.segmentation_jobs_recover": {"queue": "cpu"},
     "work.recover": {"queue": "cpu"},
     "training.*": {"queue": "training"},

@@ -370,6 +370,7 @@ class Pool:
         self._watchdog: threading.Thread | None = None
         self._generation = 0  # a worker thread works while this equals the value it was started with
         self._running = 0  # the generation of the worker thread running a row now (0: none)
+        self._recovered = threading.Event()  # set once the first worker thread's recover() ran
 
     def worker_name(self, generation: int) -> str:
         return f"{self.kind.worker_prefix}{generation}"
@@ -380,6 +381,13 @@ class Pool:
 
     def waiting(self) -> int:
         return self._queue.qsize()
+
+    def start_and_wait(self, timeout: float = 30.0) -> bool:
+        """Start the pool and wait until its first ``recover`` has run, so that a row another
+        thread of this process takes from now on is not failed as a stopped process's leftover.
+        True once it has run."""
+        self.start()
+        return self._recovered.wait(timeout)
 
     def is_idle(self) -> bool:
         """True when the worker thread has nothing queued and is not running anything."""
@@ -464,7 +472,10 @@ class Pool:
 
     def _work(self, generation: int) -> None:
         if generation == 1:
-            self.recover()
+            try:
+                self.recover()
+            finally:
+                self._recovered.set()
         while self._generation == generation:
             pk = self._queue.get()
             self._running = generation

@@ -59,6 +59,13 @@ class JobItemOutputSerializer(serializers.Serializer):
     n_masks = serializers.IntegerField(allow_null=True)
     diameter = serializers.FloatField(allow_null=True)
     timings = serializers.JSONField()
+    blocks = serializers.SerializerMethodField(help_text="A tiled image's blocks: {total, done}; null otherwise.")
+
+    def get_blocks(self, item) -> dict | None:
+        if not item.tiled:
+            return None
+        done = item.blocks.filter(status=JobStatus.SUCCEEDED).count()
+        return {"total": int(item.tiled["n_blocks"]), "done": done}
 
 
 class JobOutputSerializer(serializers.Serializer):
@@ -184,6 +191,10 @@ class JobDownloadApi(APIView):
                     annotation = annotation_get(image=item.image)
                     if annotation is None:
                         continue
+                    if annotation.labels_key:  # too large for a zip made in the request
+                        raise ApplicationError(
+                            f"{item.image.name} is a large tiled image: its masks are not in the job's zip; download "
+                            f"them from /api/images/{item.image_id}/masks/?format=geojson (or csv, zarr).")
                     item_fmt = fmt or "png"
                     if item.image.is_3d and item_fmt in ("png", "txt", "coco"):
                         item_fmt = "tif"

@@ -12,6 +12,10 @@ def _model_path(instance, filename):
     return f"models/{instance.name}-v{instance.version}-{uuid.uuid4().hex[:8]}.pt"
 
 
+def _block_path(instance, filename):
+    return f"results/blocks/{instance.item_id}-{instance.index}-{uuid.uuid4().hex[:8]}.npz"
+
+
 def _result_path(instance, filename):
     return f"results/{instance.job_id}/{instance.image_id}-{uuid.uuid4().hex[:8]}-{filename}"
 
@@ -102,6 +106,10 @@ class JobItem(models.Model):
     error = models.TextField(blank=True)
     flows = models.FileField(upload_to=_result_path, max_length=500, blank=True)
     diameter = models.FloatField(null=True, blank=True)
+    # A tiled image (annotations.slides) is segmented block by block (JobBlock): what every block
+    # shares, fixed once for the item: {"block_size", "overlap", "n_blocks", "normalisation":
+    # [lo, hi] (per channel), "diameter_source"}; {} for an image segmented whole.
+    tiled = models.JSONField(default=dict, blank=True)
     n_masks = models.PositiveIntegerField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -112,3 +120,40 @@ class JobItem(models.Model):
 
     def __str__(self):
         return f"job {self.job_id} image {self.image_id} ({self.status})"
+
+
+class JobBlock(models.Model):
+    """One block of a tiled image's segmentation (inference.tiled_jobs): a unit of background work
+    of its own on the shared lifecycle (cellposeweb.work: status, heartbeat, recovery), so blocks
+    run on several workers at once and a dead worker's block is redone.
+
+    ``index`` is the block's position in ``plan_blocks`` order (the engine's ``Block`` is rebuilt
+    from the item's plan). ``labels`` is the stored compressed ``.npz`` of its local labels
+    (``labels``: uint32, the padded region's shape, 0 = background, 1..n_labels), deleted once
+    the image's result is saved.
+    """
+
+    Status = JobStatus
+
+    item = models.ForeignKey(JobItem, on_delete=models.CASCADE, related_name="blocks")
+    index = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    stage = models.CharField(max_length=64, blank=True)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    labels = models.FileField(upload_to=_block_path, max_length=500, blank=True)
+    n_labels = models.PositiveIntegerField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["item", "index"]
+        constraints = [models.UniqueConstraint(fields=["item", "index"], name="job_block_unique_index")]
+
+    def __str__(self):
+        return f"job item {self.item_id} block {self.index} ({self.status})"

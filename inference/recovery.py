@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from cellposeweb import work
 from inference.events import job_event_send_on_commit
-from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, SegmentationJob
+from inference.models import ACTIVE_STATUSES, JobBlock, JobItem, JobStatus, SegmentationJob
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,16 @@ def _progress_so_far(job) -> dict:
     return {"progress": done / total}
 
 
+def blocks_stop(*, job_id: int | None = None, item_id: int | None = None) -> int:
+    """Cancel the queued and running blocks (inference.tiled_jobs) of a job that stopped, or of
+    one of its images that failed: a queued block is never run, a running one drops its result
+    when it ends. Returns how many."""
+    where = {"item__job_id": job_id} if item_id is None else {"item_id": item_id}
+    return JobBlock.objects.filter(status__in=ACTIVE_STATUSES, **where).update(
+        status=JobStatus.CANCELLED, stage="cancelled", finished_at=timezone.now()
+    )
+
+
 def _requeued(job_id: int, fields: dict) -> None:
     JobItem.objects.filter(job_id=job_id, status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)
     job_event_send_on_commit(job_id=job_id, status=JobStatus.QUEUED, stage=fields["stage"], progress=fields["progress"])
@@ -41,6 +51,7 @@ def _failed(job_id: int, error: str) -> None:
     JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(
         status=JobStatus.FAILED, error=error, finished_at=timezone.now()
     )
+    blocks_stop(job_id=job_id)
     job_event_send_on_commit(job_id=job_id, status=JobStatus.FAILED, stage="failed", progress=0.0, error=error)
 
 
@@ -56,6 +67,29 @@ SEGMENTATION = work.WorkKind(
     on_failed=_failed,
     interrupted="The server stopped while this {what} was running; start the segmentation again.",
 )
+
+
+# One block of a tiled image (inference.tiled_jobs): a unit of work of its own, by id, on the same
+# queue as jobs. A block whose worker died is re-queued by the same sweep and redone; one that
+# kills its worker JOB_MAX_ATTEMPTS times fails, and with it its image (the job's coordinator
+# sees the failed block).
+SEGMENTATION_BLOCK = work.WorkKind(
+    name="segmentation-block",
+    model=JobBlock,
+    task="inference.job_block_run",
+    queue="gpu",
+    what="block",
+    advice="try a smaller block size (TILED_BLOCK_SIZE), or ask an administrator to look at the workers.",
+    by_id=True,
+    requeue_fields=lambda row: {"progress": 0.0},
+    interrupted="The server stopped while this {what} was running.",
+    worker_prefix="block-thread-",
+)
+
+
+def enqueue_block(block_id: int) -> None:
+    """Hand one block to the runner once the current transaction commits."""
+    work.enqueue(SEGMENTATION_BLOCK, block_id)
 
 
 def enqueue_segmentation(job_id: int) -> None:

@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotations import display
+from annotations.slides import is_tiled
 from annotations.files import delete_stored, file_sha256, load_npz, npz_content, stored_image_read
 from annotations.models import Annotation, Image
 from annotations.services import (
@@ -37,19 +38,25 @@ from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyReque
 from cellposeweb.limits import check_segmentation_cost, cost_limits
 from inference.engine import CellposeModel, ImageReadError, recompute_masks
 from inference.events import job_event_send_on_commit
+from inference.failures import MAX_ERROR_LENGTH, JobCancelled, describe
 from inference.loading import model_load
 from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
 from inference.options import clean_segmentation_options
-from inference.recovery import SEGMENTATION, enqueue_segmentation, segmentation_job_requeue_after_outage
+from inference.recovery import SEGMENTATION, blocks_stop, enqueue_segmentation, segmentation_job_requeue_after_outage
+from inference.tiled_jobs import tiled_block_shape, tiled_item_run
 from inference.selectors import job_item_with_flows, job_queue_fair, model_version_current
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5  # at most one progress UPDATE (and event) per stage per interval
-MAX_ERROR_LENGTH = 4000
 
 # Where each engine stage sits within one image's share of the job's progress.
 _STAGE_SPANS = {
+    # a tiled image (inference.tiled_jobs): its progress is the share of its blocks done
+    "planning": (0.0, 0.02),
+    "blocks": (0.02, 0.9),
+    "stitching": (0.9, 0.97),
+    # an image segmented whole
     "normalize": (0.0, 0.05),
     "size": (0.05, 0.35),
     "network": (0.35, 0.85),
@@ -57,10 +64,6 @@ _STAGE_SPANS = {
     "done": (0.97, 0.97),
     "saving": (0.97, 1.0),
 }
-
-
-class JobCancelled(Exception):
-    """Raised inside a running job (from the progress callback) once its status is no longer running."""
 
 
 class _JobFailed(Exception):
@@ -150,9 +153,13 @@ def _check_image_options(image: Image, options: dict, *, diam_mean: float) -> No
     if options["do_3d"] and not image.is_3d:
         raise ApplicationError(f"do_3d: {image.name} is a 2D image; 3D segmentation needs a stack (Z, Y, X).")
     do_3d = image.is_3d if options["do_3d"] is None else options["do_3d"]
-    check_segmentation_cost(name=image.name, spatial_shape=display.spatial_shape(image.shape, image.axes),
-                            diameter=options["diameter"], diam_mean=diam_mean, anisotropy=options["anisotropy"],
-                            do_3d=do_3d)
+    spatial = display.spatial_shape(image.shape, image.axes)
+    if is_tiled(image):  # segmented block by block: the network's input is one padded block
+        if image.is_3d and options["do_3d"] is False:
+            raise ApplicationError(f"do_3d: {image.name} is a large tiled stack; it is segmented in 3D only.")
+        spatial = tiled_block_shape(image)
+    check_segmentation_cost(name=image.name, spatial_shape=spatial, diameter=options["diameter"],
+                            diam_mean=diam_mean, anisotropy=options["anisotropy"], do_3d=do_3d)
 
 
 def _check_active_jobs(owner) -> None:
@@ -236,6 +243,7 @@ def segmentation_job_cancel(*, job: SegmentationJob) -> SegmentationJob:
     if changed != 1:
         raise ConflictError(f"Job {job.pk} has already {job.status}; only queued or running jobs can be cancelled.")
     JobItem.objects.filter(job=job, status__in=ACTIVE_STATUSES).update(status=JobStatus.CANCELLED)
+    blocks_stop(job_id=job.pk)
     job_event_send_on_commit(job_id=job.pk, status=job.status, stage=job.stage, progress=job.progress)
     return job
 
@@ -274,14 +282,6 @@ class _ProgressReporter:
         if changed != 1:
             raise JobCancelled()
         job_event_send_on_commit(job_id=self.job_id, status=JobStatus.RUNNING, stage=label, progress=self.value)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        return "ran out of memory; try a smaller image or a smaller tile overlap"
-    if isinstance(exc, (ValueError, ApplicationError, FileNotFoundError)):
-        return str(getattr(exc, "message", None) or exc)
-    return f"internal error ({type(exc).__name__}: {exc})"
 
 
 def _axis(axes: str, name: str) -> int | None:
@@ -389,9 +389,12 @@ def _item_run(*, job: SegmentationJob, item: JobItem, model, index: int, total: 
     progress = _ProgressReporter(job_id=job.pk, worker=job.worker, index=index, total=total)
     started = time.perf_counter()
     try:
-        result = _item_segment(job=job, item=item, model=model, progress=progress)
-        progress("saving", 0.0)
-        _item_save(job=job, item=item, result=result, seconds=time.perf_counter() - started)
+        if is_tiled(item.image):
+            tiled_item_run(job=job, item=item, model=model, progress=progress)
+        else:
+            result = _item_segment(job=job, item=item, model=model, progress=progress)
+            progress("saving", 0.0)
+            _item_save(job=job, item=item, result=result, seconds=time.perf_counter() - started)
     except JobCancelled:
         raise
     except Exception as exc:
@@ -399,7 +402,7 @@ def _item_run(*, job: SegmentationJob, item: JobItem, model, index: int, total: 
             raise _ServiceDown(unavailable_service(exc)) from exc
         if not isinstance(exc, (ValueError, MemoryError)):
             logger.exception("segmenting image %s in job %s failed", item.image_id, job.pk)
-        reason = _describe(exc)[:MAX_ERROR_LENGTH]
+        reason = describe(exc)[:MAX_ERROR_LENGTH]
         JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
             status=JobStatus.FAILED, error=reason, finished_at=timezone.now()
         )
@@ -457,7 +460,7 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
                 model = model_load(job.model_version)
             except Exception as exc:
                 logger.exception("job %s: loading %s failed", job_id, job.model_version)
-                raise _JobFailed(f"could not load the model {job.model_version}: {_describe(exc)}") from exc
+                raise _JobFailed(f"could not load the model {job.model_version}: {describe(exc)}") from exc
             timings["load_model"] = round(time.perf_counter() - clock, 4)
             items = list(job.items.select_related("image").order_by("position"))
             n_ok = sum(item.status == JobStatus.SUCCEEDED for item in items)
@@ -480,14 +483,16 @@ def segmentation_job_run(*, job_id: int, worker: str = "") -> SegmentationJob | 
                 segmentation_job_requeue_after_outage(job_id=job_id, exc=exc)
                 return None
             logger.exception("job %s failed", job_id)
-            status, error = JobStatus.FAILED, _describe(exc)
+            status, error = JobStatus.FAILED, describe(exc)
         timings["total"] = round(time.perf_counter() - clock, 4)
         if status == JobStatus.CANCELLED:  # the cancelling request already ended the job
             JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.CANCELLED)
+            blocks_stop(job_id=job_id)
             SegmentationJob.objects.filter(pk=job_id, worker=job.worker).update(timings=timings)
         else:
             if status == JobStatus.FAILED:
                 JobItem.objects.filter(job_id=job_id, status__in=ACTIVE_STATUSES).update(status=JobStatus.FAILED)
+                blocks_stop(job_id=job_id)
             _job_finish(job_id, status=status, error=error, timings=timings, worker=job.worker)
     logger.info(
         "job %s %s", job_id, status,

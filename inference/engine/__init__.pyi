@@ -8,11 +8,13 @@ from .annotation_import import AnnotationImportError as AnnotationImportError
 from .annotation_import import read_annotations as read_annotations
 from .blocks import Block as Block
 from .blocks import SegmentationCancelled as SegmentationCancelled
+from .blocks import estimate_block_diameter as estimate_block_diameter
 from .blocks import global_normalisation as global_normalisation
 from .blocks import plan_blocks as plan_blocks
 from .blocks import segment_block as segment_block
 from .blocks import segment_blocks as segment_blocks
 from .blocks import stitch_labels as stitch_labels
+from .cell_table import CellTable as CellTable
 from .dynamics import compute_masks as compute_masks
 from .edited_flows import flows_after_edits as flows_after_edits
 from .edited_flows import masks_diameter as masks_diameter
@@ -38,6 +40,7 @@ from .model import load_model as load_model
 from .model import recompute_masks as recompute_masks
 from .net import CellposeNet as CellposeNet
 from .polygons import cell_polygons as cell_polygons
+from .polygons import geojson_features as geojson_features
 from .size import SizeModel as SizeModel
 from .size import diameter_of_masks as diameter_of_masks
 from .synth import synthesize as synthesize

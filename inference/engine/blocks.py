@@ -39,6 +39,7 @@ from .stitch_blocks import stitch_labels
 __all__ = [
     "Block",
     "SegmentationCancelled",
+    "estimate_block_diameter",
     "global_normalisation",
     "plan_blocks",
     "segment_block",
@@ -294,6 +295,28 @@ def segment_blocks(model, source, sink, *, block_size=2048, overlap=128, diamete
     finally:
         if own_dir:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def estimate_block_diameter(model, source, *, spatial_ndim: int, normalisation, channels=(0, 0),
+                            batch_size: int | None = None) -> float:
+    """The one diameter for every block of ``source``, as `segment_blocks` estimates it when none
+    is given: the size model on the full-resolution window (of the central plane of a volume)
+    with the most contrast among a 3 x 3 grid of DIAMETER_WINDOW-pixel windows; the model's
+    `diam_mean` without a size model. For callers that run the blocks elsewhere (web workers).
+
+    Parameters
+    ----------
+    source : array-like of a real dtype, spatial axes then an optional trailing channel axis
+    spatial_ndim : int
+        2 for (Ly, Lx[, C]), 3 for (Lz, Ly, Lx[, C]).
+    normalisation : (lo, hi)
+        From `global_normalisation`.
+    """
+    if spatial_ndim not in (2, 3) or len(source.shape) not in (spatial_ndim, spatial_ndim + 1):
+        raise ValueError(f"source must have {spatial_ndim} spatial axes and an optional trailing channel axis, "
+                         f"got shape {tuple(source.shape)}")
+    spatial = tuple(source.shape[:spatial_ndim])
+    return _estimate_diameter(model, source, spatial, normalisation, channels, {"batch_size": batch_size})
 
 
 # -- helpers -----------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .imagej_roi import composite_roi_bytes, traced_roi_bytes
 from .pixel_polygons import bridge_holes, trace_mask
 
 __all__ = ["cell_polygons", "outlines_list", "save_roi_zip", "save_outlines_txt", "save_geojson",
-           "save_coco", "GEOJSON_CLASS"]
+           "geojson_features", "save_coco", "GEOJSON_CLASS"]
 
 #: QuPath classification given to every exported cell: (name, RGB colour).
 GEOJSON_CLASS = ("Cell", (0, 170, 255))
@@ -219,6 +219,53 @@ def save_roi_zip(path, masks) -> None:
                 zf.writestr(name, data)
 
 
+def geojson_features(masks, *, labels=None, offset=(0, 0), z: int | None = None,
+                     object_type: str = "detection",
+                     classification: tuple[str, tuple[int, int, int]] = GEOJSON_CLASS) -> Iterator[dict]:
+    """GeoJSON Features of the cells of one 2D label image (or crop of a larger one), one at a
+    time, so that a caller can write a FeatureCollection of any size without holding it.
+
+    Parameters
+    ----------
+    masks : ndarray of int, shape (Ly, Lx)
+        0 = background; a crop of a larger label image is fine (see ``offset``).
+    labels : iterable of int, optional
+        Trace only these labels (default: every label present). A cell must lie wholly inside
+        ``masks``: a crop that cuts a cell gives the outline of the part inside it.
+    offset : (row, col)
+        Position of ``masks[0, 0]`` in the whole image; added to every vertex.
+    z : int, optional
+        The plane of a 3D label image this crop comes from (adds "z" and QuPath's "plane").
+    object_type, classification
+        As in `save_geojson`.
+
+    Yields
+    ------
+    dict
+        One Feature per cell (the format of `save_geojson`), in increasing label order.
+    """
+    masks = _check_masks(masks, ndims=(2,))
+    name, color = classification
+    klass = {"name": str(name), "color": [int(c) for c in color]}
+    shift = np.array([int(offset[1]), int(offset[0])], np.int32)
+    if labels is None:
+        cells = _iter_cells(masks)
+    else:
+        cells = ((label, pieces) for label in sorted(int(v) for v in labels)
+                 for _, pieces in _iter_cells(np.where(masks == label, label, 0)))
+    for label, pieces in cells:
+        polys = [[_closed(ring + shift) for ring in rings] for rings in pieces]
+        if len(polys) == 1:
+            geometry = {"type": "Polygon", "coordinates": polys[0]}
+        else:
+            geometry = {"type": "MultiPolygon", "coordinates": polys}
+        props = {"objectType": object_type, "classification": klass, "label": label}
+        if z is not None:
+            geometry["plane"] = {"c": -1, "z": z, "t": 0}
+            props["z"] = z
+        yield {"type": "Feature", "geometry": geometry, "properties": props}
+
+
 def save_geojson(path, masks, *, object_type: str = "detection",
                  classification: tuple[str, tuple[int, int, int]] = GEOJSON_CLASS) -> None:
     """GeoJSON FeatureCollection that QuPath imports (File > Import objects) and GIS tools read:
@@ -239,21 +286,8 @@ def save_geojson(path, masks, *, object_type: str = "detection",
     plane) and QuPath's ``"plane": {"c": -1, "z": z, "t": 0}`` in the geometry.
     """
     masks = _check_masks(masks)
-    name, color = classification
-    klass = {"name": str(name), "color": [int(c) for c in color]}
-    features = []
-    for z, plane in _iter_planes(masks):
-        for label, pieces in _iter_cells(plane):
-            polys = [[_closed(ring) for ring in rings] for rings in pieces]
-            if len(polys) == 1:
-                geometry = {"type": "Polygon", "coordinates": polys[0]}
-            else:
-                geometry = {"type": "MultiPolygon", "coordinates": polys}
-            props = {"objectType": object_type, "classification": klass, "label": label}
-            if z is not None:
-                geometry["plane"] = {"c": -1, "z": z, "t": 0}
-                props["z"] = z
-            features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    features = [feature for z, plane in _iter_planes(masks)
+                for feature in geojson_features(plane, z=z, object_type=object_type, classification=classification)]
     doc = {"type": "FeatureCollection", "features": features}
     with _binary_out(path) as fh:
         fh.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))

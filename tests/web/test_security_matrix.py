@@ -41,8 +41,28 @@ def test_only_reviewed_routes_are_public():
     assert PUBLIC <= REVIEWED_PUBLIC, f"new public routes to review: {sorted(PUBLIC - REVIEWED_PUBLIC)}"
 
 
+def tiled_with_labels(owner, tmp_path):
+    """A small image stored tiled with one (empty) labels array, for the routes of label arrays."""
+    import tifffile
+
+    from annotations import slides
+    from annotations.models import Image
+    from annotations.sources import open_source
+
+    path = tmp_path / "tiled.tif"
+    tifffile.imwrite(path, np.ones((64, 64), np.uint8))
+    with open_source(path, max_pixels=2**20) as source:
+        image = Image.objects.create(owner=owner, name="tiled.tif", file="images/x/tiled.tif", shape=[64, 64],
+                                     dtype="uint8", axes="YX", size_bytes=1, sha256="0" * 64, tiled=True)
+        image.display = slides.write_pixels(image, source)
+    image.save()
+    slides.create_labels(image, key="cells")
+    slides.build_label_pyramid(image, key="cells")
+    return image
+
+
 @pytest.fixture
-def world(segmented_image, make_image, owner, other_user, curator, admin_user):
+def world(segmented_image, make_image, owner, other_user, curator, admin_user, tmp_path):
     from inference.services import segmentation_job_create
 
     from annotations.uploads import upload_start
@@ -55,13 +75,18 @@ def world(segmented_image, make_image, owner, other_user, curator, admin_user):
         "params": {"image_id": segmented_image.pk, "job_id": segmented_image.job.pk, "version": 1,
                    "upload_id": started.pk, "level": 0, "z": 0, "col": 0, "row": 0},
         "queued_job": queued.pk,
+        "tiled": tiled_with_labels(owner, tmp_path),
     }
 
 
 def concrete(path, method, world):
+    import re
+
     params = dict(world["params"])
     if path.endswith("/cancel/") and "{job_id}" in path:
         params["job_id"] = world["queued_job"]
+    if "{key}" in path:  # a labels array: those of a tiled image
+        params.update(image_id=world["tiled"].pk, key="cells")
     return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m.group(1), 999999)), path)
 
 

@@ -65,6 +65,8 @@ class Stack:
             "JOB_RECOVER_INTERVAL_S": "2",
             "JOB_MAX_ATTEMPTS": "2",
             "JOB_MAX_ACTIVE_PER_USER": "6",
+            "TILED_BLOCK_SIZE": "256",  # tiled images in tests are ~1k pixels: cut them into several blocks
+            "TILED_BLOCK_OVERLAP": "32",
             "JOB_RETRY_AFTER_S": "5",
             "THROTTLE_UPLOADS": "100000/hour",
             "THROTTLE_JOBS": "100000/hour",

@@ -24,7 +24,8 @@ def test_segmenting_an_image_queues_a_job_with_the_current_model(api, image, mod
     assert body["model_version"] == {"id": model_version.pk, "name": "tiny", "version": 1}
     assert body["params"]["diameter"] == 17 and body["params"]["channels"] == [0, 0]
     assert body["images"] == [
-        {"id": image.pk, "name": image.name, "status": "queued", "error": "", "n_masks": None, "diameter": None, "timings": {}}
+        {"id": image.pk, "name": image.name, "status": "queued", "error": "", "n_masks": None, "diameter": None, "timings": {},
+         "blocks": None}
     ]
     assert body["websocket"] == f"/ws/jobs/{body['id']}/"
 

@@ -1,0 +1,153 @@
+"""Exports of a tiled image's annotation version that stream: each is a generator of bytes whose
+memory is bounded by one chunk of the labels (plus the per-cell table), whatever the image size.
+
+    geojson  a FeatureCollection for QuPath (File > Import objects), one Feature per cell (per
+             plane in 3D), vertices on pixel corners: the engine's ``geojson_features``, the same
+             polygons as the small-image export. The labels are read one chunk at a time; a cell
+             that spans chunks is traced from a read of its own bounding box.
+    csv      the per-cell table: label, bounding box, area, centroid, origin, job.
+    zarr     the OME-Zarr labels group as a zip (stored, not recompressed: the chunks are already
+             compressed), which napari, QuPath's OME-Zarr reader or ``zarr`` open as a label image.
+"""
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+
+import numpy as np
+
+from annotations import slides
+from annotations.models import Annotation, MaskOrigin
+from annotations.tiled_masks import cell_table_load
+from inference.engine import geojson_features
+
+__all__ = ["TILED_FORMATS", "cells_csv", "labels_geojson", "labels_zarr_zip", "tiled_export_chunks"]
+
+TILED_FORMATS = ("geojson", "csv", "zarr")
+CSV_BATCH = 10_000  # rows per chunk of the CSV stream
+ORIGIN_NAMES = {origin.value: origin.label for origin in MaskOrigin}
+
+
+def _cell_features(crop: np.ndarray, label: int, start) -> Iterator[dict]:
+    """The features of one cell from a crop of its bounding box at ``start`` (per plane in 3D)."""
+    if crop.ndim == 2:
+        yield from geojson_features(crop, labels=[label], offset=(start[0], start[1]))
+        return
+    for z, plane in enumerate(crop):
+        if (plane == label).any():
+            yield from geojson_features(plane, labels=[label], offset=(start[1], start[2]), z=int(start[0]) + z)
+
+
+def labels_geojson(annotation: Annotation) -> Iterator[bytes]:
+    """The version's cells as a GeoJSON FeatureCollection, chunk region by chunk region."""
+    labels = slides.open_labels(annotation.image, key=annotation.labels_key)
+    cells = cell_table_load(annotation)
+    ndim = labels.ndim
+    bbox = cells["bbox"].reshape(-1, 2 * ndim)
+    starts, stops = bbox[:, :ndim], bbox[:, ndim:]
+    chunks = np.asarray(labels.chunks, np.int64)
+    home = starts // chunks  # the chunk region where each cell starts
+    order = np.lexsort(tuple(home[:, axis] for axis in reversed(range(ndim))))
+    yield b'{"type":"FeatureCollection","features":['
+    first, i = True, 0
+    while i < order.size:
+        region_index = home[order[i]]
+        j = i
+        while j < order.size and (home[order[j]] == region_index).all():
+            j += 1
+        lo = region_index * chunks
+        hi = np.minimum(lo + chunks, labels.shape)
+        region = np.asarray(labels[tuple(slice(a, b) for a, b in zip(lo, hi))])
+        parts = []
+        for k in order[i:j]:
+            label, start, stop = int(cells["label"][k]), starts[k], stops[k]
+            if (stop <= hi).all():
+                crop = region[tuple(slice(a - o, b - o) for a, b, o in zip(start, stop, lo))]
+            else:  # the cell spans chunk regions: read its bounding box
+                crop = np.asarray(labels[tuple(slice(a, b) for a, b in zip(start, stop))])
+            for feature in _cell_features(crop, label, start):
+                parts.append(("" if first else ",") + json.dumps(feature, separators=(",", ":")))
+                first = False
+        if parts:
+            yield "".join(parts).encode("utf-8")
+        i = j
+    yield b"]}"
+
+
+def cells_csv(annotation: Annotation) -> Iterator[bytes]:
+    """The version's per-cell table as CSV: a header, then one row per cell in label order."""
+    cells = cell_table_load(annotation)
+    ndim = cells["bbox"].shape[1] // 2
+    axes = ("z", "y", "x")[-ndim:]
+    header = (["label"] + [f"bbox_{a}0" for a in axes] + [f"bbox_{a}1" for a in axes] + ["area"]
+              + [f"centroid_{a}" for a in axes] + ["origin", "job"])
+    job = int(cells["job"]) if int(cells["job"]) >= 0 else ""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    n = cells["label"].size
+    for begin in range(0, max(n, 1), CSV_BATCH):
+        end = min(begin + CSV_BATCH, n)
+        for k in range(begin, end):
+            writer.writerow([int(cells["label"][k]), *cells["bbox"][k].tolist(), int(cells["area"][k]),
+                             *[round(float(c), 4) for c in cells["centroid"][k]],
+                             ORIGIN_NAMES.get(int(cells["origin"][k]), "model"), job])
+        yield buf.getvalue().encode("utf-8")
+        buf.seek(0)
+        buf.truncate()
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only, unseekable sink whose bytes a generator takes out as they come."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def _group_keys(store, root: str) -> Iterator[str]:
+    """The keys of a zarr v2 labels group: its metadata files, and each level's metadata and
+    chunks (zarr's "." dimension separator keeps a level's chunks in one folder)."""
+    for name in store.listdir(root):
+        if name.startswith("."):
+            yield f"{root}/{name}"
+        else:
+            for member in store.listdir(f"{root}/{name}"):
+                yield f"{root}/{name}/{member}"
+
+
+def labels_zarr_zip(annotation: Annotation, *, folder: str) -> Iterator[bytes]:
+    """The version's OME-Zarr labels group as a zip holding ``<folder>/`` (one chunk at a time)."""
+    labels = slides.open_labels(annotation.image, key=annotation.labels_key)
+    store, root = labels.store, f"labels/{annotation.labels_key}"
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key in _group_keys(store, root):
+            info = zipfile.ZipInfo(f"{folder}/{key[len(root) + 1:]}", date_time=(2020, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as member:
+                member.write(store[key])
+            yield pipe.take()
+    yield pipe.take()
+
+
+def tiled_export_chunks(annotation: Annotation, fmt: str, *, folder: str = "labels.zarr") -> Iterator[bytes]:
+    """The bytes of ``fmt`` (one of TILED_FORMATS) for a tiled version."""
+    if fmt == "geojson":
+        return labels_geojson(annotation)
+    if fmt == "csv":
+        return cells_csv(annotation)
+    if fmt == "zarr":
+        return labels_zarr_zip(annotation, folder=folder)
+    raise ValueError(f"format must be one of {', '.join(TILED_FORMATS)} for a tiled image, got {fmt!r}")
+
