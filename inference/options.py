@@ -62,8 +62,13 @@ def option_bounds() -> dict[str, dict]:
     for name, field in SegmentationOptionsSerializer().fields.items():
         if isinstance(field, (serializers.FloatField, serializers.IntegerField)):
             default = field.default if field.default is not serializers.empty else None
-            bounds[name] = {"min": field.min_value, "max": field.max_value, "default": default}
+            bounds[name] = {"min": _plain(field.min_value), "max": _plain(field.max_value), "default": _plain(default)}
     return bounds
+
+
+def _plain(value):
+    """0.0 as 0 (a form shows "0", as a person types it), other numbers as they are."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def clean_segmentation_options(options) -> dict:
