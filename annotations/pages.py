@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotations.selectors import image_get
+from annotations.uploads import chunk_size
 from cellposeweb.access import is_admin
 from inference.options import option_bounds
 
@@ -17,7 +18,9 @@ from inference.options import option_bounds
 @login_required
 @ensure_csrf_cookie
 def image_list_page(request):
-    return render(request, "pages/image_list.html", {"is_admin": is_admin(request.user), "options": option_bounds()})
+    # Files larger than one chunk go through the chunked upload (frontend/src/controller/chunkedUpload.js).
+    return render(request, "pages/image_list.html", {"is_admin": is_admin(request.user), "options": option_bounds(),
+                                                     "chunk_bytes": chunk_size()})
 
 
 @login_required

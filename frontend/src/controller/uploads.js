@@ -6,11 +6,15 @@
  * "axes_needed") waits in "needs-axes" with the readings the server offers;
  * sendWithAxes() sends it again naming the one the user chose.
  *
+ * A file larger than `chunkBytes()` goes through the chunked upload instead (ChunkedUpload:
+ * resumable, one chunk in flight, retried with backoff); smaller files take the single request.
+ *
  * Notifies ("item", item) whenever an item changes and ("uploaded", item) when a
  * file was stored.
  */
 import { errorMessage } from "../api.js";
 import { Observable } from "../observable.js";
+import { ChunkedUpload, fetchTransport, ResumeStore } from "./chunkedUpload.js";
 
 /**
  * @typedef {object} UploadItem
@@ -18,7 +22,8 @@ import { Observable } from "../observable.js";
  * @property {File} file
  * @property {string} name
  * @property {number} size bytes
- * @property {"queued"|"uploading"|"processing"|"done"|"failed"|"needs-axes"|"cancelled"} status
+ * @property {"queued"|"hashing"|"uploading"|"processing"|"done"|"failed"|"needs-axes"|"cancelled"} status
+ *   hashing: reading a large file for its SHA-256 before the chunked upload starts;
  *   processing: all bytes sent, the server is checking the file and making its thumbnail;
  *   needs-axes: refused until the user says how to read its axes
  * @property {number} progress 0..1 of the bytes sent
@@ -27,6 +32,8 @@ import { Observable } from "../observable.js";
  * @property {string|null} axes the axes sent with the file (null: the server guesses)
  * @property {string[]|null} axesChoices the readings the server offers ("ZYX", "CYX", ...)
  * @property {number[]|null} shape the array's shape, as the server read it
+ * @property {boolean} [chunked] sent through the chunked upload
+ * @property {string|null} [sha256] the file's SHA-256, once read (chunked uploads)
  */
 
 export const AXES_NEEDED = "axes_needed";
@@ -34,14 +41,19 @@ export const AXES_NEEDED = "axes_needed";
 export class UploadQueue extends Observable {
   /**
    * @param {{url: string, csrfToken: () => string|null, concurrency?: number,
-   *          createRequest?: () => XMLHttpRequest}} options
+   *          createRequest?: () => XMLHttpRequest, chunkBytes?: () => number,
+   *          chunked?: object}} options
+   *   chunkBytes: files larger than this go through the chunked upload (0 or absent: never);
+   *   chunked: more options for ChunkedUpload (transport, store, base, maxAttempts, sleep, ...)
    */
-  constructor({ url, csrfToken, concurrency = 3, createRequest = () => new XMLHttpRequest() }) {
+  constructor({ url, csrfToken, concurrency = 3, createRequest = () => new XMLHttpRequest(), chunkBytes = () => 0, chunked = {} }) {
     super();
     this.url = url;
     this.csrfToken = csrfToken;
     this.concurrency = concurrency;
     this.createRequest = createRequest;
+    this.chunkBytes = chunkBytes;
+    this.chunked = { transport: fetchTransport({ csrfToken }), store: new ResumeStore(null), ...chunked };
     /** @type {UploadItem[]} */
     this.items = [];
     this._nextId = 1;
@@ -84,12 +96,12 @@ export class UploadQueue extends Observable {
 
   /** Forget finished items (done, failed, cancelled). */
   clearFinished() {
-    this.items = this.items.filter((item) => ["queued", "uploading", "processing"].includes(item.status));
+    this.items = this.items.filter((item) => ["queued", "hashing", "uploading", "processing"].includes(item.status));
     this.notify("cleared");
   }
 
   get active() {
-    return this.items.filter((item) => item.status === "uploading" || item.status === "processing").length;
+    return this.items.filter((item) => ["hashing", "uploading", "processing"].includes(item.status)).length;
   }
 
   _update(item, patch) {
@@ -112,6 +124,11 @@ export class UploadQueue extends Observable {
   }
 
   _start(item) {
+    const threshold = this.chunkBytes();
+    if (threshold > 0 && item.size > threshold) {
+      this._startChunked(item, threshold);
+      return;
+    }
     const xhr = this.createRequest();
     this._requests.set(item.id, xhr);
     this._update(item, { status: "uploading", progress: 0 });
@@ -148,5 +165,35 @@ export class UploadQueue extends Observable {
     form.append("file", item.file, item.name);
     if (item.axes) form.append("axes", item.axes);
     xhr.send(form);
+  }
+
+  _startChunked(item, chunkBytes) {
+    const upload = new ChunkedUpload(item.file, {
+      ...this.chunked,
+      chunkBytes,
+      onHashing: (fraction) => this._update(item, { status: "hashing", progress: fraction }),
+      onProgress: (fraction) => this._update(item, { status: "uploading", progress: fraction }),
+      onCompleting: () => this._update(item, { status: "processing", progress: 1 }),
+    });
+    upload.sha256 = item.sha256 ?? null;
+    this._requests.set(item.id, upload);
+    this._update(item, { status: "uploading", progress: 0, chunked: true });
+    upload.run(item.axes).then(
+      (image) => this._finish(item, { status: "done", progress: 1, image }),
+      (error) => {
+        const sha256 = upload.sha256;
+        if (upload.aborted) this._finish(item, { status: "cancelled" });
+        else if (error.status === 400 && error.body?.code === AXES_NEEDED && Array.isArray(error.body.axes_choices)) {
+          this._finish(item, {
+            status: "needs-axes", error: error.message, axesChoices: error.body.axes_choices, sha256,
+            shape: Array.isArray(error.body.shape) ? error.body.shape : null,
+          });
+        } else {
+          const resumable = upload.id && this.chunked.store.get(item.file) === upload.id;
+          const hint = resumable ? " Drop the same file again to continue where it stopped." : "";
+          this._finish(item, { status: "failed", error: `${error.message ?? String(error)}${hint}`, sha256 });
+        }
+      },
+    );
   }
 }

@@ -5,6 +5,7 @@
 import { ApiClient } from "../api.js";
 import { JobMonitor } from "../controller/jobs.js";
 import { coalesce } from "../controller/coalesce.js";
+import { ResumeStore } from "../controller/chunkedUpload.js";
 import { UploadQueue } from "../controller/uploads.js";
 import { bindDropzone } from "../ui/dropzone.js";
 import { ImageGridView } from "../ui/imageGrid.js";
@@ -141,7 +142,12 @@ export function startImageList(root) {
   });
 
   // ---- uploads -------------------------------------------------------------------
-  const queue = new UploadQueue({ url: api.uploadUrl(), csrfToken: () => api.csrfToken() });
+  // Files over data-chunk-bytes (the server's chunk size) go in chunks and resume after a reload.
+  const queue = new UploadQueue({
+    url: api.uploadUrl(), csrfToken: () => api.csrfToken(),
+    chunkBytes: () => Number(root.dataset.chunkBytes) || 0,
+    chunked: { store: new ResumeStore(globalThis.localStorage ?? null) },
+  });
   new UploadListView($("[data-role=uploads]"), $("[data-role=upload-list]"), $("[data-role=upload-template]"), queue);
   // The first finished upload shows at once; a burst of them costs a few list requests.
   const reloadNow = coalesce(load, 300);

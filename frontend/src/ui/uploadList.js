@@ -6,6 +6,7 @@ import { describeAxes, formatBytes } from "./format.js";
 
 const STATUS_TEXT = {
   queued: "Waiting",
+  hashing: "Reading",
   uploading: "Uploading",
   processing: "Checking…",
   done: "Uploaded",
@@ -59,12 +60,12 @@ export class UploadListView {
     const bar = row.querySelector("progress");
     bar.value = item.progress;
     bar.hidden = item.status === "failed" || item.status === "cancelled";
-    const pct = item.status === "uploading" ? ` ${Math.round(item.progress * 100)} %` : "";
+    const pct = item.status === "uploading" || item.status === "hashing" ? ` ${Math.round(item.progress * 100)} %` : "";
     row.querySelector("[data-field=status]").textContent = `${STATUS_TEXT[item.status]}${pct}`;
     const error = row.querySelector("[data-field=error]");
     error.hidden = !item.error;
     error.textContent = item.error ?? "";
-    row.querySelector("[data-action=cancel-upload]").hidden = !["queued", "uploading", "needs-axes"].includes(item.status);
+    row.querySelector("[data-action=cancel-upload]").hidden = !["queued", "hashing", "uploading", "needs-axes"].includes(item.status);
     this.renderAxesPicker(row, item);
   }
 
