@@ -5,6 +5,7 @@ They only render templates; every piece of data comes from the REST API, fetched
 JavaScript (frontend/src/pages/). The CSRF cookie is set so those scripts can send it back as
 ``X-CSRFToken`` on POST and DELETE.
 """
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -18,9 +19,10 @@ from inference.options import option_bounds
 @login_required
 @ensure_csrf_cookie
 def image_list_page(request):
-    # Files larger than one chunk go through the chunked upload (frontend/src/controller/chunkedUpload.js).
+    # Files larger than one chunk (or than POST /api/images/ takes) go through the chunked upload
+    # (frontend/src/controller/chunkedUpload.js), in chunks of that size.
     return render(request, "pages/image_list.html", {"is_admin": is_admin(request.user), "options": option_bounds(),
-                                                     "chunk_bytes": chunk_size()})
+                                                     "chunk_bytes": min(chunk_size(), settings.UPLOAD_MAX_BYTES)})
 
 
 @login_required
