@@ -157,6 +157,17 @@ test("aborting deletes the upload on the server and forgets it", async () => {
   assert.equal(storage.map.size, 0);
 });
 
+test("cancelling during a backoff stops at once, not when the wait ends", async () => {
+  const server = fakeServer({ fail: (method) => (method === "PUT" ? { status: 503, body: null } : null) });
+  const upload = new ChunkedUpload(fileOf(randomBytes(10)), {
+    transport: server.transport, chunkBytes: 1000, sleep: () => new Promise(() => {}), // never ends by itself
+  });
+  const running = upload.run();
+  while (!server.log.some((line) => line.startsWith("PUT"))) await new Promise((resolve) => setTimeout(resolve, 0));
+  upload.abort();
+  await assert.rejects(running, (error) => error.name === "AbortError");
+});
+
 test("the queue sends files over the chunk size in chunks and smaller ones in one request", async () => {
   const server = fakeServer({ chunkSize: 1000 });
   const requests = [];

@@ -237,8 +237,10 @@ export class ChunkedUpload {
     if (!isRetryable(response.status)) throw new UploadError(response.status, response.body);
     failures += 1;
     if (failures >= this.maxAttempts) throw new UploadError(response.status, response.body);
-    await this.sleep(this.backoff(failures));
-    this.controller.signal.throwIfAborted();
+    const signal = this.controller.signal;
+    const aborted = new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    await Promise.race([this.sleep(this.backoff(failures)), aborted]); // cancel does not wait out a backoff
+    signal.throwIfAborted();
     return failures;
   }
 
