@@ -12,6 +12,6 @@ __all__ = ["upload_ingest_run_task"]
 
 
 @shared_task(name="annotations.upload_ingest_run", bind=True, acks_late=True, ignore_result=True)
-def upload_ingest_run_task(self, upload_id: str) -> None:
-    """Build and register the tiled image of this upload, if its ingest is still queued."""
+def upload_ingest_run_task(self, upload_id) -> None:
+    """Build and register the tiled image of upload ``upload_id`` (a UUID), if its ingest is still queued."""
     upload_ingest.upload_ingest_run(upload_id=upload_id, worker=self.request.hostname or "")

@@ -156,3 +156,18 @@ def test_the_embedded_pool_runs_the_ingest(api, settings):
     while not runner.is_idle():
         time.sleep(0.02)
 
+
+
+def test_with_celery_the_ingest_task_is_sent_by_name_to_the_cpu_queue_and_runs_it(
+        api, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from annotations.tasks import upload_ingest_run_task
+    from cellposeweb.celery import app
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, queue: sent.append((name, args, queue)))
+    settings.JOB_RUNNER = "celery"
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    assert sent == [("annotations.upload_ingest_run", [Upload.objects.get().pk], "cpu")]
+    upload_ingest_run_task.apply(args=sent[0][1])  # what worker-cpu does with the message
+    assert api.get(f"/api/uploads/{upload_id}/").json()["status"] == "done"
