@@ -62,3 +62,10 @@ test("the upload queue follows a 202 and reports the file uploaded once its imag
   assert.equal(done.status, "done");
   assert.deepEqual(done.image, image);
 });
+
+test("an ingest already done when the 202 was written needs no poll", async () => {
+  const { fetchFn, calls } = fakeFetch({ "/api/images/3/": [[200, { id: 3 }]] });
+  const got = await waitForIngest({ status: "done", url: URL, image: 3 }, { fetch: fetchFn, interval: 1 });
+  assert.deepEqual(got, { id: 3 });
+  assert.deepEqual(calls, ["/api/images/3/"]);
+});

@@ -132,7 +132,7 @@ export class UploadQueue extends Observable {
       } catch {
         // not JSON: errorMessage() handles text and HTML bodies
       }
-      if (xhr.status === 202 && body?.status === "ingesting") { // a tiled image: its pyramid is built in the background
+      if (xhr.status === 202 && body?.url) { // a tiled image: its pyramid is built in the background
         waitForIngest(body).then((image) => this._finish(item, { status: "done", progress: 1, image }),
           (error) => this._finish(item, { status: "failed", error: error.message }));
       } else if (xhr.status >= 200 && xhr.status < 300) {
