@@ -20,6 +20,7 @@ from annotations.encoding import decode_labels, encode_labels
 from annotations.ingest import image_display_levels
 from annotations.models import Annotation, Image, MaskOrigin
 from annotations.tiled_masks import refuse_tiled_image
+from annotations.upload_ingest import image_upload, upload_data
 from annotations.selectors import (
     annotation_get,
     annotation_load,
@@ -31,7 +32,6 @@ from annotations.services import (
     StaleVersionError,
     annotation_restore,
     annotation_save,
-    image_create,
     image_delete,
 )
 from cellposeweb.exceptions import ApplicationError, NotFoundError, PayloadTooLargeError
@@ -86,7 +86,9 @@ def image_data(image: Image) -> dict:
 class ImageListUploadApi(APIView):
     """``GET``: your images (an administrator's: everyone's), newest first (``?search=`` on the name,
     ``?owner=`` a username, paginated).
-    ``POST``: upload an image (multipart field ``file``; TIFF, PNG or JPEG)."""
+    ``POST``: upload an image (multipart field ``file``; TIFF, PNG or JPEG): 201 with the image, or
+    for a tiled-size image 202 with the upload whose ingest runs in the background (poll its
+    ``url`` until ``status`` is done; annotations.upload_ingest)."""
 
     parser_classes = [MultiPartParser, FormParser]
 
@@ -115,7 +117,7 @@ class ImageListUploadApi(APIView):
         page = paginator.paginate_queryset(images, request, view=self)
         return paginator.get_paginated_response(ImageOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=ImageUploadInputSerializer, responses={201: ImageOutputSerializer})
+    @extend_schema(request=ImageUploadInputSerializer, responses={201: ImageOutputSerializer, 202: OpenApiTypes.OBJECT})
     def post(self, request):
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.UPLOAD_MAX_BYTES + 1024 * 1024:  # multipart framing allowance
@@ -123,9 +125,12 @@ class ImageListUploadApi(APIView):
             raise PayloadTooLargeError(f"The upload is larger than the upload limit of {limit}.")
         serializer = self.ImageUploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        image = image_create(owner=request.user, uploaded_file=serializer.validated_data["file"],
-                             axes=serializer.validated_data.get("axes"))
-        return Response(image_data(image), status=status.HTTP_201_CREATED)
+        result = image_upload(owner=request.user, uploaded_file=serializer.validated_data["file"],
+                              axes=serializer.validated_data.get("axes"))
+        if isinstance(result, Image):
+            return Response(image_data(result), status=status.HTTP_201_CREATED)
+        body = upload_data(result)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
 class ImageDetailApi(APIView):

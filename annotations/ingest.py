@@ -8,7 +8,8 @@ engine, up to ``UPLOAD_MAX_PIXELS``. Either way the original file is kept, a thu
 display levels (1st/99th percentile per channel, from a bounded subsample) recorded in
 ``Image.display``. The slow work (decoding, the pyramid) happens before the transaction that
 registers the image, which only copies finished files into storage: nothing is half-registered.
-The tiled path runs in the calling request (synchronously).
+``image_ingest`` runs either path in the caller; a web request hands a tiled file to the
+background instead (annotations.upload_ingest), whose worker calls ``image_ingest_tiled``.
 """
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ from annotations.sources import TIFF_MAGIC, open_source
 from cellposeweb.exceptions import ApplicationError
 from inference.engine import ImageReadError, image_info, imread
 
-__all__ = ["image_display_levels", "image_ingest", "spatial_pixels"]
+__all__ = ["image_display_levels", "image_ingest", "image_ingest_tiled", "is_tiled_file", "spatial_pixels"]
 
 
 def _is_tiff(path: Path) -> bool:
@@ -68,8 +69,10 @@ def _read_small(path: Path, *, name: str, axes: str | None):
     return array, info
 
 
-def _register(image: Image, *, path: Path, thumb: bytes, pixels: Path | None) -> Image:
-    """Save ``image`` with its original file, thumbnail and (tiled) pixels, or nothing at all."""
+def _register(image: Image, *, path: Path, thumb: bytes, pixels: Path | None, then=None) -> Image:
+    """Save ``image`` with its original file, thumbnail and (tiled) pixels, or nothing at all.
+    ``then(image)`` runs inside the same transaction once all is stored (a background ingest marks
+    its upload done there); if it raises, nothing is kept."""
     stored = []
     try:
         with transaction.atomic():
@@ -82,6 +85,8 @@ def _register(image: Image, *, path: Path, thumb: bytes, pixels: Path | None) ->
             image.save()
             if pixels is not None:
                 slides.store_pixels(image, pixels)
+            if then is not None:
+                then(image)
     except BaseException:
         delete_stored(stored)
         if image.pk is not None and pixels is not None:
@@ -118,7 +123,14 @@ class _CheckedValues:
         return band
 
 
-def _ingest_tiled(*, owner, name: str, path: Path, sha256: str, n_bytes: int) -> Image:
+def image_ingest_tiled(*, owner, name: str, path: Path, sha256: str, n_bytes: int, progress=None,
+                       then=None) -> Image:
+    """Register the file at ``path`` as a tiled image (its pyramid built band by band), or raise
+    ApplicationError with the reason, storing nothing.
+
+    progress : ``progress(done, total)`` after each band and pyramid level (annotations.pyramid).
+    then : ``then(image)``, run inside the registering transaction (see ``_register``).
+    """
     limit = settings.TILED_MAX_PIXELS if _is_tiff(path) else settings.UPLOAD_MAX_PIXELS
     try:
         source = open_source(path, max_pixels=limit)
@@ -128,7 +140,7 @@ def _ingest_tiled(*, owner, name: str, path: Path, sha256: str, n_bytes: int) ->
         folder = Path(tmp) / "pixels.zarr"
         checked = _CheckedValues(source)
         try:
-            shown = slides.build_pixels(checked, folder, name=name)
+            shown = slides.build_pixels(checked, folder, name=name, progress=progress)
         except (ImageReadError, ValueError, NotImplementedError) as exc:
             raise ApplicationError(f"{name}: cannot read the image: {exc}") from None
         image_rules.check_value_summary(n_bad=checked.n_bad, largest=checked.largest, name=name)
@@ -138,7 +150,13 @@ def _ingest_tiled(*, owner, name: str, path: Path, sha256: str, n_bytes: int) ->
         image = Image(owner=owner, name=name, shape=list(shown["level_shapes"][0]), dtype=str(source.dtype),
                       axes=source.axes, is_3d="Z" in source.axes, n_channels=source.shape[-1], size_bytes=n_bytes,
                       sha256=sha256, tiled=True, display=shown)
-        return _register(image, path=path, thumb=thumb, pixels=folder)
+        return _register(image, path=path, thumb=thumb, pixels=folder, then=then)
+
+
+def is_tiled_file(path: Path) -> bool:
+    """True when the image in the file at ``path`` takes the tiled path (TILED_MIN_PIXELS)."""
+    n_pixels = spatial_pixels(path)
+    return n_pixels is not None and slides.should_tile(n_pixels)
 
 
 def image_ingest(*, owner, name: str, path: Path, sha256: str, n_bytes: int, axes: str | None = None) -> Image:
@@ -147,9 +165,8 @@ def image_ingest(*, owner, name: str, path: Path, sha256: str, n_bytes: int, axe
 
     axes : the uploader's axes for an ambiguous small image (a tiled image's come from its TIFF).
     """
-    n_pixels = spatial_pixels(path)
-    if n_pixels is not None and slides.should_tile(n_pixels):
-        return _ingest_tiled(owner=owner, name=name, path=path, sha256=sha256, n_bytes=n_bytes)
+    if is_tiled_file(path):
+        return image_ingest_tiled(owner=owner, name=name, path=path, sha256=sha256, n_bytes=n_bytes)
     return _ingest_small(owner=owner, name=name, path=path, sha256=sha256, n_bytes=n_bytes, axes=axes)
 
 

@@ -4,6 +4,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from cellposeweb.work import WorkStatus
+
 
 def _image_path(instance, filename):
     return f"images/{instance.owner_id}/{uuid.uuid4().hex}/{filename}"
@@ -150,6 +152,19 @@ class Upload(models.Model):
     completing = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The ingest of a tiled image, as background work on the shared lifecycle (cellposeweb.work,
+    # annotations.ingest_work): blank while chunks arrive; queued/running while the pyramid is
+    # built; succeeded with ``image`` set, or failed with ``error``.
+    status = models.CharField(max_length=10, choices=WorkStatus.choices, blank=True, default="", db_index=True)
+    stage = models.CharField(max_length=120, blank=True)
+    progress = models.FloatField(default=0.0, help_text="Share of the pyramid's bands written (0..1).")
+    error = models.TextField(blank=True)
+    image = models.ForeignKey("Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that last started its ingest.")
 
     class Meta:
         ordering = ["-created_at"]

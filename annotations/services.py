@@ -43,7 +43,7 @@ def _too_large(name: str) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"{name} is larger than the upload limit of {limit}.")
 
 
-def _receive(uploaded_file, *, name: str, path: Path) -> tuple[str, int]:
+def uploaded_file_receive(uploaded_file, *, name: str, path: Path) -> tuple[str, int]:
     """Copy the upload to ``path``, stopping at the byte limit; returns (sha256, size)."""
     digest, n_bytes = hashlib.sha256(), 0
     with open(path, "wb") as out:
@@ -68,7 +68,7 @@ def image_create(*, owner, uploaded_file, axes: str | None = None) -> Image:
         raise _too_large(name)
     with tempfile.TemporaryDirectory(prefix="cellposeweb-upload-") as tmpdir:
         path = Path(tmpdir) / "upload"
-        sha256, n_bytes = _receive(uploaded_file, name=name, path=path)
+        sha256, n_bytes = uploaded_file_receive(uploaded_file, name=name, path=path)
         return image_ingest(owner=owner, name=name, path=path, sha256=sha256, n_bytes=n_bytes, axes=axes)
 
 

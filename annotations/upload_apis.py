@@ -4,8 +4,11 @@ complete (the file becomes an image) or abandon. Only the uploader sees an uploa
 ``POST /api/uploads/`` ``{name, size, sha256}`` -> 201 ``{id, offset, size, chunk_size}``;
 ``PUT /api/uploads/<id>/`` with ``Content-Range: bytes a-b/total`` (and optionally
 ``X-Chunk-Sha256``) and the chunk as the body -> the new offset; ``GET``/``HEAD`` -> the offset
-(also in the ``Upload-Offset`` header); ``POST /api/uploads/<id>/complete/`` -> 201, the image as
-``POST /api/images/`` returns it; ``DELETE`` -> 204.
+(also in the ``Upload-Offset`` header) and, once completed, ``status`` (receiving, ingesting, done,
+failed), ``progress``, ``image`` and ``error`` (annotations.upload_ingest.upload_data);
+``POST /api/uploads/<id>/complete/`` -> 201 with the image as ``POST /api/images/`` returns it for a
+small image, or 202 with the upload (status "ingesting", ``url`` to poll) while a tiled image's
+pyramid is built in the background; ``DELETE`` -> 204 (409 while ingesting).
 """
 import tempfile
 
@@ -18,28 +21,27 @@ from rest_framework.views import APIView
 from annotations import display
 from annotations.apis import image_data
 from annotations.selectors import upload_get
-from annotations.uploads import (
-    chunk_size,
-    parse_content_range,
-    upload_append,
-    upload_complete,
-    upload_delete,
-    upload_start,
-)
+from annotations.models import Image
+from annotations.upload_ingest import upload_complete, upload_data
+from annotations.uploads import chunk_size, parse_content_range, upload_append, upload_delete, upload_start
 from cellposeweb.exceptions import PayloadTooLargeError
 from cellposeweb.throttles import UploadRateThrottle
 
 UploadOutputSerializer = inline_serializer("Upload", {
     "id": serializers.UUIDField(), "name": serializers.CharField(), "size": serializers.IntegerField(),
     "offset": serializers.IntegerField(), "chunk_size": serializers.IntegerField(),
+    "status": serializers.ChoiceField(choices=["receiving", "ingesting", "done", "failed"]),
+    "progress": serializers.FloatField(), "image": serializers.IntegerField(allow_null=True),
+    "error": serializers.CharField(), "url": serializers.CharField(),
 })
 
 
 def upload_response(upload, status_code=status.HTTP_200_OK) -> Response:
-    body = {"id": str(upload.pk), "name": upload.name, "size": upload.size, "offset": upload.offset,
-            "chunk_size": chunk_size()}
+    body = {**upload_data(upload), "chunk_size": chunk_size()}
     response = Response(body, status=status_code)
     response["Upload-Offset"] = str(upload.offset)
+    if status_code == status.HTTP_202_ACCEPTED:
+        response["Location"] = body["url"]
     response["Cache-Control"] = "no-store"
     return response
 
@@ -97,7 +99,8 @@ class UploadDetailApi(APIView):
 
 
 class UploadCompleteApi(APIView):
-    """Check the whole file against its SHA-256 and register it as an image (small or tiled)."""
+    """Check the whole file against its SHA-256 and register it as an image: a small one now (201,
+    the image), a tiled one in the background (202, the upload to poll until its status is done)."""
 
     throttle_classes = [UploadRateThrottle]
 
@@ -105,13 +108,16 @@ class UploadCompleteApi(APIView):
         axes = serializers.ChoiceField(choices=display.SUPPORTED_AXES, required=False,
                                        help_text="As for POST /api/images/: for an ambiguous small image.")
 
-    @extend_schema(request=UploadCompleteInputSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=UploadCompleteInputSerializer,
+                   responses={201: OpenApiTypes.OBJECT, 202: UploadOutputSerializer})
     def post(self, request, upload_id):
         upload = upload_get(user=request.user, upload_id=upload_id)
         serializer = self.UploadCompleteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        image = upload_complete(upload=upload, axes=serializer.validated_data.get("axes"))
-        return Response(image_data(image), status=status.HTTP_201_CREATED)
+        result = upload_complete(upload=upload, axes=serializer.validated_data.get("axes"))
+        if isinstance(result, Image):
+            return Response(image_data(result), status=status.HTTP_201_CREATED)
+        return upload_response(result, status.HTTP_202_ACCEPTED)
 
 
 __all__ = ["UploadCompleteApi", "UploadDetailApi", "UploadStartApi"]

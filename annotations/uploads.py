@@ -1,14 +1,14 @@
 """Chunked uploads: a large file sent in pieces that can resume after an interruption, and that
-becomes an image (annotations.ingest) only when ``complete`` has checked it whole. Services for
-the `Upload` rows (keyword-only; state moves by compare-and-set).
+becomes an image only when ``complete`` (annotations.upload_ingest) has checked it whole. Services
+for the `Upload` rows (keyword-only; state moves by compare-and-set).
 
 Chunks are stored files (``uploads/<id>/<offset>-<random>``), so any web process, on local disk
 or S3, can take the next one. An upload untouched for ``UPLOAD_STALE_S`` is deleted with its
-chunks (swept whenever an upload starts, and by ``manage.py prune_orphan_files``'s caller).
+chunks (swept whenever an upload starts, and by ``manage.py prune_orphan_files``'s caller); one
+whose tiled image is being ingested is kept until the ingest ends.
 """
 import hashlib
 import re
-import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -21,13 +21,13 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from annotations.files import delete_stored
-from annotations.ingest import image_ingest
-from annotations.models import Image, Upload
+from annotations.models import Upload
 from annotations.services import clean_filename
 from cellposeweb.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from cellposeweb.work import ACTIVE_STATUSES, WorkStatus
 
-__all__ = ["chunk_size", "parse_content_range", "upload_append", "upload_complete", "upload_delete",
-           "upload_delete_stale", "upload_start"]
+__all__ = ["chunk_size", "parse_content_range", "upload_append", "upload_assemble", "upload_chunks_delete",
+           "upload_delete", "upload_delete_stale", "upload_start"]
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
@@ -56,7 +56,7 @@ def parse_content_range(value: str) -> tuple[int, int, int]:
 def upload_delete_stale(*, now=None) -> int:
     """Delete uploads untouched for UPLOAD_STALE_S, with their chunks; returns how many."""
     cutoff = (now or timezone.now()) - timedelta(seconds=int(settings.UPLOAD_STALE_S))
-    stale = list(Upload.objects.filter(updated_at__lt=cutoff))
+    stale = list(Upload.objects.filter(updated_at__lt=cutoff).exclude(status__in=ACTIVE_STATUSES))
     for upload in stale:
         upload_delete(upload=upload)
     return len(stale)
@@ -74,7 +74,8 @@ def upload_start(*, owner, name: str, size: int, sha256: str) -> Upload:
     if size > settings.CHUNKED_UPLOAD_MAX_BYTES:
         raise PayloadTooLargeError(f"The file is larger than the upload limit of "
                                    f"{_size_text(settings.CHUNKED_UPLOAD_MAX_BYTES)}.")
-    n_open = Upload.objects.filter(owner=owner).count()
+    finished = (WorkStatus.SUCCEEDED, WorkStatus.FAILED)  # kept a while only to tell how the ingest ended
+    n_open = Upload.objects.filter(owner=owner).exclude(status__in=finished).count()
     if n_open >= settings.UPLOAD_MAX_OPEN_PER_USER:
         raise ConflictError(f"You have {n_open} unfinished uploads, the most one person may have; complete or "
                             "delete one (DELETE /api/uploads/<id>/) first.")
@@ -122,7 +123,7 @@ def upload_append(
     return upload
 
 
-def _assemble(upload: Upload, path: Path) -> str:
+def upload_assemble(*, upload: Upload, path: Path) -> str:
     """Write the upload's chunks in order to ``path``; returns the SHA-256 of the whole."""
     digest = hashlib.sha256()
     with open(path, "wb") as out:
@@ -134,39 +135,6 @@ def _assemble(upload: Upload, path: Path) -> str:
     return digest.hexdigest()
 
 
-def upload_complete(*, upload: Upload, axes: str | None = None) -> Image:
-    """Check the whole file against the declared SHA-256 and register it as an image (small or
-    tiled); the upload is gone afterwards. A file whose SHA-256 differs, or that is not an image,
-    is refused (400) and its upload deleted: nothing is registered. Until every byte has arrived
-    it is refused (409) and stays open."""
-    if upload.offset != upload.size:
-        raise ConflictError(f"Only {upload.offset} of {upload.size} bytes have arrived; send the rest first.")
-    if Upload.objects.filter(pk=upload.pk, completing=False).update(completing=True) != 1:
-        raise ConflictError("This upload is already being completed.")
-    finished = False
-    try:
-        with tempfile.TemporaryDirectory(prefix="cellposeweb-upload-") as tmp:
-            path = Path(tmp) / "upload"
-            sha256 = _assemble(upload, path)
-            if sha256 != upload.sha256:
-                finished = True
-                raise ApplicationError(f"The file received has SHA-256 {sha256}, not the {upload.sha256} "
-                                       "declared; nothing was stored. Start the upload again.")
-            try:
-                image = image_ingest(owner=upload.owner, name=upload.name, path=path, sha256=sha256,
-                                     n_bytes=upload.size, axes=axes)
-            except ApplicationError:
-                finished = True
-                raise
-            finished = True
-            return image
-    finally:
-        if finished:
-            upload_delete(upload=upload)
-        else:  # an outage (storage, database): let the client call complete again
-            Upload.objects.filter(pk=upload.pk).update(completing=False)
-
-
 def _stored_chunks(upload_id) -> list[str]:
     """Every file under the upload's folder (accepted chunks and any left by a failed request)."""
     folder = f"uploads/{upload_id}"
@@ -176,9 +144,18 @@ def _stored_chunks(upload_id) -> list[str]:
         return []
 
 
+def upload_chunks_delete(*, upload_id) -> None:
+    """Delete the upload's stored chunks once the current transaction commits (the row stays)."""
+    transaction.on_commit(lambda: delete_stored(_stored_chunks(upload_id)))
+
+
 @transaction.atomic
 def upload_delete(*, upload: Upload) -> None:
-    """Delete an upload and (after commit) its chunks."""
+    """Delete an upload and (after commit) its chunks. Refused (409) while its image is being
+    ingested: the worker is reading the chunks."""
     upload_id = upload.pk
+    if Upload.objects.filter(pk=upload_id, status__in=ACTIVE_STATUSES).exists():
+        raise ConflictError("This upload's image is being ingested; wait until it is done or failed "
+                            f"(GET /api/uploads/{upload_id}/).")
     Upload.objects.filter(pk=upload_id).delete()
     transaction.on_commit(lambda: delete_stored(_stored_chunks(upload_id)))

@@ -63,7 +63,8 @@ case "${1:-web}" in
       --loglevel "${LOG_LEVEL:-INFO}" --without-gossip --without-mingle
     ;;
   worker-cpu)
-    # Maintenance (the recovery sweep); forks children, which never run the engine's kernels.
+    # Maintenance (the recovery sweep) and the ingest of tiled images; forks children, which never run
+    # the engine's numba kernels.
     exec celery -A cellposeweb worker -Q cpu --concurrency "${CPU_CONCURRENCY:-2}" --max-tasks-per-child 200 \
       -n "${WORKER_NAME:-cpu}@%h" --loglevel "${LOG_LEVEL:-INFO}" --without-gossip --without-mingle
     ;;

@@ -193,3 +193,24 @@ test("the queue sends files over the chunk size in chunks and smaller ones in on
   assert.ok(big.chunked);
   assert.deepEqual([...new Set(statuses)], ["queued", "uploading", "hashing", "processing", "done"]);
 });
+
+test("a tiled image completed with 202 is waited for until its ingest has made the image", async () => {
+  const data = randomBytes(1500);
+  const server = fakeServer({
+    chunkSize: 1000,
+    fail: (method, path) => (method === "POST" && path.endsWith("complete/")
+      ? { status: 202, body: { id: "u1", status: "ingesting", progress: 0, url: "/api/uploads/u1/" } } : null),
+  });
+  const store = new ResumeStore(memoryStorage());
+  const waited = [];
+  const upload = new ChunkedUpload(fileOf(data), {
+    transport: server.transport, store, chunkBytes: 4096, ...noSleep,
+    waitIngest: async (state) => {
+      waited.push(state.url);
+      return { id: 9, name: "big.tif" };
+    },
+  });
+  assert.deepEqual(await upload.run(), { id: 9, name: "big.tif" });
+  assert.deepEqual(waited, ["/api/uploads/u1/"]);
+  assert.equal(store.get(fileOf(data)), null, "a completed upload is not offered for resuming");
+});

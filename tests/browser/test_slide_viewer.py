@@ -33,6 +33,15 @@ UPLOAD = """async (tiff) => {
   const form = new FormData();
   form.append('file', new File([Uint8Array.from(atob(tiff), (c) => c.charCodeAt(0))], 'slide.tif'));
   const response = await fetch('/api/images/', { method: 'POST', body: form, headers: { 'X-CSRFToken': token } });
+  if (response.status === 202) {  // a tiled image: its pyramid is built in the background
+    let state = await response.json();
+    while (state.status === 'ingesting') {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      state = await (await fetch(state.url)).json();
+    }
+    if (state.status !== 'done') throw new Error(`ingest failed: ${state.error}`);
+    return state.image;
+  }
   if (response.status !== 201) throw new Error(`upload failed: ${response.status}`);
   return (await response.json()).id;
 }"""

@@ -104,6 +104,23 @@ def upload(name: str, content: bytes, content_type="application/octet-stream") -
     return SimpleUploadedFile(name, content, content_type=content_type)
 
 
+def ingested(api, response) -> dict:
+    """Follow the 202 of a tiled image's upload as a client does: its ingest runs (here in the
+    test's thread, since JOB_RUNNER is off), then its URL says done with the image. Returns the
+    image's JSON (GET /api/images/<id>/)."""
+    from annotations.upload_ingest import upload_ingest_run
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "ingesting" and response["Location"] == body["url"], body
+    upload_ingest_run(upload_id=body["id"], worker="test-worker")
+    polled = api.get(body["url"]).json()
+    assert polled["status"] == "done" and polled["progress"] == 1.0, polled
+    image = api.get(f"/api/images/{polled['image']}/")
+    assert image.status_code == 200, image.content
+    return image.json()
+
+
 def data_file(name: str) -> SimpleUploadedFile:
     return upload(name, (DATA / name).read_bytes())
 

@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 
 from annotations import slides
 from annotations.models import Image
-from tests.web.conftest import client_for, small_image, tiff_bytes, upload
+from tests.web.conftest import client_for, ingested, small_image, tiff_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,7 @@ def expected_tile(level_array: np.ndarray, lo: float, hi: float, col: int, row: 
 
 def test_an_image_over_the_threshold_is_stored_tiled_with_its_original_file(api, settings):
     array = gradient()
-    response = post(api, "slide.tif", tiff_bytes(array, tile=(256, 256), compression="zlib"))
-    assert response.status_code == 201, response.content
-    body = response.json()
+    body = ingested(api, post(api, "slide.tif", tiff_bytes(array, tile=(256, 256), compression="zlib")))
     assert body["tiled"] is True and body["shape"] == [1300, 1100] and body["axes"] == "YX"
     image = Image.objects.get(pk=body["id"])
     assert Path(image.file.path).read_bytes()[:4] == b"II*\x00"
@@ -60,7 +58,7 @@ def test_an_image_at_the_threshold_keeps_the_small_image_path(api):
 
 
 def test_the_pyramid_lists_every_level_and_the_tile_size(api):
-    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))["id"]
     info = api.get(f"/api/images/{image_id}/pyramid/").json()
     assert info == {
         "tiled": True, "width": 1100, "height": 1300, "depth": 1, "channels": 1, "dtype": "uint16",
@@ -78,7 +76,7 @@ def test_a_small_image_has_a_one_level_pyramid(api, image):
 
 def test_tiles_are_the_source_pixels_levelled_by_the_display_levels(api):
     array = gradient()
-    image_id = post(api, "slide.tif", tiff_bytes(array, rowsperstrip=16)).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(array, rowsperstrip=16)))["id"]
     image = Image.objects.get(pk=image_id)
     (lo, hi), = slides.display_levels(image)
     for col, row in [(0, 0), (2, 2), (1, 2)]:  # inner, corner (76 x 276) and edge tiles
@@ -92,19 +90,19 @@ def test_tiles_are_the_source_pixels_levelled_by_the_display_levels(api):
 
 def test_an_rgb_tile_is_rgb(api):
     array = np.random.default_rng(0).integers(0, 255, (700, 900, 3), dtype=np.uint8)
-    image_id = post(api, "rgb.tif", tiff_bytes(array, photometric="rgb")).json()["id"]
+    image_id = ingested(api, post(api, "rgb.tif", tiff_bytes(array, photometric="rgb")))["id"]
     tile = png(api.get(f"/api/images/{image_id}/tiles/0/0/1/1.png"))
     assert tile.shape == (188, 388, 3)
 
 
 def test_a_tile_outside_the_grid_is_404(api):
-    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))["id"]
     for path in ["0/0/3/0", "0/0/0/3", "0/1/0/0", "3/0/0/0"]:
         assert api.get(f"/api/images/{image_id}/tiles/{path}.png").status_code == 404, path
 
 
 def test_a_tile_has_an_etag_and_is_not_sent_again_when_the_client_has_it(api):
-    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))["id"]
     url = f"/api/images/{image_id}/tiles/0/0/1/1.png"
     first = api.get(url)
     assert first["Cache-Control"] == "private, max-age=86400, immutable"
@@ -115,7 +113,7 @@ def test_a_tile_has_an_etag_and_is_not_sent_again_when_the_client_has_it(api):
 
 
 def test_another_user_gets_404_for_the_pyramid_and_the_tiles(api, other_user):
-    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))["id"]
     stranger = client_for(other_user)
     assert stranger.get(f"/api/images/{image_id}/pyramid/").status_code == 404
     assert stranger.get(f"/api/images/{image_id}/tiles/0/0/0/0.png").status_code == 404
@@ -124,7 +122,7 @@ def test_another_user_gets_404_for_the_pyramid_and_the_tiles(api, other_user):
 
 @pytest.mark.parametrize("whole", ["data", "channels"])
 def test_the_whole_image_of_a_tiled_image_is_refused_naming_the_tiles(api, whole):
-    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))["id"]
     response = api.get(f"/api/images/{image_id}/{whole}/")
     assert response.status_code == 400
     assert f"/api/images/{image_id}/tiles/" in response.json()["detail"]
@@ -138,16 +136,14 @@ def test_a_pyramidal_tiff_is_read_from_its_full_resolution_level(api, tmp_path):
         tif.write(array, tile=(256, 256), subifds=2, compression="zlib")
         tif.write(array[::2, ::2], tile=(256, 256), subfiletype=1, compression="zlib")
         tif.write(array[::4, ::4], tile=(256, 256), subfiletype=1, compression="zlib")
-    response = post(api, "pyramid.tif", path.read_bytes())
-    assert response.status_code == 201, response.content
-    image = Image.objects.get(pk=response.json()["id"])
+    image = Image.objects.get(pk=ingested(api, post(api, "pyramid.tif", path.read_bytes()))["id"])
     np.testing.assert_array_equal(slides.open_level(image)[...], array)
 
 
 def test_a_stack_over_the_threshold_is_tiled_plane_by_plane(api):
     stack = np.stack([gradient(700, 600) + k for k in range(3)])
     content = tiff_bytes(stack, photometric="minisblack", metadata={"axes": "ZYX"})
-    body = post(api, "stack.tif", content).json()
+    body = ingested(api, post(api, "stack.tif", content))
     assert body["tiled"] and body["axes"] == "ZYX" and body["is_3d"]
     image = Image.objects.get(pk=body["id"])
     np.testing.assert_array_equal(slides.open_level(image)[2], stack[2])
@@ -155,7 +151,7 @@ def test_a_stack_over_the_threshold_is_tiled_plane_by_plane(api):
 
 
 def test_deleting_a_tiled_image_deletes_its_pixels(api, settings, django_capture_on_commit_callbacks):
-    image_id = post(api, "slide.tif", tiff_bytes(gradient())).json()["id"]
+    image_id = ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))["id"]
     root = Path(settings.MEDIA_ROOT) / f"images/{image_id}/pixels.zarr"
     assert any(p.is_file() for p in root.rglob("*"))
     with django_capture_on_commit_callbacks(execute=True):
@@ -168,7 +164,7 @@ def test_the_orphan_sweep_keeps_a_tiled_images_pixels(api):
 
     from cellposeweb.orphans import orphan_files
 
-    post(api, "slide.tif", tiff_bytes(gradient()))
+    ingested(api, post(api, "slide.tif", tiff_bytes(gradient())))
     assert orphan_files(older_than=timedelta(0)) == []
 
 
@@ -192,11 +188,18 @@ def test_an_image_stored_before_display_levels_gets_them_on_first_read(api, imag
     assert levels == [pytest.approx(list(expected))]
 
 
-def test_a_large_float_image_with_nan_pixels_is_refused_and_nothing_is_stored(api, settings):
+def test_a_large_float_image_with_nan_pixels_fails_its_ingest_and_nothing_is_stored(
+        api, settings, django_capture_on_commit_callbacks):
+    from annotations.upload_ingest import upload_ingest_run
+
     array = gradient().astype(np.float32)
     array[1200, 5:8] = np.nan
-    response = post(api, "nan.tif", tiff_bytes(array))
-    assert response.status_code == 400 and "3 pixel value(s) are NaN" in response.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(api, "nan.tif", tiff_bytes(array))
+        assert response.status_code == 202, response.content
+        upload_ingest_run(upload_id=response.json()["id"], worker="test-worker")
+    polled = api.get(response.json()["url"]).json()
+    assert polled["status"] == "failed" and "3 pixel value(s) are NaN" in polled["error"] and polled["image"] is None
     assert not Image.objects.exists()
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
 
@@ -206,9 +209,7 @@ def test_a_jpeg_tiled_rgb_tiff_as_slide_scanners_write_reads_as_tifffile_decodes
     array = np.clip(gradient(900, 1000)[..., None] // 60 + rng.integers(0, 30, (900, 1000, 3)), 0, 255).astype(np.uint8)
     path = tmp_path / "scan.tif"
     tifffile.imwrite(path, array, tile=(240, 240), compression="jpeg", photometric="rgb")
-    response = post(api, "scan.tif", path.read_bytes())
-    assert response.status_code == 201, response.content
-    image = Image.objects.get(pk=response.json()["id"])
+    image = Image.objects.get(pk=ingested(api, post(api, "scan.tif", path.read_bytes()))["id"])
     assert image.axes == "YXC" and image.n_channels == 3
     np.testing.assert_array_equal(slides.open_level(image)[...], tifffile.imread(path))
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from annotations import slides
 from annotations.models import Image, Upload
-from tests.web.conftest import client_for, small_image, tiff_bytes
+from tests.web.conftest import client_for, ingested, small_image, tiff_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -55,19 +55,21 @@ def send_all(api, upload_id, content: bytes, first: int = 0):
     return offset
 
 
-def test_a_large_file_sent_in_chunks_becomes_a_tiled_image(api):
+def test_a_large_file_sent_in_chunks_becomes_a_tiled_image_in_the_background(
+        api, django_capture_on_commit_callbacks, settings):
     content = slide_bytes()
     started = start(api, content)
     assert started.status_code == 201
     body = started.json()
-    assert body["offset"] == 0 and body["chunk_size"] == CHUNK
+    assert body["offset"] == 0 and body["chunk_size"] == CHUNK and body["status"] == "receiving"
     assert send_all(api, body["id"], content) == len(content)
-    done = api.post(f"/api/uploads/{body['id']}/complete/", {}, format="json")
-    assert done.status_code == 201, done.content
-    image = Image.objects.get(pk=done.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        image_json = ingested(api, api.post(f"/api/uploads/{body['id']}/complete/", {}, format="json"))
+    image = Image.objects.get(pk=image_json["id"])
     assert image.tiled and image.sha256 == sha(content) and image.size_bytes == len(content)
     assert slides.open_level(image).shape == (1300, 1100)
-    assert not Upload.objects.exists()
+    assert Upload.objects.get().image_id == image.pk  # kept a while to tell the client; its chunks are gone
+    assert not any(p.is_file() for p in (Path(settings.MEDIA_ROOT) / "uploads").rglob("*"))
 
 
 def test_a_small_image_sent_in_chunks_takes_the_small_image_path(api):
@@ -88,9 +90,8 @@ def test_an_interrupted_upload_resumes_from_the_offset_it_reports(api):
     assert status.json()["offset"] == 2 * CHUNK and status["Upload-Offset"] == str(2 * CHUNK)
     assert api.head(f"/api/uploads/{upload_id}/")["Upload-Offset"] == str(2 * CHUNK)
     send_all(api, upload_id, content, first=2 * CHUNK)
-    done = api.post(f"/api/uploads/{upload_id}/complete/", {}, format="json")
-    assert done.status_code == 201
-    assert Image.objects.get(pk=done.json()["id"]).sha256 == sha(content)
+    image_json = ingested(api, api.post(f"/api/uploads/{upload_id}/complete/", {}, format="json"))
+    assert Image.objects.get(pk=image_json["id"]).sha256 == sha(content)
 
 
 def test_a_chunk_at_the_wrong_offset_is_refused_with_the_offset_to_resume_from(api):

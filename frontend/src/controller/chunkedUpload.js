@@ -10,6 +10,7 @@
  * lost connection asks the server for its offset and continues there. abort() stops and DELETEs.
  */
 import { errorMessage } from "../api.js";
+import { waitForIngest } from "./ingestWait.js";
 import { sha256OfBlob, toHex } from "./sha256.js";
 
 /**
@@ -139,13 +140,14 @@ export class ChunkedUpload {
    *          backoff?: (attempt: number) => number, hashSliceBytes?: number,
    *          digestChunk?: (blob: Blob) => Promise<string|null>,
    *          onHashing?: (fraction: number) => void, onProgress?: (fraction: number) => void,
-   *          onCompleting?: () => void}} options
+   *          onCompleting?: () => void, waitIngest?: (state: any) => Promise<object>}} options
    *   chunkBytes: the largest chunk this side sends (the server's chunk_size caps it)
    */
   constructor(file, {
     transport, store = new ResumeStore(null), chunkBytes, base = "", maxAttempts = 6,
     sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms)), backoff = backoffDelay,
     hashSliceBytes = 8 * 1024 * 1024, digestChunk = chunkDigest, onHashing = () => {}, onProgress = () => {}, onCompleting = () => {},
+    waitIngest = waitForIngest,
   }) {
     this.file = file;
     this.transport = transport;
@@ -160,6 +162,7 @@ export class ChunkedUpload {
     this.onHashing = onHashing;
     this.onProgress = onProgress;
     this.onCompleting = onCompleting;
+    this.waitIngest = waitIngest;
     this.id = null;
     this.offset = 0;
     /** the file's SHA-256, once read (kept for a second try, e.g. with axes) */
@@ -225,6 +228,10 @@ export class ChunkedUpload {
       if (response.status === 201) {
         this.store.delete(this.file);
         return response.body;
+      }
+      if (response.status === 202 && response.body?.url) { // a tiled image: built in the background
+        this.store.delete(this.file);
+        return this.waitIngest(response.body);
       }
       if (response.status === 400) this.store.delete(this.file); // refused: the server deleted it
       failures = await this._failed(response, failures);

@@ -15,6 +15,7 @@
 import { errorMessage } from "../api.js";
 import { Observable } from "../observable.js";
 import { ChunkedUpload, fetchTransport, ResumeStore } from "./chunkedUpload.js";
+import { waitForIngest } from "./ingestWait.js";
 
 /**
  * @typedef {object} UploadItem
@@ -148,7 +149,10 @@ export class UploadQueue extends Observable {
       } catch {
         // not JSON: errorMessage() handles text and HTML bodies
       }
-      if (xhr.status >= 200 && xhr.status < 300) {
+      if (xhr.status === 202 && body?.url) { // a tiled image: its pyramid is built in the background
+        waitForIngest(body).then((image) => this._finish(item, { status: "done", progress: 1, image }),
+          (error) => this._finish(item, { status: "failed", error: error.message }));
+      } else if (xhr.status >= 200 && xhr.status < 300) {
         this._finish(item, { status: "done", progress: 1, image: body });
       } else if (xhr.status === 400 && body?.code === AXES_NEEDED && Array.isArray(body.axes_choices)) {
         this._finish(item, {

@@ -1,0 +1,173 @@
+"""The ingest of tiled images as background work (annotations.upload_ingest on cellposeweb.work):
+202 and a URL to poll, done with the image, a failure that keeps nothing, recovery of a dead
+worker's ingest, and the embedded pool running it."""
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from annotations import slides
+from annotations.models import Image, Upload
+from annotations.upload_ingest import INGEST, SERVER_ERROR, upload_ingest_run
+from cellposeweb import work
+from cellposeweb.work import WorkStatus
+from tests.web.conftest import small_image, tiff_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_tiling(settings):
+    settings.TILED_MIN_PIXELS = 600 * 600
+
+
+def slide() -> np.ndarray:
+    y, x = np.mgrid[:1300, :1100]
+    return (x * 20 + y * 10).astype(np.uint16)
+
+
+def post(api, content, name="slide.tif"):
+    return api.post("/api/images/", {"file": upload(name, content)}, format="multipart")
+
+
+def stored_files(settings, prefix: str) -> list[Path]:
+    return [p for p in (Path(settings.MEDIA_ROOT) / prefix).rglob("*") if p.is_file()]
+
+
+def test_a_tiled_upload_answers_202_and_is_ingesting_until_a_worker_builds_it(api):
+    response = post(api, tiff_bytes(slide()))
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "ingesting" and body["image"] is None and body["url"] == f"/api/uploads/{body['id']}/"
+    assert not Image.objects.exists()  # no image row before its pixels exist
+    polled = api.get(body["url"]).json()
+    assert polled["status"] == "ingesting" and polled["progress"] == 0.0
+    upload_ingest_run(upload_id=body["id"], worker="worker-1")
+    polled = api.get(body["url"]).json()
+    image = Image.objects.get(pk=polled["image"])
+    assert polled["status"] == "done" and polled["progress"] == 1.0
+    np.testing.assert_array_equal(slides.open_level(image)[...], slide())
+
+
+def test_a_small_upload_keeps_the_synchronous_path(api):
+    response = post(api, tiff_bytes(small_image()))
+    assert response.status_code == 201 and response.json()["tiled"] is False
+    assert not Upload.objects.exists()
+
+
+def test_the_worker_records_the_share_of_bands_written(api, monkeypatch):
+    upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    seen = []
+    real = slides.build_pixels
+
+    def watching(source, folder, *, name, progress=None):
+        def report(done, total):
+            progress(done, total)
+            seen.append(Upload.objects.get(pk=upload_id).progress)
+        return real(source, folder, name=name, progress=report)
+
+    monkeypatch.setattr(slides, "build_pixels", watching)
+    upload_ingest_run(upload_id=upload_id, worker="worker-1")
+    assert seen[0] > 0 and seen == sorted(seen) and seen[-1] == 1.0  # 1300 rows: 3 bands of 512, then levels
+
+
+def test_a_failed_ingest_says_why_and_keeps_no_image_and_no_pixels(api, settings, monkeypatch,
+                                                                    django_capture_on_commit_callbacks):
+    def half_stored(image, folder):
+        (Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr").mkdir(parents=True)
+        (Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr/.zgroup").write_text("{}")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(slides, "store_pixels", half_stored)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_id = post(api, tiff_bytes(slide())).json()["id"]
+        upload_ingest_run(upload_id=upload_id, worker="worker-1")
+    polled = api.get(f"/api/uploads/{upload_id}/").json()
+    assert polled["status"] == "failed" and polled["error"] == SERVER_ERROR and polled["image"] is None
+    assert not Image.objects.exists()
+    assert stored_files(settings, "images") == [] and stored_files(settings, "uploads") == []
+
+
+def test_an_upload_being_ingested_cannot_be_deleted_or_completed_again(api):
+    upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    assert api.delete(f"/api/uploads/{upload_id}/").status_code == 409
+    assert api.post(f"/api/uploads/{upload_id}/complete/", {}, format="json").status_code == 409
+    upload_ingest_run(upload_id=upload_id, worker="worker-1")
+    assert api.delete(f"/api/uploads/{upload_id}/").status_code == 204
+    assert Image.objects.count() == 1  # deleting the finished upload keeps its image
+
+
+def test_the_recovery_sweep_requeues_a_dead_workers_ingest_and_the_next_worker_finishes_it(api, settings):
+    upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    assert work.take(Upload, upload_id, worker="killed-worker", stage="building the pyramid")
+    old = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S + 1)
+    Upload.objects.filter(pk=upload_id).update(heartbeat_at=old, progress=0.4)
+    assert work.sweep(INGEST)["requeued"] == [Upload.objects.get().pk]
+    assert api.get(f"/api/uploads/{upload_id}/").json()["status"] == "ingesting"
+    assert Upload.objects.get().progress == 0.0
+    upload_ingest_run(upload_id=upload_id, worker="worker-2")
+    upload = Upload.objects.get()
+    assert upload.status == WorkStatus.SUCCEEDED and upload.attempts == 2 and upload.worker == "worker-2"
+    assert Image.objects.get().pk == upload.image_id
+
+
+def test_an_ingest_whose_workers_keep_dying_fails_with_the_reason(api, settings, django_capture_on_commit_callbacks):
+    settings.JOB_MAX_ATTEMPTS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_id = post(api, tiff_bytes(slide())).json()["id"]
+        work.take(Upload, upload_id, worker="killed-worker", stage="building the pyramid")
+        Upload.objects.filter(pk=upload_id).update(heartbeat_at=timezone.now() - timedelta(days=1))
+        work.sweep(INGEST)
+    polled = api.get(f"/api/uploads/{upload_id}/").json()
+    assert polled["status"] == "failed" and "stopped 1 times" in polled["error"]
+    assert stored_files(settings, "uploads") == [] and not Image.objects.exists()
+
+
+def test_a_worker_whose_ingest_the_sweep_took_over_keeps_nothing(api, settings, monkeypatch):
+    upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    real = slides.build_pixels
+
+    def slow(*args, **kwargs):  # meanwhile the sweep decided this worker was dead
+        Upload.objects.filter(pk=upload_id).update(status=WorkStatus.QUEUED, worker="", heartbeat_at=None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(slides, "build_pixels", slow)
+    upload_ingest_run(upload_id=upload_id, worker="worker-1")
+    assert Upload.objects.get().status == WorkStatus.QUEUED  # for the next worker, untouched
+    assert not Image.objects.exists() and stored_files(settings, "images") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_pool_runs_the_ingest(api, settings):
+    settings.JOB_RUNNER = "thread"
+    runner = work.pool(INGEST.name)
+    body = post(api, tiff_bytes(slide())).json()
+    deadline = time.monotonic() + 120
+    while api.get(body["url"]).json()["status"] == "ingesting":
+        assert time.monotonic() < deadline, "the embedded pool did not finish the ingest"
+        time.sleep(0.05)
+    polled = api.get(body["url"]).json()
+    assert polled["status"] == "done" and polled["progress"] == 1.0
+    assert Image.objects.get(pk=polled["image"]).tiled
+    assert stored_files(settings, "uploads") == []
+    while not runner.is_idle():
+        time.sleep(0.02)
+
+
+
+def test_with_celery_the_ingest_task_is_sent_by_name_to_the_cpu_queue_and_runs_it(
+        api, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from annotations.tasks import upload_ingest_run_task
+    from cellposeweb.celery import app
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, queue: sent.append((name, args, queue)))
+    settings.JOB_RUNNER = "celery"
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    assert sent == [("annotations.upload_ingest_run", [Upload.objects.get().pk], "cpu")]
+    upload_ingest_run_task.apply(args=sent[0][1])  # what worker-cpu does with the message
+    assert api.get(f"/api/uploads/{upload_id}/").json()["status"] == "done"
