@@ -121,6 +121,19 @@ def ingested(api, response) -> dict:
     return image.json()
 
 
+def stored_names(prefix: str) -> list[str]:
+    """Every file name under ``prefix`` in the default storage (local disk here, S3 in the
+    integration tier), found through the storage API rather than the file system."""
+    from django.core.files.storage import default_storage
+
+    prefix = prefix.rstrip("/")
+    try:
+        folders, files = default_storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [f"{prefix}/{f}" for f in files] + [n for d in folders for n in stored_names(f"{prefix}/{d}")]
+
+
 def data_file(name: str) -> SimpleUploadedFile:
     return upload(name, (DATA / name).read_bytes())
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from django.core.files.storage import default_storage
 
 from annotations import slides
 from annotations.models import Image
@@ -54,8 +55,8 @@ def test_a_level_is_the_mean_of_2x2_blocks_of_the_one_before(owner, tmp_path):
 
 def test_the_group_carries_ngff_multiscales_metadata(owner, tmp_path, settings):
     image = tiled_image(owner, rgb(1300, 1100), tmp_path)
-    root = Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr"
-    meta = json.loads((root / ".zattrs").read_text())["multiscales"][0]
+    with default_storage.open(f"images/{image.pk}/pixels.zarr/.zattrs") as fh:
+        meta = json.loads(fh.read())["multiscales"][0]
     assert meta["version"] == "0.4"
     assert [a["name"] for a in meta["axes"]] == ["y", "x", "c"]
     assert [d["coordinateTransformations"][0]["scale"] for d in meta["datasets"]] == [

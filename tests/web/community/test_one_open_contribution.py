@@ -7,6 +7,7 @@ from cellposeweb.exceptions import ConflictError
 from community import rules
 from community.models import Contribution, ContributionStatus
 from community.services import contribution_create
+from tests.web.conftest import stored_names
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +35,7 @@ def test_a_request_that_passed_the_check_while_another_contributed_gets_a_409(ow
     assert Contribution.objects.filter(image=image, annotation_version=1).count() == 1
 
 
-def test_the_request_that_lost_the_race_leaves_no_snapshot_files(owner, curated_image, monkeypatch, settings):
-    from pathlib import Path
-
+def test_the_request_that_lost_the_race_leaves_no_snapshot_files(owner, curated_image, monkeypatch):
     image = curated_image(owner)
     check = rules.check_no_open_contribution
     first, started = [], []
@@ -48,13 +47,13 @@ def test_the_request_that_lost_the_race_leaves_no_snapshot_files(owner, curated_
             first.append(create(owner, image))
 
     monkeypatch.setattr(rules, "check_no_open_contribution", racing)
+    before = set(stored_names("community/contributions"))  # S3 in the integration tier: a shared bucket
     with pytest.raises(ConflictError):
         create(owner, image)
 
-    root = Path(settings.MEDIA_ROOT) / "community" / "contributions"
-    stored = sorted(p.name for p in root.rglob("*") if p.is_file())
+    added = sorted(set(stored_names("community/contributions")) - before)
     kept = first[0]
-    assert stored == sorted(Path(f.name).name for f in (kept.image_file, kept.masks_file) if f)
+    assert added == sorted(f.name for f in (kept.image_file, kept.masks_file, kept.prediction_file) if f)
 
 
 def test_the_database_refuses_a_second_open_row_for_one_image_version(owner, curated_image):
