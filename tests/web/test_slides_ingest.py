@@ -3,10 +3,11 @@
 worker's ingest, and the embedded pool running it."""
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from annotations import slides
@@ -14,7 +15,7 @@ from annotations.models import Image, Upload
 from annotations.upload_ingest import INGEST, SERVER_ERROR, upload_ingest_run
 from cellposeweb import work
 from cellposeweb.work import WorkStatus
-from tests.web.conftest import small_image, tiff_bytes, upload
+from tests.web.conftest import small_image, stored_names, tiff_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +34,12 @@ def post(api, content, name="slide.tif"):
     return api.post("/api/images/", {"file": upload(name, content)}, format="multipart")
 
 
-def stored_files(settings, prefix: str) -> list[Path]:
-    return [p for p in (Path(settings.MEDIA_ROOT) / prefix).rglob("*") if p.is_file()]
+@pytest.fixture
+def new_files():
+    """The stored names under a prefix that this test added (the integration tier's S3 bucket holds
+    other tests' files too)."""
+    before = {prefix: set(stored_names(prefix)) for prefix in ("images", "uploads")}
+    return lambda prefix: sorted(set(stored_names(prefix)) - before[prefix])
 
 
 def test_a_tiled_upload_answers_202_and_is_ingesting_until_a_worker_builds_it(api):
@@ -74,11 +79,10 @@ def test_the_worker_records_the_share_of_bands_written(api, monkeypatch):
     assert seen[0] > 0 and seen == sorted(seen) and seen[-1] == 1.0  # 1300 rows: 3 bands of 512, then levels
 
 
-def test_a_failed_ingest_says_why_and_keeps_no_image_and_no_pixels(api, settings, monkeypatch,
+def test_a_failed_ingest_says_why_and_keeps_no_image_and_no_pixels(new_files, api, settings, monkeypatch,
                                                                     django_capture_on_commit_callbacks):
     def half_stored(image, folder):
-        (Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr").mkdir(parents=True)
-        (Path(settings.MEDIA_ROOT) / f"images/{image.pk}/pixels.zarr/.zgroup").write_text("{}")
+        default_storage.save(f"images/{image.pk}/pixels.zarr/.zgroup", ContentFile(b"{}"))
         raise OSError("disk full")
 
     monkeypatch.setattr(slides, "store_pixels", half_stored)
@@ -88,7 +92,7 @@ def test_a_failed_ingest_says_why_and_keeps_no_image_and_no_pixels(api, settings
     polled = api.get(f"/api/uploads/{upload_id}/").json()
     assert polled["status"] == "failed" and polled["error"] == SERVER_ERROR and polled["image"] is None
     assert not Image.objects.exists()
-    assert stored_files(settings, "images") == [] and stored_files(settings, "uploads") == []
+    assert new_files("images") == [] and new_files("uploads") == []
 
 
 def test_an_upload_being_ingested_cannot_be_deleted_or_completed_again(api):
@@ -114,7 +118,7 @@ def test_the_recovery_sweep_requeues_a_dead_workers_ingest_and_the_next_worker_f
     assert Image.objects.get().pk == upload.image_id
 
 
-def test_an_ingest_whose_workers_keep_dying_fails_with_the_reason(api, settings, django_capture_on_commit_callbacks):
+def test_an_ingest_whose_workers_keep_dying_fails_with_the_reason(new_files, api, settings, django_capture_on_commit_callbacks):
     settings.JOB_MAX_ATTEMPTS = 1
     with django_capture_on_commit_callbacks(execute=True):
         upload_id = post(api, tiff_bytes(slide())).json()["id"]
@@ -123,10 +127,10 @@ def test_an_ingest_whose_workers_keep_dying_fails_with_the_reason(api, settings,
         work.sweep(INGEST)
     polled = api.get(f"/api/uploads/{upload_id}/").json()
     assert polled["status"] == "failed" and "stopped 1 times" in polled["error"]
-    assert stored_files(settings, "uploads") == [] and not Image.objects.exists()
+    assert new_files("uploads") == [] and not Image.objects.exists()
 
 
-def test_a_worker_whose_ingest_the_sweep_took_over_keeps_nothing(api, settings, monkeypatch):
+def test_a_worker_whose_ingest_the_sweep_took_over_keeps_nothing(new_files, api, settings, monkeypatch):
     upload_id = post(api, tiff_bytes(slide())).json()["id"]
     real = slides.build_pixels
 
@@ -137,11 +141,11 @@ def test_a_worker_whose_ingest_the_sweep_took_over_keeps_nothing(api, settings, 
     monkeypatch.setattr(slides, "build_pixels", slow)
     upload_ingest_run(upload_id=upload_id, worker="worker-1")
     assert Upload.objects.get().status == WorkStatus.QUEUED  # for the next worker, untouched
-    assert not Image.objects.exists() and stored_files(settings, "images") == []
+    assert not Image.objects.exists() and new_files("images") == []
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_embedded_pool_runs_the_ingest(api, settings):
+def test_the_embedded_pool_runs_the_ingest(new_files, api, settings):
     settings.JOB_RUNNER = "thread"
     runner = work.pool(INGEST.name)
     body = post(api, tiff_bytes(slide())).json()
@@ -152,7 +156,7 @@ def test_the_embedded_pool_runs_the_ingest(api, settings):
     polled = api.get(body["url"]).json()
     assert polled["status"] == "done" and polled["progress"] == 1.0
     assert Image.objects.get(pk=polled["image"]).tiled
-    assert stored_files(settings, "uploads") == []
+    assert new_files("uploads") == []
     while not runner.is_idle():
         time.sleep(0.02)
 
