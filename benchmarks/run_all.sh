@@ -31,6 +31,8 @@ echo "== automatic diameter on validation images (img2d.tif + 30 DSB 2018 images
 $PY benchmarks/bench_size.py --n 30 --threads 1
 echo "== 512x512 inference at a known diameter, with and without augmentation"
 $PY benchmarks/bench_inference.py --device cpu
+echo "== upload to masks in the browser (embedded site, headless Chromium)"
+$PY benchmarks/bench_upload_to_masks.py --runs 2
 echo "== training throughput"
 $PY benchmarks/bench_train.py
 $PY benchmarks/bench_train.py --precision bf16 --nbase 2,16,32,64,128 --nbase 2,32,64,128,256
