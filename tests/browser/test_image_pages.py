@@ -86,8 +86,14 @@ def press(page, key):
     page.evaluate(NEXT_FRAME)
 
 
+# More cards named so than before: the list shows an upload that just finished.
+NEW_CARD = """([name, before]) => [...document.querySelectorAll('.image-card')]
+  .filter((card) => card.textContent.includes(name)).length > before"""
+
+
 def open_image(page, name):
-    page.locator(".image-card", has_text=name).locator("a.card-name").click()
+    """Open the newest image called ``name`` (the list shows the newest first)."""
+    page.locator(".image-card", has_text=name).first.locator("a.card-name").click()
     page.wait_for_selector("[data-page=image][data-state=ready]")
 
 
@@ -151,6 +157,7 @@ def test_the_viewer_shows_saved_masks_flows_and_downloads_them(page, live_site):
         {"name": "img2d.tif", "type": "image/tiff", "b64": base64.b64encode((DATA / "img2d.tif").read_bytes()).decode()},
         {"name": "notes.txt", "type": "text/plain", "b64": base64.b64encode(b"not an image").decode()},
     ]
+    before = page.locator(".image-card", has_text="img2d.tif").count()
     page.evaluate(DROP_FILES, files)
     stored = page.locator(".upload", has_text="img2d.tif")
     rejected = page.locator(".upload", has_text="notes.txt")
@@ -158,7 +165,7 @@ def test_the_viewer_shows_saved_masks_flows_and_downloads_them(page, live_site):
     rejected.and_(page.locator("[data-status=failed]")).wait_for()
     assert "Uploaded" in stored.inner_text()
     assert "notes.txt" in rejected.locator("[data-field=error]").inner_text()
-    page.locator(".image-card", has_text="img2d.tif").wait_for()
+    page.wait_for_function(NEW_CARD, arg=["img2d.tif", before])
 
     open_image(page, "img2d.tif")
     assert page.inner_text("[data-role=cell-count]") == "No masks yet"
@@ -222,9 +229,11 @@ def test_a_person_segments_an_uploaded_image_and_sees_its_cells(page, live_site)
             "random model the tests register otherwise finds no cells, so a non-zero count cannot be asserted"
         )
     sign_in(page, live_site)
+    cards = page.locator(".image-card", has_text="img2d.tif")
+    before = cards.count()  # other tests of this session may have uploaded img2d.tif too
     started = time.monotonic()
     page.set_input_files("[data-role=file-input]", str(DATA / "img2d.tif"))
-    page.locator(".image-card", has_text="img2d.tif").first.wait_for()
+    page.wait_for_function(NEW_CARD, arg=["img2d.tif", before])
     open_image(page, "img2d.tif")
     run_segmentation(page, timeout_ms=300_000)
     count = page.locator("[data-role=cell-count]")
