@@ -13,6 +13,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from zarr.storage import Store
 
+from cellposeweb.orphans import stored_names
+
 __all__ = ["StorageStore"]
 
 
@@ -86,14 +88,8 @@ class StorageStore(Store):
 
     def _walk(self, path: str) -> Iterator[str]:
         folder = f"{self.prefix}/{path}".rstrip("/")
-        try:
-            dirs, files = self.storage.listdir(folder)
-        except FileNotFoundError:
-            return
-        for name in files:
-            yield f"{path}{name}"
-        for sub in dirs:
-            yield from self._walk(f"{path}{sub}/")
+        for name in stored_names(self.storage, folder):
+            yield name[len(self.prefix) + 1:]
 
     def __iter__(self) -> Iterator[str]:
         return self._walk("")

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
-__all__ = ["MANAGED_PREFIXES", "orphan_files", "referenced_folders", "referenced_names"]
+__all__ = ["MANAGED_PREFIXES", "orphan_files", "referenced_folders", "referenced_names", "stored_names"]
 
 MANAGED_PREFIXES = ("images", "thumbnails", "annotations", "results", "models", "community")
 """Where the models' FileFields store (their ``upload_to`` functions)."""
@@ -48,7 +48,9 @@ def _in_folder(name: str, folders: set[str]) -> bool:
     return any("/".join(parts[:n]) in folders for n in range(1, len(parts)))
 
 
-def _walk(storage, prefix: str) -> Iterator[str]:
+def stored_names(storage, prefix: str) -> Iterator[str]:
+    """Every file name under ``prefix`` in ``storage``, through the storage API (local disk and S3
+    alike); nothing when nothing was ever written there."""
     try:
         dirs, files = storage.listdir(prefix)
     except FileNotFoundError:  # local storage: nothing was ever written under this prefix
@@ -56,7 +58,7 @@ def _walk(storage, prefix: str) -> Iterator[str]:
     for name in files:
         yield f"{prefix}/{name}"
     for sub in dirs:
-        yield from _walk(storage, f"{prefix}/{sub}")
+        yield from stored_names(storage, f"{prefix}/{sub}")
 
 
 def orphan_files(*, older_than: timedelta, storage=None) -> list[tuple[str, int]]:
@@ -70,7 +72,7 @@ def orphan_files(*, older_than: timedelta, storage=None) -> list[tuple[str, int]
     keep_folders = referenced_folders()
     found = []
     for prefix in MANAGED_PREFIXES:
-        for name in _walk(storage, prefix):
+        for name in stored_names(storage, prefix):
             if name in keep or _in_folder(name, keep_folders):
                 continue
             if storage.get_modified_time(name) < cutoff:

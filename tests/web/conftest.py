@@ -126,12 +126,9 @@ def stored_names(prefix: str) -> list[str]:
     integration tier), found through the storage API rather than the file system."""
     from django.core.files.storage import default_storage
 
-    prefix = prefix.rstrip("/")
-    try:
-        folders, files = default_storage.listdir(prefix)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return [f"{prefix}/{f}" for f in files] + [n for d in folders for n in stored_names(f"{prefix}/{d}")]
+    from cellposeweb.orphans import stored_names as walk
+
+    return list(walk(default_storage, prefix.rstrip("/")))
 
 
 def data_file(name: str) -> SimpleUploadedFile:
