@@ -166,8 +166,7 @@ class ImageDataApi(APIView):
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         query = parse_query(self.QuerySerializer, request)
-        if slides.is_tiled(image):
-            raise ApplicationError(tiled_refusal(image))
+        refuse_tiled(image)
         levels = image_display_levels(image=image)
         try:
             picture = display.render_plane(
@@ -179,10 +178,13 @@ class ImageDataApi(APIView):
         return png_response(picture)
 
 
-def tiled_refusal(image: Image) -> str:
+def refuse_tiled(image: Image) -> None:
+    """A 400 for a view that reads the whole image, when the image is tiled (read its tiles)."""
+    if not slides.is_tiled(image):
+        return
     info = tiles.pyramid_info(image)
     last = info["levels"][-1]
-    return (
+    raise ApplicationError(
         f"{image.name} is a large image ({info['width']} x {info['height']} pixels) stored as tiles; read it "
         f"tile by tile: GET /api/images/{image.pk}/pyramid/ lists its levels and "
         f"/api/images/{image.pk}/tiles/<level>/<z>/<col>/<row>.png returns 512 x 512 tiles (level "
@@ -201,8 +203,7 @@ class ImageChannelsApi(APIView):
     def get(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
         query = parse_query(PlaneSerializer, request)
-        if slides.is_tiled(image):
-            raise ApplicationError(tiled_refusal(image))
+        refuse_tiled(image)
         sizes = dict(zip(image.axes, image.shape))
         n_values = sizes.get("C", 1) * sizes.get("Y", 1) * sizes.get("X", 1)
         if n_values > settings.CHANNEL_VALUES_MAX:
