@@ -57,13 +57,13 @@ INGEST = work.WorkKind(
 )
 
 PUBLIC_STATUS = {"": "receiving", WorkStatus.QUEUED: "ingesting", WorkStatus.RUNNING: "ingesting",
-                 WorkStatus.SUCCEEDED: "done", WorkStatus.FAILED: "failed", WorkStatus.CANCELLED: "failed"}
+                 WorkStatus.SUCCEEDED: "done", WorkStatus.FAILED: "failed", WorkStatus.CANCELLED: "cancelled"}
 
 
 def upload_data(upload: Upload) -> dict:
     """What a client polls: ``status`` is "receiving" (chunks arriving), "ingesting" (``progress``:
-    share of the pyramid's bands and levels written), "done" (``image``: its id) or "failed"
-    (``error``: why)."""
+    share of the pyramid's bands and levels written), "done" (``image``: its id), "failed"
+    (``error``: why) or "cancelled" (DELETE while ingesting; nothing kept)."""
     return {"id": str(upload.pk), "name": upload.name, "size": upload.size, "offset": upload.offset,
             "status": PUBLIC_STATUS[upload.status], "progress": round(upload.progress, 4),
             "image": upload.image_id, "error": upload.error, "url": f"/api/uploads/{upload.pk}/"}
@@ -151,7 +151,8 @@ def _fail(upload_id, *, worker: str, attempts: int, error: str) -> None:
 
 
 class _Lost(Exception):
-    """The recovery sweep took the ingest from this worker (it looked dead) before it finished."""
+    """The ingest is no longer this worker's: the recovery sweep took it (the worker looked dead)
+    or its owner cancelled it (upload_delete)."""
 
 
 def upload_ingest_run(*, upload_id, worker: str) -> None:
@@ -167,7 +168,8 @@ def upload_ingest_run(*, upload_id, worker: str) -> None:
         share = round(done / max(total, 1), 2)
         if share != shown[0]:
             shown[0] = share
-            Upload.objects.filter(pk=upload_id, status=WorkStatus.RUNNING, **mine).update(progress=share)
+            if not Upload.objects.filter(pk=upload_id, status=WorkStatus.RUNNING, **mine).update(progress=share):
+                raise _Lost()  # stop building now: nothing of it would be kept
 
     def done(image: Image) -> None:
         if not work.transition(Upload, upload_id, from_status=WorkStatus.RUNNING, to_status=WorkStatus.SUCCEEDED,
@@ -187,8 +189,13 @@ def upload_ingest_run(*, upload_id, worker: str) -> None:
                 image_ingest_tiled(owner=upload.owner, name=upload.name, path=path, sha256=sha256,
                                    n_bytes=upload.size, progress=progress, then=done)
         except _Lost:
-            logger.warning("image ingest %s: taken over by the recovery sweep; this worker's result dropped",
-                           upload_id, extra={"work_id": str(upload_id)})
+            if Upload.objects.filter(pk=upload_id, status=WorkStatus.CANCELLED).exists():
+                logger.info("image ingest %s: cancelled by its owner; nothing kept", upload_id,
+                            extra={"work_id": str(upload_id)})
+                upload_chunks_delete(upload_id=upload_id)
+            else:
+                logger.warning("image ingest %s: taken over by the recovery sweep; this worker's result dropped",
+                               upload_id, extra={"work_id": str(upload_id)})
         except ApplicationError as exc:
             _fail(upload_id, **mine, error=str(exc))
         except Exception:

@@ -5,7 +5,8 @@ for the `Upload` rows (keyword-only; state moves by compare-and-set).
 Chunks are stored files (``uploads/<id>/<offset>-<random>``), so any web process, on local disk
 or S3, can take the next one. An upload untouched for ``UPLOAD_STALE_S`` is deleted with its
 chunks (swept whenever an upload starts, and by ``manage.py prune_orphan_files``'s caller); one
-whose tiled image is being ingested is kept until the ingest ends.
+whose tiled image is being ingested is kept until the ingest ends. Deleting an upload while its
+image is being ingested cancels the ingest (`upload_delete`).
 """
 import hashlib
 import re
@@ -24,7 +25,7 @@ from annotations.files import delete_stored
 from annotations.models import Upload
 from annotations.services import clean_filename
 from cellposeweb.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
-from cellposeweb.work import ACTIVE_STATUSES, WorkStatus
+from cellposeweb.work import ACTIVE_STATUSES, WorkStatus, transition
 
 __all__ = ["chunk_size", "parse_content_range", "upload_append", "upload_assemble", "upload_chunks_delete",
            "upload_delete", "upload_delete_stale", "upload_start"]
@@ -149,13 +150,24 @@ def upload_chunks_delete(*, upload_id) -> None:
     transaction.on_commit(lambda: delete_stored(_stored_chunks(upload_id)))
 
 
+CANCELLED = "Cancelled before the image was stored; nothing was kept."
+
+
 @transaction.atomic
 def upload_delete(*, upload: Upload) -> None:
-    """Delete an upload and (after commit) its chunks. Refused (409) while its image is being
-    ingested: the worker is reading the chunks."""
+    """Delete an upload and (after commit) its chunks.
+
+    An upload whose image is being ingested is cancelled instead: the row moves to ``cancelled``
+    (by compare-and-set, so an ingest that has just finished keeps its image) and stays to tell the
+    poller so, until the stale sweep removes it. A queued ingest's chunks go now; a running one
+    stops at its next step, keeps nothing and deletes the chunks itself (upload_ingest)."""
     upload_id = upload.pk
-    if Upload.objects.filter(pk=upload_id, status__in=ACTIVE_STATUSES).exists():
-        raise ConflictError("This upload's image is being ingested; wait until it is done or failed "
-                            f"(GET /api/uploads/{upload_id}/).")
+    now = timezone.now()
+    for status in ACTIVE_STATUSES:
+        if transition(Upload, upload_id, from_status=status, to_status=WorkStatus.CANCELLED, stage="cancelled",
+                      error=CANCELLED, finished_at=now, updated_at=now):
+            if status == WorkStatus.QUEUED:
+                upload_chunks_delete(upload_id=upload_id)
+            return
     Upload.objects.filter(pk=upload_id).delete()
     transaction.on_commit(lambda: delete_stored(_stored_chunks(upload_id)))

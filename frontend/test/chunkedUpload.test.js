@@ -163,7 +163,6 @@ test("cancelling during a backoff stops at once, not when the wait ends", async 
     transport: server.transport, chunkBytes: 1000, sleep: () => new Promise(() => {}), // never ends by itself
   });
   const running = upload.run();
-  while (!server.log.some((line) => line.startsWith("PUT"))) await new Promise((resolve) => setTimeout(resolve, 0));
   upload.abort();
   await assert.rejects(running, (error) => error.name === "AbortError");
 });
@@ -213,4 +212,28 @@ test("a tiled image completed with 202 is waited for until its ingest has made t
   assert.deepEqual(await upload.run(), { id: 9, name: "big.tif" });
   assert.deepEqual(waited, ["/api/uploads/u1/"]);
   assert.equal(store.get(fileOf(data)), null, "a completed upload is not offered for resuming");
+});
+
+test("aborting while the tiles are built stops the wait and deletes the upload on the server", async () => {
+  const data = randomBytes(1500);
+  const server = fakeServer({
+    chunkSize: 1000,
+    fail: (method, path) => (method === "POST" && path.endsWith("complete/")
+      ? { status: 202, body: { id: "u1", status: "ingesting", progress: 0, url: "/api/uploads/u1/" } } : null),
+  });
+  const shares = [];
+  const upload = new ChunkedUpload(fileOf(data), {
+    transport: server.transport, store: new ResumeStore(memoryStorage()), chunkBytes: 4096, ...noSleep,
+    onIngesting: (share) => shares.push(share),
+    waitIngest: (state, { signal, onProgress }) => {
+      onProgress(0.25);
+      return new Promise((resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    },
+  });
+  const running = upload.run();
+  while (!shares.length) await new Promise((resolve) => setTimeout(resolve, 0));
+  upload.abort();
+  await assert.rejects(running, { name: "AbortError" });
+  assert.deepEqual(shares, [0.25]);
+  assert.ok(server.log.some((line) => line === "DELETE u1/"), server.log.join("\n"));
 });

@@ -56,7 +56,7 @@ test("the upload queue follows a 202 and reports the file uploaded once its imag
   request.status = 202;
   request.responseText = JSON.stringify({ status: "ingesting", progress: 0, url: URL, image: null, error: "" });
   request.onload();
-  assert.equal(item.status, "uploading"); // not done while the pyramid is built
+  assert.equal(item.status, "ingesting"); // not done while the pyramid is built
   t.mock.timers.tick(1000);
   const done = await uploaded;
   assert.equal(done.status, "done");
@@ -68,4 +68,38 @@ test("an ingest already done when the 202 was written needs no poll", async () =
   const got = await waitForIngest({ status: "done", url: URL, image: 3 }, { fetch: fetchFn, interval: 1 });
   assert.deepEqual(got, { id: 3 });
   assert.deepEqual(calls, ["/api/images/3/"]);
+});
+
+test("aborting the wait stops polling at once", async () => {
+  const { fetchFn, calls } = fakeFetch({ [URL]: [] });
+  const controller = new AbortController();
+  const waiting = waitForIngest(ingesting(0.2)[1], { fetch: fetchFn, interval: 60_000, signal: controller.signal });
+  controller.abort();
+  await assert.rejects(waiting, { name: "AbortError" });
+  assert.deepEqual(calls, []); // no poll after the abort
+});
+
+test("cancelling a file whose tiles are being built deletes its upload and ends cancelled", async () => {
+  const deletes = [];
+  const fetchFn = async (url, init) => {
+    deletes.push([url, init.method, init.headers["X-CSRFToken"]]);
+    return { ok: true, status: 204, json: async () => null };
+  };
+  const waitIngest = (state, { signal, onProgress }) => {
+    onProgress(0.3);
+    return new Promise((resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+  };
+  const request = { upload: {}, open() {}, setRequestHeader() {}, send() {} };
+  const q = new UploadQueue({ url: "/api/images/", csrfToken: () => "tok", createRequest: () => request,
+    fetch: fetchFn, waitIngest });
+  const [item] = q.add([new File([new Uint8Array(4)], "slide.tif")]);
+  request.status = 202;
+  request.responseText = JSON.stringify({ status: "ingesting", progress: 0, url: URL, image: null, error: "" });
+  request.onload();
+  assert.equal(item.status, "ingesting");
+  assert.equal(item.progress, 0.3);
+  q.cancel(item);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(item.status, "cancelled");
+  assert.deepEqual(deletes, [[URL, "DELETE", "tok"]]);
 });

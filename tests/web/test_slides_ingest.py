@@ -95,13 +95,48 @@ def test_a_failed_ingest_says_why_and_keeps_no_image_and_no_pixels(new_files, ap
     assert new_files("images") == [] and new_files("uploads") == []
 
 
-def test_an_upload_being_ingested_cannot_be_deleted_or_completed_again(api):
+def test_an_upload_being_ingested_cannot_be_completed_again_and_deleting_it_when_done_keeps_the_image(api):
     upload_id = post(api, tiff_bytes(slide())).json()["id"]
-    assert api.delete(f"/api/uploads/{upload_id}/").status_code == 409
     assert api.post(f"/api/uploads/{upload_id}/complete/", {}, format="json").status_code == 409
     upload_ingest_run(upload_id=upload_id, worker="worker-1")
     assert api.delete(f"/api/uploads/{upload_id}/").status_code == 204
+    assert not Upload.objects.exists()
     assert Image.objects.count() == 1  # deleting the finished upload keeps its image
+
+
+def test_deleting_a_queued_ingest_cancels_it_and_no_worker_builds_it_later(
+        new_files, api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_id = post(api, tiff_bytes(slide())).json()["id"]
+        assert new_files("uploads") != []
+        assert api.delete(f"/api/uploads/{upload_id}/").status_code == 204
+    polled = api.get(f"/api/uploads/{upload_id}/").json()
+    assert polled["status"] == "cancelled" and "nothing was kept" in polled["error"]
+    assert new_files("uploads") == []
+    upload_ingest_run(upload_id=upload_id, worker="worker-1")  # its message arrives after all
+    assert Upload.objects.get().status == WorkStatus.CANCELLED and not Image.objects.exists()
+
+
+def test_deleting_a_running_ingest_stops_the_worker_at_its_next_step_and_keeps_nothing(
+        new_files, api, monkeypatch, django_capture_on_commit_callbacks):
+    upload_id = post(api, tiff_bytes(slide())).json()["id"]
+    real, steps = slides.build_pixels, []
+
+    def cancelled_after_the_first_band(source, folder, *, name, progress=None):
+        def report(done, total):
+            steps.append(done)
+            if len(steps) == 1:
+                assert api.delete(f"/api/uploads/{upload_id}/").status_code == 204  # the owner cancels
+            progress(done, total)
+        return real(source, folder, name=name, progress=report)
+
+    monkeypatch.setattr(slides, "build_pixels", cancelled_after_the_first_band)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_ingest_run(upload_id=upload_id, worker="worker-1")
+    assert steps == [1]  # it stopped at once, not after the whole pyramid
+    polled = api.get(f"/api/uploads/{upload_id}/").json()
+    assert polled["status"] == "cancelled" and polled["image"] is None
+    assert not Image.objects.exists() and new_files("images") == [] and new_files("uploads") == []
 
 
 def test_the_recovery_sweep_requeues_a_dead_workers_ingest_and_the_next_worker_finishes_it(api, settings):

@@ -140,13 +140,17 @@ export class ChunkedUpload {
    *          backoff?: (attempt: number) => number, hashSliceBytes?: number,
    *          digestChunk?: (blob: Blob) => Promise<string|null>,
    *          onHashing?: (fraction: number) => void, onProgress?: (fraction: number) => void,
-   *          onCompleting?: () => void, waitIngest?: (state: any) => Promise<object>}} options
+   *          onCompleting?: () => void,
+   *          waitIngest?: (state: any, options: {signal: AbortSignal, onProgress: (share: number) => void}) => Promise<object>,
+   *          onIngesting?: (share: number) => void}} options
+   *   onIngesting: a tiled image's pyramid is being built (the share done); abort() cancels it
    *   chunkBytes: the largest chunk this side sends (the server's chunk_size caps it)
    */
   constructor(file, {
     transport, store = new ResumeStore(null), chunkBytes, base = "", maxAttempts = 6,
     sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms)), backoff = backoffDelay,
     hashSliceBytes = 8 * 1024 * 1024, digestChunk = chunkDigest, onHashing = () => {}, onProgress = () => {}, onCompleting = () => {},
+    onIngesting = () => {},
     waitIngest = waitForIngest,
   }) {
     this.file = file;
@@ -162,6 +166,7 @@ export class ChunkedUpload {
     this.onHashing = onHashing;
     this.onProgress = onProgress;
     this.onCompleting = onCompleting;
+    this.onIngesting = onIngesting;
     this.waitIngest = waitIngest;
     this.id = null;
     this.offset = 0;
@@ -231,7 +236,7 @@ export class ChunkedUpload {
       }
       if (response.status === 202 && response.body?.url) { // a tiled image: built in the background
         this.store.delete(this.file);
-        return this.waitIngest(response.body);
+        return this.waitIngest(response.body, { signal, onProgress: this.onIngesting });
       }
       if (response.status === 400) this.store.delete(this.file); // refused: the server deleted it
       failures = await this._failed(response, failures);

@@ -23,9 +23,11 @@ import { waitForIngest } from "./ingestWait.js";
  * @property {File} file
  * @property {string} name
  * @property {number} size bytes
- * @property {"queued"|"hashing"|"uploading"|"processing"|"done"|"failed"|"needs-axes"|"cancelled"} status
+ * @property {"queued"|"hashing"|"uploading"|"processing"|"ingesting"|"done"|"failed"|"needs-axes"|"cancelled"} status
  *   hashing: reading a large file for its SHA-256 before the chunked upload starts;
  *   processing: all bytes sent, the server is checking the file and making its thumbnail;
+ *   ingesting: a tiled image, its pyramid being built on the server (progress: the share built;
+ *   cancel() stops it and the server keeps nothing);
  *   needs-axes: refused until the user says how to read its axes
  * @property {number} progress 0..1 of the bytes sent
  * @property {string|null} error the server's message for a rejected file
@@ -38,17 +40,22 @@ import { waitForIngest } from "./ingestWait.js";
  */
 
 export const AXES_NEEDED = "axes_needed";
+const UNFINISHED = ["queued", "hashing", "uploading", "processing", "ingesting"];
 
 export class UploadQueue extends Observable {
   /**
    * @param {{url: string, csrfToken: () => string|null, concurrency?: number,
    *          createRequest?: () => XMLHttpRequest, chunkBytes?: () => number,
-   *          chunked?: object}} options
+   *          chunked?: object, fetch?: typeof fetch, waitIngest?: typeof waitForIngest}} options
    *   chunkBytes: files larger than this go through the chunked upload (0 or absent: never);
+   *   fetch, waitIngest: for a tiled image's ingest (tests pass fakes)
    *   chunked: more options for ChunkedUpload (transport, store, base, maxAttempts, sleep, ...)
    */
-  constructor({ url, csrfToken, concurrency = 3, createRequest = () => new XMLHttpRequest(), chunkBytes = () => 0, chunked = {} }) {
+  constructor({ url, csrfToken, concurrency = 3, createRequest = () => new XMLHttpRequest(), chunkBytes = () => 0, chunked = {},
+    fetch: fetchFn = (...args) => globalThis.fetch(...args), waitIngest = waitForIngest }) {
     super();
+    this.fetch = fetchFn;
+    this.waitIngest = waitIngest;
     this.url = url;
     this.csrfToken = csrfToken;
     this.concurrency = concurrency;
@@ -97,7 +104,7 @@ export class UploadQueue extends Observable {
 
   /** Forget finished items (done, failed, cancelled). */
   clearFinished() {
-    this.items = this.items.filter((item) => ["queued", "hashing", "uploading", "processing"].includes(item.status));
+    this.items = this.items.filter((item) => UNFINISHED.includes(item.status));
     this.notify("cleared");
   }
 
@@ -150,8 +157,7 @@ export class UploadQueue extends Observable {
         // not JSON: errorMessage() handles text and HTML bodies
       }
       if (xhr.status === 202 && body?.url) { // a tiled image: its pyramid is built in the background
-        waitForIngest(body).then((image) => this._finish(item, { status: "done", progress: 1, image }),
-          (error) => this._finish(item, { status: "failed", error: error.message }));
+        this._waitIngest(item, body);
       } else if (xhr.status >= 200 && xhr.status < 300) {
         this._finish(item, { status: "done", progress: 1, image: body });
       } else if (xhr.status === 400 && body?.code === AXES_NEEDED && Array.isArray(body.axes_choices)) {
@@ -171,6 +177,25 @@ export class UploadQueue extends Observable {
     xhr.send(form);
   }
 
+  /** Follow a tiled image's ingest; cancel() then DELETEs the upload, which stops it on the server. */
+  _waitIngest(item, state) {
+    const controller = new AbortController();
+    const token = this.csrfToken();
+    this._requests.set(item.id, {
+      abort: () => {
+        if (controller.signal.aborted) return;
+        controller.abort();
+        this.fetch(state.url, { method: "DELETE", credentials: "same-origin", headers: token ? { "X-CSRFToken": token } : {} })
+          .catch(() => {});
+      },
+    });
+    const onProgress = (share) => this._update(item, { status: "ingesting", progress: share });
+    this.waitIngest(state, { signal: controller.signal, onProgress }).then(
+      (image) => this._finish(item, { status: "done", progress: 1, image }),
+      (error) => this._finish(item, controller.signal.aborted ? { status: "cancelled" } : { status: "failed", error: error.message }),
+    );
+  }
+
   _startChunked(item, chunkBytes) {
     const upload = new ChunkedUpload(item.file, {
       ...this.chunked,
@@ -178,6 +203,7 @@ export class UploadQueue extends Observable {
       onHashing: (fraction) => this._update(item, { status: "hashing", progress: fraction }),
       onProgress: (fraction) => this._update(item, { status: "uploading", progress: fraction }),
       onCompleting: () => this._update(item, { status: "processing", progress: 1 }),
+      onIngesting: (share) => this._update(item, { status: "ingesting", progress: share }),
     });
     upload.sha256 = item.sha256 ?? null;
     this._requests.set(item.id, upload);

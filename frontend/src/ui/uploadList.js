@@ -9,6 +9,7 @@ const STATUS_TEXT = {
   hashing: "Reading",
   uploading: "Uploading",
   processing: "Checking…",
+  ingesting: "Building tiles",
   done: "Uploaded",
   failed: "Rejected",
   "needs-axes": "Which axes?",
@@ -60,12 +61,12 @@ export class UploadListView {
     const bar = row.querySelector("progress");
     bar.value = item.progress;
     bar.hidden = item.status === "failed" || item.status === "cancelled";
-    const pct = item.status === "uploading" || item.status === "hashing" ? ` ${Math.round(item.progress * 100)} %` : "";
+    const pct = ["uploading", "hashing", "ingesting"].includes(item.status) ? ` ${Math.round(item.progress * 100)} %` : "";
     row.querySelector("[data-field=status]").textContent = `${STATUS_TEXT[item.status]}${pct}`;
     const error = row.querySelector("[data-field=error]");
     error.hidden = !item.error;
     error.textContent = item.error ?? "";
-    row.querySelector("[data-action=cancel-upload]").hidden = !["queued", "hashing", "uploading", "needs-axes"].includes(item.status);
+    row.querySelector("[data-action=cancel-upload]").hidden = !["queued", "hashing", "uploading", "ingesting", "needs-axes"].includes(item.status);
     this.renderAxesPicker(row, item);
   }
 
