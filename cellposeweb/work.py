@@ -370,6 +370,8 @@ class Pool:
         self._watchdog: threading.Thread | None = None
         self._generation = 0  # a worker thread works while this equals the value it was started with
         self._running = 0  # the generation of the worker thread running a row now (0: none)
+        self._running_pk: int | None = None  # ... and the row it runs
+        self._watch_lock = threading.Lock()  # one watch round at a time (the watchdog's, a test's)
         self._recovered = threading.Event()  # set once the first worker thread's recover() ran
 
     def worker_name(self, generation: int) -> str:
@@ -435,28 +437,30 @@ class Pool:
 
     def watch_once(self) -> dict:
         """One round of the watchdog: the recovery sweep, then a fresh worker thread if the sweep
-        took its row from a hung one. Returns the sweep's ``{"requeued", "failed"}``."""
-        generation = self._generation
-        try:
-            busy = self._running == generation
-            mine = stale(self.kind.model).filter(worker=self.worker_name(generation))
-            hung = set(mine.values_list("pk", flat=True)) if busy else set()
-            result = sweep(self.kind)
-        except DatabaseError:
-            logger.warning("%s watchdog: the recovery sweep could not reach the database", self.kind.name,
-                           exc_info=True)
-            return {"requeued": [], "failed": []}
-        finally:
-            close_old_connections()
-        if hung & set(result["requeued"] + result["failed"]):
+        took its row from a hung one. Returns the sweep's ``{"requeued", "failed"}``.
+
+        Rounds run one at a time, and the hung thread is recognised after the sweep by the row it is
+        still running: deciding before the sweep raced with a concurrent round, which could sweep
+        the row while this round still thought it healthy, leaving the queue to the hung thread."""
+        with self._watch_lock:
+            try:
+                result = sweep(self.kind)
+            except DatabaseError:
+                logger.warning("%s watchdog: the recovery sweep could not reach the database", self.kind.name,
+                               exc_info=True)
+                return {"requeued": [], "failed": []}
+            finally:
+                close_old_connections()
+            taken = set(result["requeued"] + result["failed"])
             with self._lock:
-                if self._generation == generation == self._running:  # (not if it finished meanwhile)
+                generation = self._generation
+                if self._running == generation and self._running_pk in taken:
                     logger.error("%s worker %s hung; a fresh worker thread takes over the queue", self.kind.name,
                                  self.worker_name(generation))
                     self._queue.task_done()  # the hung thread's message: it will not mark it done itself
                     self._start_worker_locked()
-        self.start()  # and a worker thread that died is replaced
-        return result
+            self.start()  # and a worker thread that died is replaced
+            return result
 
     def _watch(self) -> None:
         while True:
@@ -478,7 +482,8 @@ class Pool:
                 self._recovered.set()
         while self._generation == generation:
             pk = self._queue.get()
-            self._running = generation
+            with self._lock:
+                self._running, self._running_pk = generation, pk
             try:
                 close_old_connections()
                 self.work(pk, self.worker_name(generation))
@@ -488,7 +493,7 @@ class Pool:
                 connection.close()
                 with self._lock:
                     if self._running == generation:
-                        self._running = 0
+                        self._running, self._running_pk = 0, None
                     if self._generation == generation:  # else the watchdog gave up on this thread and did it
                         self._queue.task_done()
 
