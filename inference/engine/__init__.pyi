@@ -37,7 +37,7 @@ from .model import WEIGHTS_DIR as WEIGHTS_DIR
 from .model import CellposeModel as CellposeModel
 from .model import SegmentationResult as SegmentationResult
 from .model import load_model as load_model
-from .model import recompute_masks as recompute_masks
+from .recompute import recompute_masks as recompute_masks
 from .net import CellposeNet as CellposeNet
 from .polygons import cell_polygons as cell_polygons
 from .polygons import geojson_features as geojson_features

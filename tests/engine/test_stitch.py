@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from inference.engine.metrics import average_precision
-from inference.engine.model import CellposeModel, recompute_masks
+from inference.engine import CellposeModel, recompute_masks
 from inference.engine.stitch import stitch_planes
 
 from .test_model import ball_volume

@@ -9,7 +9,7 @@ from PIL import Image as PILImage
 from annotations.encoding import decode_labels
 from annotations.models import Annotation
 from inference.engine.metrics import average_precision
-from inference.engine.model import recompute_masks
+from inference.engine import recompute_masks
 from inference.services import masks_rethreshold
 from tests.web.conftest import perfect_flows
 
