@@ -23,7 +23,7 @@ import zlib
 import numpy as np
 from django.db.models import Max
 
-from annotations import slides
+from annotations import label_chain, slides
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, NotFoundError
 
@@ -66,7 +66,8 @@ def _cells_bytes(cells: dict, *, job_id: int | None) -> bytes:
 
 
 def annotation_prepare_tiled(*, image: Image, labels_key: str, cells: dict, source: str, created_by=None,
-                             job=None, summary: dict | None = None) -> Annotation:
+                             job=None, summary: dict | None = None, changes: dict | None = None,
+                             base_version: int | None = None) -> Annotation:
     """The unsaved next version of a tiled image whose labels are already written under
     ``labels_key``, with its cell table stored (storage I/O, no lock held). Add the row with
     ``annotation_prepared_save`` (which locks the image and refuses a stale version) or drop the
@@ -74,6 +75,8 @@ def annotation_prepare_tiled(*, image: Image, labels_key: str, cells: dict, sour
 
     cells : dict with label (N,), bbox (N, 2 * ndim), area (N,), centroid (N, ndim) as the
         engine's ``CellTable.result()`` gives them; ``origin`` (N,) optional (default "model").
+    changes, base_version : what an edit changed and the version it was edited from (default:
+        none, and the latest version).
     """
     from django.core.files.base import ContentFile
 
@@ -87,7 +90,8 @@ def annotation_prepare_tiled(*, image: Image, labels_key: str, cells: dict, sour
         counted.update({key: float(np.median(area)), "area_total": int(area.sum())})
     annotation = Annotation(
         image=image, version=latest + 1, source=source, created_by=created_by, job=job, n_masks=int(area.size),
-        base_version=latest or None, labels_key=labels_key, changes={}, summary={**counted, **(summary or {})},
+        base_version=base_version or latest or None, labels_key=labels_key, changes=changes or {},
+        summary={**counted, **(summary or {})},
     )
     annotation.cells.save("cells.npz", ContentFile(_cells_bytes(cells, job_id=getattr(job, "pk", None))), save=False)
     annotation._expected_latest = latest
@@ -112,7 +116,7 @@ def label_tile(image: Image, *, key: str, level: int, z: int, col: int, row: int
     if not slides.is_tiled(image):
         raise NotFoundError(f"{image.name} is not a tiled image; read its masks from its annotation.")
     try:
-        labels = slides.open_labels(image, key=key, level=level)
+        labels = label_chain.resolve_labels(image, key=key, level=level)
     except (KeyError, ValueError):
         raise NotFoundError(f"{image.name} has no labels {key!r} at level {level}.") from None
     depth = labels.shape[0] if labels.ndim == 3 else 1

@@ -11,7 +11,7 @@ import numpy as np
 from annotations import display, slides
 from annotations.files import stored_image_read
 
-__all__ = ["TILE", "TileOutside", "grid", "pyramid_info", "render_tile"]
+__all__ = ["TILE", "TileOutside", "grid", "pyramid_info", "render_region", "render_tile"]
 
 TILE = slides.TILE
 
@@ -69,13 +69,19 @@ def render_tile(image, *, level: int, z: int, col: int, row: int) -> np.ndarray:
     if not (0 <= z < depth and 0 <= col < n_cols and 0 <= row < n_rows):
         raise TileOutside(f"tile {col}/{row} of plane {z} is outside the {n_cols} x {n_rows} x {depth} grid")
     ys, xs = slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE)
+    return render_region(image, level=level, z=z, rows=ys, cols=xs)
+
+
+def render_region(image, *, level: int, z: int, rows: slice, cols: slice) -> np.ndarray:
+    """The 8-bit picture of rows x cols of plane ``z`` at ``level`` (inside the image), as
+    `render_tile` draws it: the same display levels, so a region matches the tiles around it."""
     if slides.is_tiled(image):
         array = slides.open_level(image, level)
-        region = array[((z,) if "Z" in image.axes else ()) + (ys, xs)]
+        region = array[((z,) if "Z" in image.axes else ()) + (rows, cols)]
         cyx = np.moveaxis(region, -1, 0) if "C" in image.axes else region[np.newaxis]
     else:
         zcyx = display.to_zcyx(stored_image_read(image.file, shape=image.shape), image.axes)
-        cyx = zcyx[z, :, ys, xs]
+        cyx = zcyx[z, :, rows, cols]
     levels = _levels(image, cyx.shape[0])
     shown = list(range(min(3, cyx.shape[0])))
     return display.compose(display.scale_to_levels(cyx[shown], [levels[c] for c in shown]))
