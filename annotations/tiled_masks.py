@@ -12,10 +12,13 @@ per-cell table stored in ``Annotation.cells`` (a compressed ``.npz``):
     origin : uint8 (N,)            annotations.models.MaskOrigin of each cell
     job : int64 ()                 the segmentation job that made the masks (-1: none)
 
-Such a version is not compared with the one before it (``changes`` stays empty) and cannot be
-edited, restored or re-thresholded here: those paths read a whole masks array and refuse a tiled
-version with a clear message (`refuse_tiled`). Editing saves that write only changed chunks are
-not built yet (docs/deploy.md, "Large images").
+A version made by segmentation writes a whole labels group and is not compared with the one
+before it (``changes`` stays empty). A version made by editing a region
+(annotations.tiled_edits) writes a delta group holding only the chunks it changed, resolved chunk
+by chunk through its manifest (annotations.label_chain): every reader of a version's labels
+(`label_tile`, the exports) goes through ``label_chain.resolve_labels``. Paths that need a whole
+masks array (the small-image editor's save, restore, re-threshold, import) refuse a tiled version
+with a clear message (`refuse_tiled`, `refuse_tiled_image`).
 """
 import io
 import zlib

@@ -51,8 +51,20 @@ def pyramid_info(image) -> dict:
         "tiled": tiled, "width": width, "height": height, "depth": depth, "channels": int(image.n_channels),
         "dtype": image.dtype, "tile_size": TILE,
         "levels": [{"level": n, "width": w, "height": h, "scale": 2**n} for n, (_, h, w) in enumerate(sizes)],
-        "labels": slides.label_keys(image) if tiled else [],
+        **_label_keys(image, tiled),
     }
+
+
+def _label_keys(image, tiled: bool) -> dict:
+    """The label images a viewer may show: the stored whole groups, then the versions edited
+    from them (annotations.label_chain), oldest first; and the latest version's."""
+    if not tiled:
+        return {"labels": [], "latest_labels": None}
+    keys = slides.label_keys(image)
+    versions = list(image.annotations.exclude(labels_key="").order_by("version").values_list("labels_key", flat=True))
+    keys += [key for key in versions if key not in keys]
+    latest = image.annotations.order_by("-version").values_list("labels_key", flat=True).first()
+    return {"labels": keys, "latest_labels": latest or None}
 
 
 def _levels(image, channels: int) -> list:

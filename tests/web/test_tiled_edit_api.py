@@ -128,3 +128,18 @@ def test_the_region_picture_is_the_full_resolution_crop(api, slide):
     response = api.get(f"/api/images/{image.pk}/region.png", {"x": 500, "y": 20, "width": 30, "height": 10})
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert PILImage.open(io.BytesIO(response.content)).size == (30, 10)
+
+
+def test_the_pyramid_lists_an_edited_version_and_names_the_latest(api, slide):
+    image, labels = slide
+    saved = put_region(api, image, np.zeros((8, 8), np.int32), version=1, x=0, y=0, width=8, height=8).json()
+    info = api.get(f"/api/images/{image.pk}/pyramid/").json()
+    assert info["labels"] == ["seg", saved["labels_key"]] and info["latest_labels"] == saved["labels_key"]
+
+
+def test_the_region_page_opens_for_the_owner_only(client, slide, owner, other_user):
+    image, labels = slide
+    client.force_login(owner)
+    assert client.get(f"/images/{image.pk}/region/?x=0&y=0&width=10&height=10").status_code == 200
+    client.force_login(other_user)
+    assert client.get(f"/images/{image.pk}/region/").status_code == 404
