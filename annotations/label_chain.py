@@ -26,7 +26,7 @@ from annotations import slides
 from annotations.zarr_store import StorageStore
 from cellposeweb.orphans import stored_names
 
-__all__ = ["DELTA_ATTR", "ChainedLabels", "chunk_key", "chunk_slices", "delta_commit", "delta_create",
+__all__ = ["DELTA_ATTR", "ChainedLabels", "chunk_key", "chunk_slices", "grid_range", "delta_commit", "delta_create",
            "delta_delete", "delta_info", "labels_for_version", "resolve_labels", "stored_bytes"]
 
 DELTA_ATTR = "cellposeweb-delta"
@@ -56,7 +56,7 @@ def chunk_slices(shape, chunks, index) -> tuple[slice, ...]:
     return tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, chunks, shape))
 
 
-def _grid_range(start, stop, chunks):
+def grid_range(start, stop, chunks):
     """The chunk grid indices that overlap the box [start, stop)."""
     return itertools.product(*(range(a // c, (b - 1) // c + 1) for a, b, c in zip(start, stop, chunks)))
 
@@ -116,7 +116,7 @@ class ChainedLabels:
         if not self.owners or any(a == b for a, b in zip(start, stop)):
             return np.asarray(self.base[tuple(slice(a, b) for a, b in zip(start, stop))]).squeeze(squeeze)
         out = np.zeros([b - a for a, b in zip(start, stop)], self.dtype)
-        for grid in _grid_range(start, stop, self.chunks):
+        for grid in grid_range(start, stop, self.chunks):
             box = chunk_slices(self.shape, self.chunks, grid)
             lo = [max(s.start, a) for s, a in zip(box, start)]
             hi = [min(s.stop, b) for s, b in zip(box, stop)]

@@ -94,8 +94,8 @@ def _write_changed(array, target, old_window: np.ndarray, new_window: np.ndarray
     """Write to ``target`` each chunk of ``new_window`` (placed at ``window_start``, chunk aligned)
     that differs from ``old_window``; returns the written chunks' grid indices."""
     written = []
-    for grid in label_chain._grid_range(window_start, [s + n for s, n in zip(window_start, new_window.shape)],
-                                        array.chunks):
+    window_stop = [s + n for s, n in zip(window_start, new_window.shape)]
+    for grid in label_chain.grid_range(window_start, window_stop, array.chunks):
         box = label_chain.chunk_slices(array.shape, array.chunks, grid)
         local = tuple(slice(s.start - o, s.stop - o) for s, o in zip(box, window_start))
         if not np.array_equal(old_window[local], new_window[local]):
@@ -111,7 +111,8 @@ def _aligned(start, stop, chunks, shape):
 
 
 def _write_levels(image, *, key: str, manifest: dict, targets: list, region: Region, new: np.ndarray) -> dict:
-    """Write the changed chunks of every level; returns {"chunks": n, "bytes": n} written."""
+    """Write the changed chunks of every level into ``targets`` (the delta's arrays) and add them
+    to ``manifest``; returns {"chunks": n} written."""
     def level_reader(level):
         base = slides.open_labels(image, key=manifest["base"], level=level)
         return label_chain.ChainedLabels(image, base=base, owners=manifest["owners"].get(str(level), {}),

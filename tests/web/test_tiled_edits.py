@@ -167,3 +167,18 @@ def test_the_geojson_export_of_an_edited_version_has_its_cells(slide):
     v2 = save(image, 1, Region(0, 0, 0, 100, 100), np.zeros((100, 100), np.int32))
     features = json.loads(b"".join(tiled_export_chunks(v2, "geojson")))["features"]
     assert len(features) == v2.n_masks == table_of(resolved(v2))["label"].size < v1.n_masks
+
+
+def test_a_volume_is_edited_one_plane_at_a_time(owner, tmp_path):
+    volume = np.stack([square_cells(600, 700) + (i * 1000) * (square_cells(600, 700) > 0) for i in range(3)])
+    image, v1 = tiled_with_version(owner, tmp_path, volume.astype(np.uint32))
+    assert image.axes == "ZYX"
+    v2 = save(image, 1, Region(1, 500, 600, 40, 50), np.zeros((40, 50), np.int32))
+    expected = volume.copy()
+    expected[1, 500:540, 600:650] = 0
+    np.testing.assert_array_equal(resolved(v2), expected)
+    np.testing.assert_array_equal(resolved(v2, level=1), expected[:, ::2, ::2])
+    assert chunk_files(image, v2.labels_key, 0) == ["1.0.1", "1.1.1"]  # rows 500..540 cross row 512
+    table, counted = cell_table_load(v2), table_of(expected)
+    np.testing.assert_array_equal(table["label"], counted["label"])
+    np.testing.assert_array_equal(table["bbox"], counted["bbox"])

@@ -35,7 +35,8 @@ def tiled_with_version(owner, tmp_path: Path, labels: np.ndarray, *, key="seg") 
     """An image stored tiled (random uint8 pixels of ``labels``' shape) whose version 1 holds
     ``labels`` as a whole labels group with its pyramid and cell table."""
     path = tmp_path / "slide.tif"
-    tifffile.imwrite(path, np.random.default_rng(0).integers(0, 255, labels.shape, dtype=np.uint8))
+    tifffile.imwrite(path, np.random.default_rng(0).integers(0, 255, labels.shape, dtype=np.uint8),
+                     photometric="minisblack")
     with open_source(path, max_pixels=2**32) as source:
         image = Image.objects.create(owner=owner, name="slide.tif", file="images/x/slide.tif",
                                      shape=list(source.shape), dtype="uint8", axes=source.axes, size_bytes=1,
