@@ -24,7 +24,7 @@ from annotations.selectors import image_get
 from annotations.services import StaleVersionError
 from annotations.tiled_edits import Region, region_check, region_labels, tiled_region_save
 from cellposeweb.exceptions import ApplicationError
-from cellposeweb.http import AnnotationOutputSerializer, parse_query, tiled_labels_links
+from cellposeweb.http import AnnotationOutputSerializer, tiled_labels_links
 
 
 class RegionSerializer(serializers.Serializer):
