@@ -9,6 +9,7 @@ the image's API (annotations.selectors.image_get): another user's image is a 404
          -> the new version (201); 409 when ``version`` is not the latest; 400 for a region
          outside the image or larger than TILED_EDIT_MAX_SIDE on a side.
 """
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -17,13 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import display, tiles
-from annotations.apis import stale_response
+from annotations.apis import AnnotationJSONParser, stale_response
 from annotations.encoding import decode_labels, encode_labels
 from annotations.ingest import image_display_levels
 from annotations.selectors import image_get
 from annotations.services import StaleVersionError
 from annotations.tiled_edits import Region, region_check, region_labels, tiled_region_save
-from cellposeweb.exceptions import ApplicationError
+from cellposeweb.exceptions import ApplicationError, PayloadTooLargeError
 from cellposeweb.http import AnnotationOutputSerializer, tiled_labels_links
 
 
@@ -45,8 +46,18 @@ def parse_region(request, serializer_class=RegionSerializer, data=None):
     return serializer
 
 
+def refuse_oversized_region_body(request) -> None:
+    """413 for a body larger than the labels of the largest region could need even uncompressed
+    (base64 of int32 per pixel) plus room: JSON bodies are read from the stream, past Django's cap."""
+    side = int(settings.TILED_EDIT_MAX_SIDE)
+    if int(request.META.get("CONTENT_LENGTH") or 0) > 6 * side * side + 8 * 1024 * 1024:
+        raise PayloadTooLargeError(f"The body is larger than the labels of a {side} x {side} region can be.")
+
+
 class ImageRegionLabelsApi(APIView):
     """The labels of a rectangle of a tiled image's masks, and saving them edited."""
+
+    parser_classes = [AnnotationJSONParser]
 
     class QuerySerializer(RegionSerializer):
         version = serializers.IntegerField(min_value=1, required=False, help_text="Default: the latest.")
@@ -71,6 +82,7 @@ class ImageRegionLabelsApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: AnnotationOutputSerializer, 409: OpenApiTypes.OBJECT})
     def put(self, request, image_id):
         image = image_get(user=request.user, image_id=image_id)
+        refuse_oversized_region_body(request)
         body = parse_region(request, self.InputSerializer, data=request.data)
         region = region_check(image, body.region())
         try:

@@ -143,3 +143,12 @@ def test_the_region_page_opens_for_the_owner_only(client, slide, owner, other_us
     assert client.get(f"/images/{image.pk}/region/?x=0&y=0&width=10&height=10").status_code == 200
     client.force_login(other_user)
     assert client.get(f"/images/{image.pk}/region/").status_code == 404
+
+
+def test_a_region_whose_body_is_larger_than_djangos_form_cap_is_saved(api, slide, settings):
+    image, labels = slide
+    noisy = np.random.default_rng(1).integers(1, 2**31 - 1, (1024, 1024), dtype=np.int64).astype(np.int32)
+    response = put_region(api, image, noisy, version=1, x=0, y=0, width=1024, height=1024)
+    assert int(response.request["CONTENT_LENGTH"]) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert response.status_code == 201, response.content[:300]
+    assert image.annotations.get(version=2).summary["region"]["width"] == 1024
