@@ -10,4 +10,5 @@ urlpatterns = [
     path("", pages.image_list_page, name="home"),
     path("images/<int:image_id>/", pages.image_page, name="image-page"),
     path("images/<int:image_id>/slide/", pages.slide_page, name="slide-page"),
+    path("images/<int:image_id>/region/", pages.region_page, name="region-page"),
 ]

@@ -1,5 +1,5 @@
-"""The HTML pages: the image list (upload, search, batch segmentation), the image viewer, and the
-tiled viewer of large images.
+"""The HTML pages: the image list (upload, search, batch segmentation), the image viewer, the
+tiled viewer of large images and its region editor.
 
 They only render templates; every piece of data comes from the REST API, fetched by the page's
 JavaScript (frontend/src/pages/). The CSRF cookie is set so those scripts can send it back as
@@ -41,4 +41,14 @@ def slide_page(request, image_id: int):
     # the image is tiled is the page script's question (GET /api/images/<id>/pyramid/): a small
     # image is sent back to the image page.
     image_get(user=request.user, image_id=image_id)
-    return render(request, "pages/slide.html", {"image_id": image_id, "options": option_bounds()})
+    return render(request, "pages/slide.html", {"image_id": image_id, "options": option_bounds(),
+                                                "edit_max_side": settings.TILED_EDIT_MAX_SIDE})
+
+
+@login_required
+@ensure_csrf_cookie
+def region_page(request, image_id: int):
+    # The canvas editor on one rectangle of a tiled image (?x=&y=&width=&height=&z=, checked by
+    # the region API the page's script calls), with the same access rule as the image page.
+    image_get(user=request.user, image_id=image_id)
+    return render(request, "pages/region_editor.html", {"image_id": image_id})

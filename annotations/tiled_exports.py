@@ -16,8 +16,9 @@ import zipfile
 from collections.abc import Iterator
 
 import numpy as np
+import zarr
 
-from annotations import slides
+from annotations import label_chain, slides
 from annotations.models import Annotation, MaskOrigin
 from annotations.tiled_masks import cell_table_load
 from inference.engine import geojson_features
@@ -41,7 +42,7 @@ def _cell_features(crop: np.ndarray, label: int, start) -> Iterator[dict]:
 
 def labels_geojson(annotation: Annotation) -> Iterator[bytes]:
     """The version's cells as a GeoJSON FeatureCollection, chunk region by chunk region."""
-    labels = slides.open_labels(annotation.image, key=annotation.labels_key)
+    labels = label_chain.labels_for_version(annotation)
     cells = cell_table_load(annotation)
     ndim = labels.ndim
     bbox = cells["bbox"].reshape(-1, 2 * ndim)
@@ -127,16 +128,56 @@ def _group_keys(store, root: str) -> Iterator[str]:
                 yield f"{root}/{name}/{member}"
 
 
+def _version_files(annotation: Annotation) -> Iterator[tuple[str, str]]:
+    """(name in the group, stored key) of every file of the version's labels as one whole group:
+    an edited version's chunks come from the version that owns each (annotations.label_chain),
+    its metadata from its own group, less the chunk manifest."""
+    image, key = annotation.image, annotation.labels_key
+    info = label_chain.delta_info(image, key)
+    if info is None:
+        root = f"labels/{key}"
+        store = slides.open_labels(image, key=key).store
+        for stored in _group_keys(store, root):
+            yield stored[len(root) + 1:], stored
+        return
+    store = slides.open_labels(image, key=info["base"]).store
+    base_root, root = f"labels/{info['base']}", f"labels/{key}"
+    for stored in _group_keys(store, base_root):
+        name = stored[len(base_root) + 1:]
+        level, _, member = name.rpartition("/")
+        if not level:
+            continue  # the group's metadata: this version's own, below
+        owner = info["owners"].get(level, {}).get(member)
+        if member.startswith(".") or owner is None:
+            yield name, stored
+    for level, owned in info["owners"].items():
+        for member, owner in sorted(owned.items()):
+            yield f"{level}/{member}", f"labels/{owner}/{level}/{member}"
+    yield ".zgroup", f"{root}/.zgroup"
+
+
+def _version_attrs(annotation: Annotation) -> bytes:
+    attrs = dict(zarr.open_group(slides.open_labels(annotation.image, key=annotation.labels_key).store,
+                                 path=f"labels/{annotation.labels_key}", mode="r").attrs.asdict())
+    attrs.pop(label_chain.DELTA_ATTR, None)
+    return json.dumps(attrs, indent=2, sort_keys=True).encode("utf-8")
+
+
 def labels_zarr_zip(annotation: Annotation, *, folder: str) -> Iterator[bytes]:
-    """The version's OME-Zarr labels group as a zip holding ``<folder>/`` (one chunk at a time)."""
-    labels = slides.open_labels(annotation.image, key=annotation.labels_key)
-    store, root = labels.store, f"labels/{annotation.labels_key}"
+    """The version's OME-Zarr labels group as a zip holding ``<folder>/`` (one chunk at a time);
+    an edited version's zip is a whole group, as a segmented one's."""
+    store = slides.open_labels(annotation.image, key=annotation.labels_key).store
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key in _group_keys(store, root):
-            info = zipfile.ZipInfo(f"{folder}/{key[len(root) + 1:]}", date_time=(2020, 1, 1, 0, 0, 0))
+        files = [(".zattrs", None)] + [(n, k) for n, k in _version_files(annotation) if n != ".zattrs"]
+        for name, stored in files:
+            info = zipfile.ZipInfo(f"{folder}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
+            try:
+                data = _version_attrs(annotation) if stored is None else store[stored]
+            except KeyError:  # a chunk its owner did not store is all background: zarr's fill value
+                continue
             with zf.open(info, "w", force_zip64=True) as member:
-                member.write(store[key])
+                member.write(data)
             yield pipe.take()
     yield pipe.take()
 

@@ -12,10 +12,13 @@ per-cell table stored in ``Annotation.cells`` (a compressed ``.npz``):
     origin : uint8 (N,)            annotations.models.MaskOrigin of each cell
     job : int64 ()                 the segmentation job that made the masks (-1: none)
 
-Such a version is not compared with the one before it (``changes`` stays empty) and cannot be
-edited, restored or re-thresholded here: those paths read a whole masks array and refuse a tiled
-version with a clear message (`refuse_tiled`). Editing saves that write only changed chunks are
-not built yet (docs/deploy.md, "Large images").
+A version made by segmentation writes a whole labels group and is not compared with the one
+before it (``changes`` stays empty). A version made by editing a region
+(annotations.tiled_edits) writes a delta group holding only the chunks it changed, resolved chunk
+by chunk through its manifest (annotations.label_chain): every reader of a version's labels
+(`label_tile`, the exports) goes through ``label_chain.resolve_labels``. Paths that need a whole
+masks array (the small-image editor's save, restore, re-threshold, import) refuse a tiled version
+with a clear message (`refuse_tiled`, `refuse_tiled_image`).
 """
 import io
 import zlib
@@ -23,7 +26,7 @@ import zlib
 import numpy as np
 from django.db.models import Max
 
-from annotations import slides
+from annotations import label_chain, slides
 from annotations.models import Annotation, Image, MaskOrigin
 from cellposeweb.exceptions import ApplicationError, NotFoundError
 
@@ -66,7 +69,8 @@ def _cells_bytes(cells: dict, *, job_id: int | None) -> bytes:
 
 
 def annotation_prepare_tiled(*, image: Image, labels_key: str, cells: dict, source: str, created_by=None,
-                             job=None, summary: dict | None = None) -> Annotation:
+                             job=None, summary: dict | None = None, changes: dict | None = None,
+                             base_version: int | None = None) -> Annotation:
     """The unsaved next version of a tiled image whose labels are already written under
     ``labels_key``, with its cell table stored (storage I/O, no lock held). Add the row with
     ``annotation_prepared_save`` (which locks the image and refuses a stale version) or drop the
@@ -74,6 +78,8 @@ def annotation_prepare_tiled(*, image: Image, labels_key: str, cells: dict, sour
 
     cells : dict with label (N,), bbox (N, 2 * ndim), area (N,), centroid (N, ndim) as the
         engine's ``CellTable.result()`` gives them; ``origin`` (N,) optional (default "model").
+    changes, base_version : what an edit changed and the version it was edited from (default:
+        none, and the latest version).
     """
     from django.core.files.base import ContentFile
 
@@ -87,7 +93,8 @@ def annotation_prepare_tiled(*, image: Image, labels_key: str, cells: dict, sour
         counted.update({key: float(np.median(area)), "area_total": int(area.sum())})
     annotation = Annotation(
         image=image, version=latest + 1, source=source, created_by=created_by, job=job, n_masks=int(area.size),
-        base_version=latest or None, labels_key=labels_key, changes={}, summary={**counted, **(summary or {})},
+        base_version=base_version or latest or None, labels_key=labels_key, changes=changes or {},
+        summary={**counted, **(summary or {})},
     )
     annotation.cells.save("cells.npz", ContentFile(_cells_bytes(cells, job_id=getattr(job, "pk", None))), save=False)
     annotation._expected_latest = latest
@@ -112,7 +119,7 @@ def label_tile(image: Image, *, key: str, level: int, z: int, col: int, row: int
     if not slides.is_tiled(image):
         raise NotFoundError(f"{image.name} is not a tiled image; read its masks from its annotation.")
     try:
-        labels = slides.open_labels(image, key=key, level=level)
+        labels = label_chain.resolve_labels(image, key=key, level=level)
     except (KeyError, ValueError):
         raise NotFoundError(f"{image.name} has no labels {key!r} at level {level}.") from None
     depth = labels.shape[0] if labels.ndim == 3 else 1

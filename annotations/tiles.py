@@ -11,7 +11,7 @@ import numpy as np
 from annotations import display, slides
 from annotations.files import stored_image_read
 
-__all__ = ["TILE", "TileOutside", "grid", "pyramid_info", "render_tile"]
+__all__ = ["TILE", "TileOutside", "grid", "pyramid_info", "render_region", "render_tile"]
 
 TILE = slides.TILE
 
@@ -51,8 +51,20 @@ def pyramid_info(image) -> dict:
         "tiled": tiled, "width": width, "height": height, "depth": depth, "channels": int(image.n_channels),
         "dtype": image.dtype, "tile_size": TILE,
         "levels": [{"level": n, "width": w, "height": h, "scale": 2**n} for n, (_, h, w) in enumerate(sizes)],
-        "labels": slides.label_keys(image) if tiled else [],
+        **_label_keys(image, tiled),
     }
+
+
+def _label_keys(image, tiled: bool) -> dict:
+    """The label images a viewer may show: the stored whole groups, then the versions edited
+    from them (annotations.label_chain), oldest first; and the latest version's."""
+    if not tiled:
+        return {"labels": [], "latest_labels": None}
+    keys = slides.label_keys(image)
+    versions = list(image.annotations.exclude(labels_key="").order_by("version").values_list("labels_key", flat=True))
+    keys += [key for key in versions if key not in keys]
+    latest = image.annotations.order_by("-version").values_list("labels_key", flat=True).first()
+    return {"labels": keys, "latest_labels": latest or None}
 
 
 def _levels(image, channels: int) -> list:
@@ -69,13 +81,19 @@ def render_tile(image, *, level: int, z: int, col: int, row: int) -> np.ndarray:
     if not (0 <= z < depth and 0 <= col < n_cols and 0 <= row < n_rows):
         raise TileOutside(f"tile {col}/{row} of plane {z} is outside the {n_cols} x {n_rows} x {depth} grid")
     ys, xs = slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE)
+    return render_region(image, level=level, z=z, rows=ys, cols=xs)
+
+
+def render_region(image, *, level: int, z: int, rows: slice, cols: slice) -> np.ndarray:
+    """The 8-bit picture of rows x cols of plane ``z`` at ``level`` (inside the image), as
+    `render_tile` draws it: the same display levels, so a region matches the tiles around it."""
     if slides.is_tiled(image):
         array = slides.open_level(image, level)
-        region = array[((z,) if "Z" in image.axes else ()) + (ys, xs)]
+        region = array[((z,) if "Z" in image.axes else ()) + (rows, cols)]
         cyx = np.moveaxis(region, -1, 0) if "C" in image.axes else region[np.newaxis]
     else:
         zcyx = display.to_zcyx(stored_image_read(image.file, shape=image.shape), image.axes)
-        cyx = zcyx[z, :, ys, xs]
+        cyx = zcyx[z, :, rows, cols]
     levels = _levels(image, cyx.shape[0])
     shown = list(range(min(3, cyx.shape[0])))
     return display.compose(display.scale_to_levels(cyx[shown], [levels[c] for c in shown]))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations import apis, slide_apis, upload_apis
+from annotations import apis, region_apis, slide_apis, upload_apis
 from annotations.import_api import AnnotationImportApi
 
 urlpatterns = [
@@ -22,6 +22,12 @@ urlpatterns = [
         "images/<int:image_id>/labels/<str:key>/tiles/<int:level>/<int:z>/<int:col>/<int:row>.bin",
         slide_apis.ImageLabelTileApi.as_view(),
         name="image-label-tile",
+    ),
+    path("images/<int:image_id>/region.png", region_apis.ImageRegionPictureApi.as_view(), name="image-region"),
+    path(
+        "images/<int:image_id>/annotation/region/",
+        region_apis.ImageRegionLabelsApi.as_view(),
+        name="image-annotation-region",
     ),
     path("images/<int:image_id>/masks/", apis.ImageMasksApi.as_view(), name="image-masks"),
     path("images/<int:image_id>/annotation/", apis.ImageAnnotationApi.as_view(), name="image-annotation"),

@@ -223,6 +223,9 @@ THUMBNAIL_SIZE = int(os.environ.get("THUMBNAIL_SIZE", 256))
 # UPLOAD_MAX_OPEN_PER_USER unfinished ones.
 TILED_MIN_PIXELS = env_int("TILED_MIN_PIXELS", 4096 * 4096)
 TILED_MAX_PIXELS = env_int("TILED_MAX_PIXELS", 2**32)
+# The masks of a tiled image are edited one rectangle at a time (annotations.tiled_edits), each
+# side at most TILED_EDIT_MAX_SIDE pixels of full resolution.
+TILED_EDIT_MAX_SIDE = env_int("TILED_EDIT_MAX_SIDE", 2048)
 UPLOAD_CHUNK_BYTES = env_int("UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)
 CHUNKED_UPLOAD_MAX_BYTES = env_int("CHUNKED_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_STALE_S = env_int("UPLOAD_STALE_S", 24 * 3600)

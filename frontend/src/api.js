@@ -193,6 +193,31 @@ export class ApiClient {
     return this.url(`/api/images/${id}/labels/${encodeURIComponent(key)}/tiles/${level}/${z}/${col}/${row}.bin`);
   }
 
+  /**
+   * The labels of a rectangle of a tiled image's masks (the latest version unless `version`):
+   * {version, labels_key, region, masks} (masks in the compact encoding).
+   * @param {number|string} id
+   * @param {{x: number, y: number, width: number, height: number, z?: number, version?: number}} region
+   */
+  getRegion(id, region) {
+    return this.request("GET", `/api/images/${id}/annotation/region/`, { query: region });
+  }
+
+  /**
+   * Save the edited labels of a rectangle as the version after `version`: a stale
+   * `version` fails with ApiError status 409 (body.current_version), a region too large 400.
+   * @param {number|string} id
+   * @param {{x: number, y: number, width: number, height: number, z?: number, version: number, masks: object}} body
+   */
+  saveRegion(id, body) {
+    return this.request("PUT", `/api/images/${id}/annotation/region/`, { json: body });
+  }
+
+  /** The 8-bit picture of a rectangle at full resolution, levelled as the tiles are. */
+  regionPictureUrl(id, { x, y, width, height, z = 0 }) {
+    return this.url(`/api/images/${id}/region.png`, { x, y, width, height, z });
+  }
+
   /** The 8-bit display PNG of one Z plane. */
   planeUrl(id, plane) {
     return this.url(`/api/images/${id}/data/`, { plane });

@@ -64,7 +64,7 @@ def test_the_pyramid_lists_every_level_and_the_tile_size(api):
     info = api.get(f"/api/images/{image_id}/pyramid/").json()
     assert info == {
         "tiled": True, "width": 1100, "height": 1300, "depth": 1, "channels": 1, "dtype": "uint16",
-        "tile_size": 512, "labels": [],
+        "tile_size": 512, "labels": [], "latest_labels": None,
         "levels": [{"level": 0, "width": 1100, "height": 1300, "scale": 1},
                    {"level": 1, "width": 550, "height": 650, "scale": 2},
                    {"level": 2, "width": 275, "height": 325, "scale": 4}],

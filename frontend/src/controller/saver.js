@@ -22,7 +22,7 @@ export const RETRY_DELAYS_MS = [2000, 4000, 8000, 15000, 30000];
 
 export class AnnotationSaver extends Observable {
   /**
-   * @param {{model: import("../model.js").ViewerModel, api: import("../api.js").ApiClient,
+   * @param {{model: import("../model.js").ViewerModel, api: Pick<import("../api.js").ApiClient, "saveAnnotation">,
    *          imageId: number|string, backup?: import("./backup.js").EditBackup|null,
    *          encode?: Function, delay?: number, retryDelays?: number[],
    *          timers?: {setTimeout: Function, clearTimeout: Function}}} deps

@@ -9,6 +9,7 @@ import { ApiClient, ApiError } from "../api.js";
 import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
 import { ViewerModel } from "../model.js";
 import { chooseLevel, describePyramid } from "../tiles/grid.js";
+import { regionInView } from "../tiles/region.js";
 import { TileRenderer } from "../tiles/renderer.js";
 import { TileStore } from "../tiles/store.js";
 import { PanZoomTool } from "../tools/panZoom.js";
@@ -105,7 +106,28 @@ export async function startSlidePage(root) {
     level: () => chooseLevel(pyramid, model.transform.scale * (globalThis.devicePixelRatio || 1)),
   });
   const overlays = new OverlayPanel($("[data-panel=display]"), model, { onLabels: (key) => store.setLabelKey(key) });
-  overlays.setLabelKeys(pyramid.labels);
+  overlays.setLabelKeys(pyramid.labels, pyramid.latestLabels);
+
+  // "Edit this region": the canvas editor on the rectangle in view (pages/regionEditor.js).
+  const editButton = $("[data-action=edit-region]");
+  const editNote = $("[data-role=edit-note]");
+  const maxSide = Number(root.dataset.editMaxSide) || 2048;
+  const editState = () => {
+    const { problem } = regionInView(model.transform, model.viewport, pyramid, maxSide);
+    const noMasks = !pyramid.latestLabels;
+    editButton.disabled = Boolean(problem) || noMasks;
+    editNote.textContent = noMasks ? "Segment the image first: then its masks can be edited region by region." : problem ?? "";
+    editNote.hidden = !editNote.textContent;
+  };
+  model.subscribe((reason) => {
+    if (reason === "transform" || reason === "viewport") editState();
+  });
+  editButton.addEventListener("click", () => {
+    const { region } = regionInView(model.transform, model.viewport, pyramid, maxSide);
+    if (!region) return;
+    const query = new URLSearchParams(Object.entries({ ...region, z: model.view.z }).map(([k, v]) => [k, String(v)]));
+    location.assign(`${root.dataset.regionPageUrl}?${query}`);
+  });
 
   new SegmentPanel($("[data-panel=segment]"), {
     api,
@@ -115,7 +137,9 @@ export async function startSlidePage(root) {
       // The job wrote a new label image: list it and show it.
       try {
         const fresh = describePyramid(await api.getPyramid(imageId));
-        overlays.setLabelKeys(fresh.labels);
+        pyramid.latestLabels = fresh.latestLabels;
+        overlays.setLabelKeys(fresh.labels, fresh.latestLabels);
+        editState();
         notice.clear("masks");
       } catch (error) {
         notice.show(`Could not load the new masks: ${error.message}`, { source: "masks" });
@@ -124,6 +148,7 @@ export async function startSlidePage(root) {
   });
 
   // Debug and test handle (browser tests and benchmarks read it; the page never does).
+  editState();
   window.cellposeSlide = { model, renderer, store };
   root.dataset.state = "ready";
 }

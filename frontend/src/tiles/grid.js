@@ -29,6 +29,7 @@
  * @property {number} tileSize
  * @property {PyramidLevel[]} levels finest first
  * @property {string[]} labels keys of the label images that exist
+ * @property {string|null} latestLabels the key of the latest version's label image (null: none)
  *
  * @typedef {{c0: number, c1: number, r0: number, r1: number}} TileRange
  *   columns c0..c1-1 and rows r0..r1-1 (empty when c0 >= c1 or r0 >= r1)
@@ -82,6 +83,7 @@ export function describePyramid(body) {
     tileSize,
     levels,
     labels: Array.isArray(body.labels) ? body.labels.map(String) : [],
+    latestLabels: typeof body.latest_labels === "string" && body.latest_labels ? body.latest_labels : null,
   };
 }
 
