@@ -30,8 +30,14 @@ test("categories label the x axis in order", () => {
   const layout = chartLayout([{ name: "fluorescent", data: [{ x: 0, y: 0.5 }, { x: 1, y: 0.7 }] }],
     { width: 300, height: 200, yMin: 0, yMax: 1, categories: ["v1", "v2"] });
   assert.deepEqual(layout.xTicks.map((t) => t.label), ["v1", "v2"]);
+  assert.deepEqual(layout.xTicks.map((t) => t.anchor), ["start", "end"]);
   assert.ok(layout.xTicks[0].x < layout.xTicks[1].x);
   assert.deepEqual(layout.yTicks.map((t) => t.label), ["0.00", "0.25", "0.50", "0.75", "1.00"]);
+});
+
+test("epochs are labelled with whole numbers only", () => {
+  const layout = chartLayout([{ name: "loss", data: [{ x: 1, y: 2 }, { x: 3, y: 1 }] }], { width: 300, height: 200 });
+  assert.deepEqual(layout.xTicks.map((t) => t.label), ["1", "2", "3"]);
 });
 
 test("a single series still gives its points and range", () => {

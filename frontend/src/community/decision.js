@@ -52,7 +52,7 @@ export async function showDecision(box, run, { api, guarded }) {
     onclick: () => guarded(() => openImage(box, run.id, row, { api, candidateName, currentName })),
   }, rowCells(row).map((cell, i) => el("td", {}, i === 0 ? el("a", { href: "#" }, cell) : cell)))));
   const { categories, series } = kindSeries(body.releases ?? []);
-  drawChart(box.querySelector("[data-role=kind-plot]"), series, { categories, yMin: 0, yMax: 1, yTitle: "AP@0.5" });
+  drawChart(box.querySelector("[data-role=kind-plot]"), series, { categories, yMin: 0, yMax: 1, yTitle: "AP@0.5", legend: true });
   const data = trainingDataView(body.training_data);
   box.querySelector("[data-role=training-data] tbody").replaceChildren(
     ...data.kinds.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c)))));

@@ -50,11 +50,17 @@ export function chartLayout(series, { width, height, yMin, yMax, xMin, xMax, cat
   const sy = (y) => plot.bottom - ((y - lo) / (hi - lo)) * (plot.bottom - plot.top);
   const yValues = niceTicks(lo, hi, 5);
   const digits = tickDecimals(yValues);
-  const xValues = categories ? categories.map((_, i) => i) : niceTicks(x0, x1, 6).filter((v) => Number.isInteger(v) || x1 - x0 < 4);
+  const numeric = niceTicks(x0, x1, 6);
+  const whole = numeric.filter((v) => Number.isInteger(v)); // epochs and positions are whole numbers
+  const xValues = categories ? categories.map((_, i) => i) : whole.length >= 2 ? whole : numeric;
   return {
     plot,
     yTicks: yValues.map((v) => ({ value: v, label: v.toFixed(digits), y: sy(v) })),
-    xTicks: xValues.map((v) => ({ value: v, label: categories ? categories[v] : String(v), x: sx(v) })),
+    xTicks: xValues.map((v, i) => ({
+      value: v, label: categories ? categories[v] : String(v), x: sx(v),
+      // the first and last category labels grow inwards so that long names stay inside the chart
+      anchor: categories && xValues.length > 1 ? (i === 0 ? "start" : i === xValues.length - 1 ? "end" : "middle") : "middle",
+    })),
     lines: valid.map((s) => ({
       name: s.name, color: s.color, n: s.data.length,
       points: s.data.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(" "),
@@ -85,7 +91,7 @@ function svgEl(tag, attrs, text) {
  * @param {SVGSVGElement} svg
  * @param {{name: string, color?: string, data: {x: number, y: number|null}[]}[]} series
  * @param {{yMin?: number, yMax?: number, xMin?: number, xMax?: number, categories?: string[],
- *   xTitle?: string, yTitle?: string}} [options]
+ *   xTitle?: string, yTitle?: string, legend?: boolean}} [options] `legend`: also for a single series
  */
 export function drawChart(svg, series, options = {}) {
   const width = Number(svg.getAttribute("width"));
@@ -105,7 +111,8 @@ export function drawChart(svg, series, options = {}) {
   }
   for (const tick of layout.xTicks) {
     svg.append(svgEl("line", { x1: tick.x, x2: tick.x, y1: plot.bottom, y2: plot.bottom + 4, ...axis }));
-    svg.append(svgEl("text", { x: tick.x, y: plot.bottom + 15, "font-size": 10, "text-anchor": "middle", fill: "currentColor",
+    const x = tick.anchor === "start" ? tick.x - 8 : tick.anchor === "end" ? tick.x + 8 : tick.x;
+    svg.append(svgEl("text", { x, y: plot.bottom + 15, "font-size": 10, "text-anchor": tick.anchor, fill: "currentColor",
       class: "x-tick" }, tick.label));
   }
   if (options.xTitle) {
@@ -126,12 +133,12 @@ export function drawChart(svg, series, options = {}) {
     }
     svg.append(group);
   });
-  if (series.length > 1) {
+  if (series.length > 1 || (options.legend && series.length)) {
     const legend = svgEl("g", { class: "legend" });
     coloured.forEach((s, i) => {
       const y = plot.top + 4 + i * 14;
-      legend.append(svgEl("rect", { x: plot.right - 110, y: y - 8, width: 10, height: 10, fill: s.color }));
-      legend.append(svgEl("text", { x: plot.right - 96, y: y + 1, "font-size": 10, fill: "currentColor" }, s.name));
+      legend.append(svgEl("rect", { x: plot.left + 8, y: y - 8, width: 10, height: 10, fill: s.color }));
+      legend.append(svgEl("text", { x: plot.left + 22, y: y + 1, "font-size": 10, fill: "currentColor", class: "legend-item" }, s.name));
     });
     svg.append(legend);
   }
