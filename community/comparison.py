@@ -16,8 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from annotations.files import npz_bytes
-from inference.engine import average_precision
-from inference.engine.metrics import mask_ious
+from inference.engine import average_precision, mask_ious
 
 MATCH_IOU = 0.5
 
