@@ -1,5 +1,6 @@
 """Running a training run: fine-tune the base model on the run's contributions with the engine's
-trainer, evaluate candidate and current model on the held-out test set, register the candidate.
+trainer, evaluate candidate and current model on the held-out test set (and compare them per
+test image, community.comparison), register the candidate.
 
 Not atomic as a whole on purpose (progress must be visible while it trains): a sequence of short
 transactions, each guarded by a compare-and-set on the run's status. A run that fails or is
