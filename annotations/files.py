@@ -43,7 +43,12 @@ def npz_content(**arrays) -> ContentFile:
 
 def load_npz(field_file) -> dict:
     """The arrays of a stored ``.npz`` file, fully loaded (no pickles)."""
-    with field_file.storage.open(field_file.name, "rb") as fh:
+    return load_stored_npz(field_file.name, storage=field_file.storage)
+
+
+def load_stored_npz(name: str, storage=None) -> dict:
+    """The arrays of the ``.npz`` file stored as ``name`` (default storage), fully loaded (no pickles)."""
+    with (storage or default_storage).open(name, "rb") as fh:
         with np.load(io.BytesIO(fh.read()), allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
 

@@ -153,7 +153,9 @@ class TrainingRun(models.Model):
     ``active`` is True while queued or running and NULL after: the database allows one active run
     at a time. ``history`` holds the trainer's per-epoch records (epoch, lr, train_loss, val_loss,
     val_ap50); ``metrics`` the evaluation of the candidate and of the current model on the test
-    set (``{"candidate": {...}, "current": {...}}``, each with ap50/ap75/ap90 and ``per_tag``).
+    set (``{"candidate": {...}, "current": {...}}``, each with ap50/ap75/ap90 and ``per_tag``),
+    and the comparison of the two per test image (``per_image``, ``comparison_folder``) and what
+    the candidate was trained on (``training_data``), see community.comparison.
     """
 
     Status = RunStatus
@@ -193,6 +195,13 @@ class TrainingRun(models.Model):
 
     def __str__(self):
         return f"training run {self.pk} ({self.status})"
+
+    @classmethod
+    def stored_folders(cls):
+        """The folders of the runs' stored predictions on the test set (community.comparison;
+        cellposeweb.orphans keeps their files)."""
+        folders = cls.objects.values_list("metrics", flat=True)
+        return {m["comparison_folder"] for m in folders if isinstance(m, dict) and m.get("comparison_folder")}
 
 
 class ModelCard(models.Model):

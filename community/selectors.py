@@ -2,6 +2,7 @@
 from django.db.models import QuerySet
 from django.http import Http404
 
+from annotations.files import load_stored_npz
 from community.access import can_review
 from community.models import Contribution, ContributionStatus, ModelCard, Release, Split, TestSet, TrainingRun
 from inference.models import ModelVersion
@@ -95,3 +96,55 @@ def release_log() -> QuerySet[Release]:
 
 def review_events(contribution: Contribution):
     return contribution.events.select_related("actor").order_by("created_at", "id")
+
+
+def training_run_comparison(*, run: TrainingRun) -> dict:
+    """The release decision for a run's candidate: both models' AP per test image with the cells
+    gained and lost (``rows``, community.comparison), how many images got better or worse, the
+    data the candidate saw, and AP per image kind over the releases, the candidate last."""
+    metrics = run.metrics or {}
+    rows = [{key: value for key, value in row.items() if key != "masks"} for row in metrics.get("per_image", [])]
+    counts = {v: sum(1 for row in rows if row["verdict"] == v) for v in ("better", "worse", "same")}
+    current = metrics.get("current", {})
+    candidate = run.candidate
+    return {
+        "run": run.pk,
+        "candidate": None if candidate is None else {"id": candidate.pk, "name": candidate.name,
+                                                      "version": candidate.version, "is_current": candidate.is_current},
+        "current": {"id": current.get("model_version"), "name": current.get("name")} if current else None,
+        "test_set": metrics.get("test_set"),
+        "rows": rows,
+        "counts": counts,
+        "training_data": metrics.get("training_data"),
+        "releases": release_ap_per_kind(candidate=candidate),
+    }
+
+
+def _per_kind(model_version: ModelVersion) -> dict:
+    metrics = model_version.metrics or {}
+    per_kind = metrics.get("candidate", {}).get("per_kind") or metrics.get("per_kind") or {}
+    return {kind: row.get("ap50") for kind, row in per_kind.items() if isinstance(row, dict)}
+
+
+def release_ap_per_kind(*, candidate: ModelVersion | None = None) -> list[dict]:
+    """AP@0.5 per image kind of every released version in the order they were released (each
+    on the test set it was evaluated on when trained), then ``candidate`` when not yet released."""
+    points, seen = [], set()
+    for release in Release.objects.filter(action="release").select_related("model_version").order_by("created_at", "id"):
+        mv = release.model_version
+        points.append({"model": mv.pk, "label": f"{mv.name} v{mv.version}", "released_at": release.created_at,
+                       "per_kind": _per_kind(mv)})
+        seen.add(mv.pk)
+    if candidate is not None and candidate.pk not in seen:
+        points.append({"model": candidate.pk, "label": f"{candidate.name} v{candidate.version} (candidate)",
+                       "released_at": None, "per_kind": _per_kind(candidate)})
+    return points
+
+
+def training_run_comparison_masks(*, run: TrainingRun, contribution_id: int) -> dict:
+    """Both models' predicted masks on one test image of ``run`` (int32 (Ly, Lx) arrays
+    ``candidate`` and ``current``); Http404 when the run has none for that image."""
+    row = next((r for r in (run.metrics or {}).get("per_image", []) if r.get("contribution") == contribution_id), None)
+    if row is None:
+        raise Http404(f"Training run {run.pk} has no predictions for test contribution {contribution_id}.")
+    return load_stored_npz(row["masks"])

@@ -1,5 +1,6 @@
 """Running a training run: fine-tune the base model on the run's contributions with the engine's
-trainer, evaluate candidate and current model on the held-out test set, register the candidate.
+trainer, evaluate candidate and current model on the held-out test set (and compare them per
+test image, community.comparison), register the candidate.
 
 Not atomic as a whole on purpose (progress must be visible while it trains): a sequence of short
 transactions, each guarded by a compare-and-set on the run's status. A run that fails or is
@@ -25,6 +26,7 @@ from django.utils import timezone
 from annotations.files import delete_stored, local_path
 from cellposeweb import work
 from community.events import training_run_event_send_on_commit
+from community.comparison import comparison_store, training_data_summary
 from community.models import RUN_ACTIVE, ModelCard, RunStatus, TrainingRun
 from community.replay import contribution_kind, replay_mix
 from community.snapshots import contribution_arrays, read_image
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 CANDIDATE_NAME = "community"
 STOP_POLL_S = 1.0
 MAX_ERROR_LENGTH = 4000
+# per-image rows name test images and contributors: the run (administrators) keeps them, the
+# model version's metrics (public once released) do not
+RUN_ONLY_METRICS = ("per_image", "comparison_folder", "training_data")
 
 
 class _Cancelled(Exception):
@@ -106,16 +111,24 @@ def _load(model_version: ModelVersion, device: str) -> CellposeModel:
         return CellposeModel.from_file(path, device=device)
 
 
-def evaluate(model: CellposeModel, items: list[tuple[np.ndarray, np.ndarray, list[str], str]]) -> dict:
+def predict(model: CellposeModel, items: list[tuple[np.ndarray, np.ndarray, list[str], str]]) -> list[np.ndarray]:
+    """The masks (int32 (Ly, Lx)) ``model`` predicts on each of ``items`` (see ``evaluate``), each
+    image segmented at the diameter of its true masks, without test-time augmentation."""
+    return [model.segment(image, channels=(1, 2), diameter=diameter_of_masks(truth) or None, augment=False,
+                          channel_axis=0).masks for image, truth, _, _ in items]
+
+
+def evaluate(model: CellposeModel, items: list[tuple[np.ndarray, np.ndarray, list[str], str]],
+             predicted: list[np.ndarray] | None = None) -> dict:
     """AP at IoU 0.5 / 0.75 / 0.9 of ``model`` on ``items`` ((image float32 (2, Ly, Lx), true
     masks int32 (Ly, Lx), tags, image kind)), averaged over images, overall, per tag and per image
-    kind (``per_kind``: fluorescent, brightfield, stained). Each image is segmented at the
-    diameter of its true masks, without test-time augmentation."""
+    kind (``per_kind``: fluorescent, brightfield, stained). ``predicted``: the model's masks on
+    the items when already computed (``predict``)."""
+    if predicted is None:
+        predicted = predict(model, items)
     rows = []
-    for image, truth, tags, kind in items:
-        diameter = diameter_of_masks(truth) or None
-        predicted = model.segment(image, channels=(1, 2), diameter=diameter, augment=False, channel_axis=0).masks
-        ap = average_precision(truth, predicted)[0][0]
+    for (_, truth, tags, kind), masks in zip(items, predicted):
+        ap = average_precision(truth, masks)[0][0]
         rows.append((ap, tags, kind))
 
     def summary(aps) -> dict:
@@ -188,7 +201,7 @@ def _train(run: TrainingRun, *, device: str, worker: str) -> None:
     stored = []
     try:
         with tempfile.TemporaryDirectory(prefix="cellposeweb-training-") as tmp:
-            train_contributions = list(run.contributions.order_by("pk"))
+            train_contributions = list(run.contributions.select_related("contributor").order_by("pk"))
             test_contributions = list(run.test_set.contributions.order_by("pk"))
             train_items, test_items = _dataset(train_contributions), _dataset(test_contributions)
             base = _load(run.base, device="cpu" if device == "cpu" else None)
@@ -238,13 +251,23 @@ def _train(run: TrainingRun, *, device: str, worker: str) -> None:
             _update_running(run_id, worker, stage="evaluating on the test set", progress=0.9)
             current_version = model_version_current() or run.base
             current = base if current_version.pk == run.base_id else _load(current_version, device=None)
+            candidate_masks, current_masks = predict(candidate, test_items), predict(current, test_items)
+            # both models' predictions side by side, per test image (community.comparison)
+            folder, per_image = comparison_store(items=test_items, candidate_masks=candidate_masks,
+                                                 current_masks=current_masks, contributions=test_contributions,
+                                                 stored=stored)
             metrics = {
-                "candidate": evaluate(candidate, test_items),
-                "current": {**evaluate(current, test_items), "model_version": current_version.pk,
+                "candidate": evaluate(candidate, test_items, candidate_masks),
+                "current": {**evaluate(current, test_items, current_masks), "model_version": current_version.pk,
                             "name": str(current_version)},
                 "test_set": run.test_set.version,
                 "test_contributions": [c.pk for c in test_contributions],
                 "train_contributions": [c.pk for c in train_contributions],
+                "per_image": per_image,
+                "comparison_folder": folder,
+                "training_data": training_data_summary(
+                    train_contributions, [i[3] for i in train_items],
+                    [int(np.count_nonzero(np.unique(i[1]))) for i in train_items]),
             }
             out = Path(tmp) / "candidate.pt"
             candidate.meta = {**candidate.meta, "metrics": metrics["candidate"]}
@@ -276,7 +299,7 @@ def _register(*, run_id, worker, out, log_path, metrics, changelog, contribution
         if run.status != RunStatus.RUNNING or run.worker != worker:
             raise _Cancelled()
         flat = {"ap50": metrics["candidate"]["ap50"], "ap75": metrics["candidate"]["ap75"],
-                "ap90": metrics["candidate"]["ap90"], **metrics}
+                "ap90": metrics["candidate"]["ap90"], **{k: v for k, v in metrics.items() if k not in RUN_ONLY_METRICS}}
         model_version = model_version_create(name=CANDIDATE_NAME, file_path=out, metrics=flat, description=changelog)
         stored.append(model_version.file.name)
         with open(log_path, "rb") as fh:

@@ -3,7 +3,7 @@ under ``/community/`` and ``/models/``, API under ``/api/`` (no pattern here sha
 ``/api/models/`` itself stays inference's list)."""
 from django.urls import path
 
-from community import apis, pages
+from community import apis, comparison_apis, pages
 
 urlpatterns = [
     path("community/", pages.contributions_page, name="community-contributions"),
@@ -25,6 +25,10 @@ urlpatterns = [
     path("api/test-set/", apis.TestSetApi.as_view(), name="test-set"),
     path("api/training-runs/", apis.TrainingRunListCreateApi.as_view(), name="training-run-list"),
     path("api/training-runs/<int:run_id>/", apis.TrainingRunDetailApi.as_view(), name="training-run-detail"),
+    path("api/training-runs/<int:run_id>/comparison/", comparison_apis.TrainingRunComparisonApi.as_view(),
+         name="training-run-comparison"),
+    path("api/training-runs/<int:run_id>/comparison/<int:contribution_id>/masks/",
+         comparison_apis.TrainingRunComparisonMasksApi.as_view(), name="training-run-comparison-masks"),
     path("api/training-runs/<int:run_id>/cancel/", apis.TrainingRunCancelApi.as_view(), name="training-run-cancel"),
     path("api/community/models/", apis.CommunityModelListApi.as_view(), name="community-model-list"),
     path("api/models/import/", apis.ModelImportApi.as_view(), name="model-import"),

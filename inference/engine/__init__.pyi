@@ -33,6 +33,7 @@ from .io import read_labels as read_labels
 from .limits import CostLimits as CostLimits
 from .limits import check_cost as check_cost
 from .metrics import average_precision as average_precision
+from .metrics import mask_ious as mask_ious
 from .model import WEIGHTS_DIR as WEIGHTS_DIR
 from .model import CellposeModel as CellposeModel
 from .model import SegmentationResult as SegmentationResult

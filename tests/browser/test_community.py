@@ -83,6 +83,13 @@ def sign_out(page):
         page.wait_for_load_state()
 
 
+def confirm_typed(page, name):
+    """Type ``name`` into the open release / roll-back dialog and confirm."""
+    page.wait_for_selector("[data-role=confirm-dialog][open]")
+    page.fill("[data-role=confirm-input]", name)
+    page.click("[data-role=confirm-button]:enabled")
+
+
 def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live_site):
     # another user contributes: nobody reviews their own contribution
     sign_up_or_in(page, live_site, *CONTRIBUTOR)
@@ -136,8 +143,9 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     assert page.locator("[data-role=loss-plot] polyline").count() == 1
     assert page.locator("[data-role=candidate-ap]").count() >= 2  # all images and the "nuclei" tag
     candidate = api(page, "GET", "/api/training-runs/")["results"][0]["candidate"]
-    page.once("dialog", lambda dialog: dialog.accept())  # "Release …? … switches from … to …"
+    named = next(m for m in api(page, "GET", "/api/community/models/") if m["id"] == candidate)
     page.click(f"[data-role=models] tr[data-model='{candidate}'] [data-action=release]")
+    confirm_typed(page, f"{named['name']} v{named['version']}")  # "Release …? … switches from … to …"
     page.wait_for_selector(f"[data-role=models] tr[data-model='{candidate}'][data-current=true]")
 
     # the public models page credits the contributor of the training image
@@ -160,7 +168,7 @@ def test_the_models_page_shows_the_default_models_card(page, live_site):
     assert "dsb2018-train" in text and "CC0" in text
 
 
-def test_release_and_roll_back_ask_first_naming_the_model_before_and_after(page, live_site):
+def test_release_and_roll_back_need_the_name_typed_and_name_the_model_before_and_after(page, live_site):
     import torch
 
     from inference.engine.net import CellposeNet
@@ -179,22 +187,30 @@ def test_release_and_roll_back_ask_first_naming_the_model_before_and_after(page,
     page.goto("/community/dashboard/")
     page.wait_for_selector("[data-page=dashboard][data-state=ready]")
     release = page.locator(f"[data-role=models] tr[data-model='{imported['id']}'] [data-action=release]")
-    asked = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     release.click()
-    assert asked and before in asked[0] and after in asked[0]
+    page.wait_for_selector("[data-role=confirm-dialog][open]")
+    asked = page.inner_text("[data-role=confirm-question]")
+    assert before in asked and after in asked
+    assert page.inner_text("[data-role=confirm-expected]") == after
+    assert page.locator("[data-role=confirm-button]").is_disabled()
+    page.fill("[data-role=confirm-input]", before)  # the wrong model: still disabled
+    assert page.locator("[data-role=confirm-button]").is_disabled()
+    page.click("[data-role=confirm-cancel]")
+    page.wait_for_selector("[data-role=confirm-dialog]:not([open])", state="attached")
     assert page.locator(f"[data-role=models] tr[data-model='{imported['id']}']").get_attribute("data-current") == "false"
 
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     release.click()
+    confirm_typed(page, after)
     page.wait_for_selector(f"[data-role=models] tr[data-model='{imported['id']}'][data-current=true]")
     said = page.inner_text("[data-role=release-status]")
     assert said.startswith(f"{after} is now the current community model") and before in said
 
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click(f"[data-role=models] tr[data-model='{imported['id']}'] [data-action=rollback]")
+    page.wait_for_selector("[data-role=confirm-dialog][open]")
+    assert "Roll back" in page.inner_text("[data-role=confirm-question]")
+    assert f"from {after} back to {before}" in page.inner_text("[data-role=confirm-question]")
+    confirm_typed(page, before)
     page.wait_for_selector(f"[data-role=models] tr[data-model='{current['id']}'][data-current=true]")
-    assert "Roll back" in asked[-1] and f"from {after} back to {before}" in asked[-1]
     assert page.inner_text("[data-role=release-status]").startswith(f"{before} is now the current community model")
 
 

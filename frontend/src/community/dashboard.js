@@ -1,10 +1,12 @@
 /** The admins' dashboard: test-set membership, training runs (live loss and validation AP over
- * the websocket), candidates side by side with the current model, release and roll back, and
- * the import of a `.pth` model file. */
+ * the websocket), a finished run's candidate beside the current model on every test image
+ * (decision.js), release and roll back after a typed confirmation, and the import of a `.pth`
+ * model file. */
 import { api, el, fmtAp, guarded, results, socketUrl } from "./common.js";
 import { wireModelImport } from "./modelImport.js";
+import { showDecision, typedConfirm } from "./decision.js";
 import { drawPlot } from "./plot.js";
-import { changedText, releaseQuestion, rollbackQuestion } from "./releaseText.js";
+import { changedText, modelName, releaseQuestion, rollbackQuestion } from "./releaseText.js";
 
 /** @type {HTMLElement} */
 const page = document.querySelector("[data-page=dashboard]");
@@ -12,6 +14,8 @@ const page = document.querySelector("[data-page=dashboard]");
 const runBox = page.querySelector("[data-role=run]");
 /** @type {HTMLFormElement} */
 const trainForm = page.querySelector("[data-role=train-form]");
+/** @type {HTMLDialogElement} */
+const confirmDialog = page.querySelector("[data-role=confirm-dialog]");
 let socket = null;
 let runId = null;
 
@@ -66,10 +70,16 @@ function showRun(run) {
   metricsTable(run.metrics);
 }
 
+let decisionShown = null; // the run whose decision is on screen: load it once, not on every event
+
 async function refreshRun() {
   if (runId === null) return;
   const run = await api.request("GET", `/api/training-runs/${runId}/`);
   showRun(run);
+  if (decisionShown !== run.id || run.status !== "succeeded") {
+    decisionShown = run.status === "succeeded" ? run.id : null;
+    await showDecision(runBox.querySelector("[data-role=decision]"), run, { api, guarded });
+  }
   if (!["queued", "running"].includes(run.status)) {
     socket?.close();
     socket = null;
@@ -86,10 +96,11 @@ function follow(id) {
   guarded(refreshRun);
 }
 
-/** Release or roll back after the person confirmed, naming both models; then say what happened. */
-function changeModel(question, path, before) {
-  if (!question || !window.confirm(question)) return;
-  guarded(async () => {
+/** Release or roll back once the person typed the name of the model that becomes current (the
+ * question names both); then say what happened. */
+async function changeModel(question, after, action, path, before) {
+  if (!question || !await typedConfirm(confirmDialog, { question, expected: modelName(after), action })) return;
+  await guarded(async () => {
     const now = await api.request("POST", path);
     page.querySelector("[data-role=release-status]").textContent = changedText(now, before);
     await loadModels();
@@ -112,10 +123,10 @@ async function loadModels() {
     m.is_current
       ? el("button", { type: "button", dataset: { action: "rollback" },
         ...(m.rollback_to ? {} : { disabled: "", title: "No earlier release to roll back to" }), onclick: () => changeModel(
-          rollbackQuestion(m), `/api/models/${m.id}/rollback/`, m) },
+          rollbackQuestion(m), m.rollback_to, "Roll back", `/api/models/${m.id}/rollback/`, m) },
         m.rollback_to ? `Roll back to ${m.rollback_to.name} v${m.rollback_to.version}` : "Nothing to roll back to")
       : el("button", { type: "button", dataset: { action: "release" }, onclick: () => changeModel(
-        releaseQuestion(m, current), `/api/models/${m.id}/release/`, current) }, "Release"),
+        releaseQuestion(m, current), m, "Release", `/api/models/${m.id}/release/`, current) }, "Release"),
     m.training_run ? el("a", { href: `/api/models/${m.id}/dataset.zip` }, " dataset.zip") : null))));
 }
 
