@@ -8,11 +8,11 @@ class CommunityConfig(AppConfig):
 
     def ready(self):
         """Training runs join the background-work lifecycle (cellposeweb.work); the release rule
-        decides who may segment with which model version (inference.services)."""
+        decides who may segment with which model version (inference.model_versions)."""
         from cellposeweb import work
         from community.rules import check_model_version_usable
         from community.training import TRAINING, training_run_execute
-        from inference.services import model_use_check_register
+        from inference.model_versions import model_use_check_register
 
         model_use_check_register(check_model_version_usable)
 

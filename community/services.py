@@ -40,8 +40,8 @@ from community.training import enqueue_training, training_runs_fail_orphans
 from inference.engine import diameter_of_masks
 from inference.loading import model_load
 from inference.models import ModelVersion
+from inference.model_versions import model_version_create, model_version_make_current
 from inference.selectors import model_version_current
-from inference.services import model_version_create, model_version_make_current
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from community.snapshots import contribution_arrays, read_image
 from inference.engine import CellposeModel, average_precision, diameter_of_masks
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
-from inference.services import model_version_create
+from inference.model_versions import model_version_create
 
 logger = logging.getLogger(__name__)
 

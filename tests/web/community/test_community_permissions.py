@@ -39,7 +39,7 @@ ENDPOINTS = [
 @pytest.fixture
 def world(approved_pair, owner, other_user, curator, admin_user, model_version, curated_image, contribute, tiny_model_path):
     from community.models import TrainingRun
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     submitted = contribute(owner, curated_image(owner, 1, 0)).json()["id"]
     candidate = model_version_create(name="community", file_path=tiny_model_path)
