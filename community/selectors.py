@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from community.access import can_review
-from community.models import Contribution, ContributionStatus, ModelCard, Release, Split, TestSet, TrainingRun
+from community.models import Contribution, ContributionScoring, ContributionStatus, ModelCard, Release, Split, TestSet, TrainingRun
 from inference.models import ModelVersion
 
 
@@ -11,7 +11,7 @@ def contribution_list(*, user, scope: str = "mine") -> QuerySet[Contribution]:
     """``mine``: the user's own, newest first. ``queue`` (reviewers): contributions waiting for a
     decision, by priority (failed checks last, then the most informative: lowest current AP).
     ``all`` (reviewers): every contribution."""
-    rows = Contribution.objects.select_related("contributor")
+    rows = Contribution.objects.select_related("contributor", "scoring")
     if not (user and user.is_authenticated and user.is_active):
         return rows.none()
     if scope == "mine" or not can_review(user):
@@ -23,7 +23,7 @@ def contribution_list(*, user, scope: str = "mine") -> QuerySet[Contribution]:
 
 def contribution_get(*, user, contribution_id, own: bool = False) -> Contribution:
     """The contributor's own contribution, or any for a reviewer (unless ``own``); Http404 otherwise."""
-    rows = Contribution.objects.select_related("contributor", "checked_with")
+    rows = Contribution.objects.select_related("contributor", "checked_with", "scoring")
     if own or not can_review(user):
         rows = rows.filter(contributor=user) if user and user.is_authenticated else rows.none()
     try:
@@ -95,3 +95,11 @@ def release_log() -> QuerySet[Release]:
 
 def review_events(contribution: Contribution):
     return contribution.events.select_related("actor").order_by("created_at", "id")
+
+
+def contribution_scoring(contribution: Contribution) -> ContributionScoring | None:
+    """The background run of ``contribution``'s automatic checks (None for none)."""
+    try:
+        return contribution.scoring
+    except ContributionScoring.DoesNotExist:
+        return None
