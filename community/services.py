@@ -38,7 +38,12 @@ from community.models import (
 from community.scoring import scoring_queue
 from community.training import enqueue_training, training_runs_fail_orphans
 from inference.models import ModelVersion
-from inference.model_versions import model_version_create, model_version_make_current
+from inference.model_versions import (
+    model_version_make_current,
+    model_version_prepare,
+    model_version_prepared_discard,
+    model_version_prepared_save,
+)
 from inference.selectors import model_version_current
 
 logger = logging.getLogger(__name__)
@@ -445,8 +450,14 @@ def model_version_import(*, uploaded_file, name: str = "imported", description: 
         model.meta = {**model.meta, "imported_from": uploaded_file.name}
         converted = Path(tmp) / "model.pt"
         model.save(converted)
+        # the file is stored first; the version and its card are added in one short transaction
+        model_version = model_version_prepare(name=name, file_path=converted, description=description, metrics={})
+    try:
         with transaction.atomic():
-            model_version = model_version_create(name=name, file_path=converted, description=description, metrics={})
+            model_version_prepared_save(model_version)
             ModelCard.objects.create(model_version=model_version, imported_from=uploaded_file.name[:255],
                                      changelog=description or f"Imported from {uploaded_file.name}.")
+    except BaseException:
+        model_version_prepared_discard(model_version)
+        raise
     return model_version

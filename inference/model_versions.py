@@ -16,12 +16,28 @@ from inference.engine import CellposeModel
 from inference.models import ModelVersion
 
 
-@transaction.atomic
 def model_version_create(
     *, name: str, file_path, make_current: bool = False, description: str = "", metrics: dict | None = None
 ) -> ModelVersion:
     """Register a model file (read by the engine first, so a bad file is refused) as the next
-    version of ``name``; optionally make it the current model."""
+    version of ``name``; optionally make it the current model.
+
+    The file is stored first, outside any transaction (``model_version_prepare``); then the row is
+    added in one short transaction (``model_version_prepared_save``); the file is deleted if the
+    row is not saved."""
+    model_version = model_version_prepare(name=name, file_path=file_path, description=description, metrics=metrics)
+    try:
+        return model_version_prepared_save(model_version, make_current=make_current)
+    except BaseException:
+        model_version_prepared_discard(model_version)
+        raise
+
+
+def model_version_prepare(*, name: str, file_path, description: str = "", metrics: dict | None = None) -> ModelVersion:
+    """The first half of :func:`model_version_create`, for callers that add the row inside their
+    own transaction: read the model file (refused with the reason if the engine cannot) and store
+    it. No transaction, no row lock. Returns the unsaved version; save it with
+    :func:`model_version_prepared_save`, or drop it with :func:`model_version_prepared_discard`."""
     path = Path(file_path)
     try:
         model = CellposeModel.from_file(path, device="cpu")
@@ -30,10 +46,9 @@ def model_version_create(
     meta_metrics = model.meta.get("metrics") if isinstance(model.meta.get("metrics"), dict) else {}
     if isinstance(model.meta.get("card"), dict):  # the model card written by training (train_recipe)
         meta_metrics = {**meta_metrics, "card": model.meta["card"]}
-    version = (ModelVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
     model_version = ModelVersion(
         name=name,
-        version=version,
+        version=_next_version(name),  # names the file; the row takes the next version when it is saved
         sha256=file_sha256(path),
         description=description,
         metrics=metrics if metrics is not None else meta_metrics,
@@ -42,15 +57,28 @@ def model_version_create(
     )
     with open(path, "rb") as fh:
         model_version.file.save(path.name, File(fh), save=False)
-    try:
+    return model_version
+
+
+def model_version_prepared_save(model_version: ModelVersion, *, make_current: bool = False) -> ModelVersion:
+    """Add the row of a prepared version (its file already stored) as the next version of its
+    name, in one short transaction with no storage I/O; optionally make it the current model."""
+    with transaction.atomic():
+        model_version.version = _next_version(model_version.name)
         model_version.full_clean()
         model_version.save()
-    except BaseException:
-        delete_stored([model_version.file.name])
-        raise
-    if make_current:
-        model_version_make_current(model_version=model_version)
+        if make_current:
+            model_version_make_current(model_version=model_version)
     return model_version
+
+
+def _next_version(name: str) -> int:
+    return (ModelVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
+
+
+def model_version_prepared_discard(model_version: ModelVersion) -> None:
+    """Delete the file of a prepared version whose row was not saved."""
+    delete_stored([model_version.file.name])
 
 
 _NOW_CURRENT = object()
