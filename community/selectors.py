@@ -3,7 +3,16 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from community.access import can_review
-from community.models import Contribution, ContributionScoring, ContributionStatus, ModelCard, Release, Split, TestSet, TrainingRun
+from community.models import (
+    Contribution,
+    ContributionScoring,
+    ContributionStatus,
+    ModelCard,
+    Release,
+    Split,
+    TestSet,
+    TrainingRun,
+)
 from inference.models import ModelVersion
 
 

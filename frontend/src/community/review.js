@@ -67,7 +67,9 @@ async function open(contribution) {
 /** The queue's checks column: their outcome, or that they are still running (or failed to run). */
 function checksSummary(c) {
   const running = checksRunText(c);
-  if (running) return el("td", { className: checksPending(c) ? "pending" : "fail", dataset: { role: "checks-run" } }, running);
+  if (running) {
+    return el("td", { className: checksPending(c) ? "pending" : "fail", dataset: { role: "checks-run" } }, running);
+  }
   return el("td", { className: c.checks_passed ? "ok" : "fail" }, c.checks_passed ? "all passed" :
     `${c.checks.filter((k) => !k.ok).length} failed`);
 }
