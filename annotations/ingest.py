@@ -7,7 +7,8 @@ A file whose image has more than ``TILED_MIN_PIXELS`` pixels (Y x X x Z, from th
 engine, up to ``UPLOAD_MAX_PIXELS``. Either way the original file is kept, a thumbnail made and the
 display levels (1st/99th percentile per channel, from a bounded subsample) recorded in
 ``Image.display``. The slow work (decoding, the pyramid) happens before the transaction that
-registers the image, which only copies finished files into storage: nothing is half-registered.
+registers the image: the original file and the thumbnail are stored before it, the row (and a tiled
+image's pixels, whose storage folder is named by its id) inside it; nothing is half-registered.
 ``image_ingest`` runs either path in the caller; a web request hands a tiled file to the
 background instead (annotations.upload_ingest), whose worker calls ``image_ingest_tiled``.
 """
@@ -72,15 +73,19 @@ def _read_small(path: Path, *, name: str, axes: str | None):
 def _register(image: Image, *, path: Path, thumb: bytes, pixels: Path | None, then=None) -> Image:
     """Save ``image`` with its original file, thumbnail and (tiled) pixels, or nothing at all.
     ``then(image)`` runs inside the same transaction once all is stored (a background ingest marks
-    its upload done there); if it raises, nothing is kept."""
+    its upload done there); if it raises, nothing is kept.
+
+    The original file and the thumbnail are stored before the transaction (no lock is held while
+    they are copied). A tiled image's pixels are stored inside it: their storage folder is named
+    by the row's id, and the image must not be visible without them."""
     stored = []
     try:
+        with open(path, "rb") as fh:
+            image.file.save(image.name, File(fh), save=False)
+        stored.append(image.file.name)
+        image.thumbnail.save("thumbnail.png", ContentFile(thumb), save=False)
+        stored.append(image.thumbnail.name)
         with transaction.atomic():
-            with open(path, "rb") as fh:
-                image.file.save(image.name, File(fh), save=False)
-            stored.append(image.file.name)
-            image.thumbnail.save("thumbnail.png", ContentFile(thumb), save=False)
-            stored.append(image.thumbnail.name)
             image.full_clean()
             image.save()
             if pixels is not None:

@@ -71,7 +71,7 @@ def peak_rss_mib(pid: int) -> float | None:
 
 def run(n_workers: int, *, env: dict, log_dir: Path, owner, image) -> dict:
     from inference.models import JobBlock, SegmentationJob
-    from inference.services import segmentation_job_create
+    from inference.jobs import segmentation_job_create
 
     workers = []
     try:
@@ -128,7 +128,7 @@ def main() -> None:
         from django.contrib.auth import get_user_model
 
         from inference.engine.model import WEIGHTS_DIR
-        from inference.services import model_version_create
+        from inference.model_versions import model_version_create
 
         owner, _ = get_user_model().objects.get_or_create(username="bench-distributed")
         model_version_create(name="bench-default", file_path=WEIGHTS_DIR / "default.pt", make_current=True)

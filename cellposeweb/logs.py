@@ -1,7 +1,7 @@
 """Structured logs: one JSON object a line, each carrying the id of the request it belongs to.
 
 ``logger.info("job finished", extra={"job_id": 7, "status": "succeeded"})`` becomes
-``{"time": "...", "level": "INFO", "logger": "inference.services", "message": "job finished",
+``{"time": "...", "level": "INFO", "logger": "inference.job_run", "message": "job finished",
 "request_id": "-", "job_id": 7, "status": "succeeded"}``.
 """
 import contextvars

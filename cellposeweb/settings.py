@@ -300,6 +300,7 @@ CELERY_TASK_ROUTES = {
     "inference.segmentation_job_run": {"queue": "gpu"},
     "inference.segmentation_job_run_next": {"queue": "gpu"},
     "inference.job_block_run": {"queue": "gpu"},
+    "community.contribution_score": {"queue": "gpu"},
     "annotations.upload_ingest_run": {"queue": "cpu"},
     "inference.segmentation_jobs_recover": {"queue": "cpu"},
     "work.recover": {"queue": "cpu"},

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -39,6 +39,15 @@ class ReviewEventOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ChecksRunOutputSerializer(serializers.Serializer):
+    """The background run of a contribution's automatic checks (community.scoring)."""
+
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    progress = serializers.FloatField()
+    error = serializers.CharField()
+
+
 class ContributionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     image = serializers.IntegerField(source="image_id", allow_null=True)
@@ -56,6 +65,7 @@ class ContributionOutputSerializer(serializers.Serializer):
     split = serializers.CharField()
     checks = serializers.JSONField()
     checks_passed = serializers.BooleanField()
+    checks_run = serializers.SerializerMethodField()
     current_ap = serializers.FloatField(allow_null=True)
     priority = serializers.FloatField()
     created_at = serializers.DateTimeField()
@@ -63,6 +73,11 @@ class ContributionOutputSerializer(serializers.Serializer):
     events = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     masks_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(ChecksRunOutputSerializer(allow_null=True))
+    def get_checks_run(self, contribution) -> dict | None:
+        scoring = selectors.contribution_scoring(contribution)
+        return ChecksRunOutputSerializer(scoring).data if scoring is not None else None
 
     def get_used_in(self, contribution) -> list:
         return [{"id": mv.pk, "name": mv.name, "version": mv.version, "label": f"used in {mv.name} v{mv.version}"}
@@ -177,7 +192,8 @@ def _model_versions_with_cards():
 
 class ContributionListCreateApi(APIView):
     """``GET``: your contributions; a curator gets the review queue (``scope``: mine, queue, all).
-    ``POST``: contribute an image you curated (its latest masks are frozen): 201 with the checks."""
+    ``POST``: contribute an image you curated (its latest masks are frozen): 201 at once, its
+    automatic checks queued (``checks_run``; poll the contribution until they have run)."""
 
     class ContributionCreateInputSerializer(serializers.Serializer):
         image = serializers.IntegerField(min_value=1, max_value=MAX_ID)
@@ -238,6 +254,17 @@ class ContributionResubmitApi(APIView):
             contribution=contribution, contributor=request.user, note=serializer.validated_data.get("note")
         )
         return Response(ContributionOutputSerializer(contribution).data)
+
+
+class ContributionChecksRetryApi(APIView):
+    """The contributor or a curator: run the automatic checks again after they failed (202)."""
+
+    @extend_schema(request=None, responses={202: ContributionOutputSerializer})
+    def post(self, request, contribution_id):
+        contribution = selectors.contribution_get(user=request.user, contribution_id=contribution_id)
+        services.contribution_checks_retry(contribution=contribution, actor=request.user)
+        contribution = selectors.contribution_get(user=request.user, contribution_id=contribution_id)
+        return Response(ContributionOutputSerializer(contribution).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ContributionReviewApi(APIView):

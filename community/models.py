@@ -45,8 +45,9 @@ class Contribution(models.Model):
     edits of the image's annotation, or deleting the image, do not change what was contributed.
     ``masks_file`` is a compressed ``.npz`` with ``masks`` (int32 (Ly, Lx), 0 = background,
     1..N) and ``origins`` (uint8 MaskOrigin per label); ``prediction_file`` holds ``masks`` and
-    ``cellprob`` (float32 logits) of the current model on the image at submission.
-    ``checks`` is a list of ``{"name", "ok", "value", "reason"}``; ``priority`` orders the review
+    ``cellprob`` (float32 logits) of the current model on the image, stored by the background
+    checks (``scoring``, a ContributionScoring) once they ran. ``checks`` is a list of
+    ``{"name", "ok", "value", "reason"}`` (empty until they ran); ``priority`` orders the review
     queue (higher first: passing checks, then the lowest AP of the current model).
     """
 
@@ -98,6 +99,37 @@ class Contribution(models.Model):
 
     def __str__(self):
         return f"contribution {self.pk} ({self.image_name}, {self.status})"
+
+
+class ContributionScoring(models.Model):
+    """The automatic checks of a contribution, run in the background (community.scoring) on the
+    shared lifecycle of cellposeweb.work: the current model segments the frozen image, its
+    prediction is stored and the contribution's ``checks`` are filled. Until it has succeeded the
+    contribution cannot be approved. One row per contribution; a resubmission or a retry after a
+    failure puts it back in the queue."""
+
+    Status = WorkStatus
+
+    contribution = models.OneToOneField(Contribution, on_delete=models.CASCADE, related_name="scoring")
+    status = models.CharField(max_length=10, choices=WorkStatus.choices, default=WorkStatus.QUEUED, db_index=True)
+    stage = models.CharField(max_length=64, blank=True, default="queued")
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that last started it.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__gte=0.0) & Q(progress__lte=1.0),
+                                   name="scoring_progress_0_1"),
+        ]
+
+    def __str__(self):
+        return f"checks of contribution {self.contribution_id} ({self.status})"
 
 
 class ReviewDecision(models.TextChoices):

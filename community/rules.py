@@ -1,7 +1,7 @@
 """Community rules a curator or administrator could otherwise break by accident.
 
 Each rule is one function, called by the service it guards (community.services,
-inference.services), raising an ApplicationError subclass that says what to do instead.
+inference.model_versions), raising an ApplicationError subclass that says what to do instead.
 """
 import numpy as np
 from django.conf import settings

@@ -4,7 +4,16 @@ from django.http import Http404
 
 from annotations.files import load_stored_npz
 from community.access import can_review
-from community.models import Contribution, ContributionStatus, ModelCard, Release, Split, TestSet, TrainingRun
+from community.models import (
+    Contribution,
+    ContributionScoring,
+    ContributionStatus,
+    ModelCard,
+    Release,
+    Split,
+    TestSet,
+    TrainingRun,
+)
 from inference.models import ModelVersion
 
 
@@ -12,7 +21,7 @@ def contribution_list(*, user, scope: str = "mine") -> QuerySet[Contribution]:
     """``mine``: the user's own, newest first. ``queue`` (reviewers): contributions waiting for a
     decision, by priority (failed checks last, then the most informative: lowest current AP).
     ``all`` (reviewers): every contribution."""
-    rows = Contribution.objects.select_related("contributor")
+    rows = Contribution.objects.select_related("contributor", "scoring")
     if not (user and user.is_authenticated and user.is_active):
         return rows.none()
     if scope == "mine" or not can_review(user):
@@ -24,7 +33,7 @@ def contribution_list(*, user, scope: str = "mine") -> QuerySet[Contribution]:
 
 def contribution_get(*, user, contribution_id, own: bool = False) -> Contribution:
     """The contributor's own contribution, or any for a reviewer (unless ``own``); Http404 otherwise."""
-    rows = Contribution.objects.select_related("contributor", "checked_with")
+    rows = Contribution.objects.select_related("contributor", "checked_with", "scoring")
     if own or not can_review(user):
         rows = rows.filter(contributor=user) if user and user.is_authenticated else rows.none()
     try:
@@ -148,3 +157,11 @@ def training_run_comparison_masks(*, run: TrainingRun, contribution_id: int) -> 
     if row is None:
         raise Http404(f"Training run {run.pk} has no predictions for test contribution {contribution_id}.")
     return load_stored_npz(row["masks"])
+
+
+def contribution_scoring(contribution: Contribution) -> ContributionScoring | None:
+    """The background run of ``contribution``'s automatic checks (None for none)."""
+    try:
+        return contribution.scoring
+    except ContributionScoring.DoesNotExist:
+        return None

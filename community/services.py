@@ -8,7 +8,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -17,12 +16,13 @@ from annotations.files import delete_stored, npz_content
 from annotations.models import Image
 from annotations.selectors import annotation_get, annotation_load
 from cellposeweb.exceptions import ApplicationError, ConflictError
+from cellposeweb.work import WorkStatus
 from community import rules
-from community.checks import run_checks
 from community.events import training_run_event_send_on_commit
 from community.models import (
     RUN_ACTIVE,
     Contribution,
+    ContributionScoring,
     ContributionStatus,
     License,
     ModelCard,
@@ -35,13 +35,16 @@ from community.models import (
     TestSet,
     TrainingRun,
 )
-from community.snapshots import CHANNELS, channel_axis, read_image
+from community.scoring import scoring_queue
 from community.training import enqueue_training, training_runs_fail_orphans
-from inference.engine import diameter_of_masks
-from inference.loading import model_load
 from inference.models import ModelVersion
+from inference.model_versions import (
+    model_version_make_current,
+    model_version_prepare,
+    model_version_prepared_discard,
+    model_version_prepared_save,
+)
 from inference.selectors import model_version_current
-from inference.services import model_version_create, model_version_make_current
 
 logger = logging.getLogger(__name__)
 
@@ -70,20 +73,10 @@ def _clean_tags(tags) -> list[str]:
     return cleaned
 
 
-def _predict(array: np.ndarray, axes: str, masks: np.ndarray, model_version: ModelVersion):
-    """(masks int32, cellprob float32) of the current model on the image, at the diameter of the
-    submitted masks."""
-    model = model_load(model_version)
-    diameter = diameter_of_masks(masks) if masks.max(initial=0) > 0 else None
-    result = model.segment(
-        array, channels=CHANNELS, diameter=diameter or None, augment=False, channel_axis=channel_axis(axes)
-    )
-    return result.masks, result.cellprob
-
-
 def _freeze(image: Image):
-    """(annotation, masks, origins, current model version, prediction, cellprob, check result) of
-    the image's latest annotation; the current model runs on the image (outside any transaction)."""
+    """(annotation, masks, origins) of the image's latest annotation, after the rules a
+    contribution must pass at once (2D, saved masks, not already open, minimum quality). The
+    model's checks run later, in the background (community.scoring)."""
     if image.is_3d:
         raise ApplicationError(f"{image.name} is a 3D stack; contributions are 2D images for now.")
     annotation = annotation_get(image=image)
@@ -92,26 +85,21 @@ def _freeze(image: Image):
     masks, origins = annotation_load(annotation)
     rules.check_no_open_contribution(image=image, annotation_version=annotation.version)
     rules.check_minimum_quality(masks=masks, name=image.name)
-    model_version = model_version_current()
-    prediction = cellprob = None
-    if model_version is not None:
-        prediction, cellprob = _predict(read_image(image.file, image.shape), image.axes, masks, model_version)
-    result = run_checks(masks=masks, origins=origins, prediction=prediction, cellprob=cellprob)
-    return annotation, masks, origins, model_version, prediction, cellprob, result
+    return annotation, masks, origins
 
 
-def _snapshot_fields(image, annotation, masks, model_version, result) -> dict:
+def _snapshot_fields(image, annotation, masks) -> dict:
+    """The snapshot's fields, with its checks pending (community.scoring fills them)."""
     return dict(
         image=image, annotation=annotation, annotation_version=annotation.version, image_name=image.name,
         image_axes=image.axes, image_shape=list(image.shape), n_masks=int(masks.max(initial=0)),
-        checks=result.checks, checks_passed=result.passed, current_ap=result.ap["ap50"] if result.ap else None,
-        checked_with=model_version, priority=result.priority,
+        checks=[], checks_passed=False, current_ap=None, checked_with=None, priority=0.0,
     )
 
 
-def _store_snapshot(contribution, image, masks, origins, prediction, cellprob) -> list[str]:
-    """Copy the image and save the masks (and prediction) files; returns their names (the
-    caller deletes them if the row is not saved)."""
+def _store_snapshot(contribution, image, masks, origins) -> list[str]:
+    """Copy the image and save the masks file (outside any transaction); returns their names (the
+    caller deletes them if the row is not saved). The prediction comes with the checks."""
     stored = []
     try:
         with image.file.open("rb") as fh:
@@ -120,11 +108,6 @@ def _store_snapshot(contribution, image, masks, origins, prediction, cellprob) -
         contribution.masks_file.save("masks.npz", npz_content(masks=masks, origins=origins), save=False)
         stored.append(contribution.masks_file.name)
         contribution.prediction_file = ""
-        if prediction is not None:
-            contribution.prediction_file.save(
-                "prediction.npz", npz_content(masks=prediction, cellprob=cellprob.astype(np.float32)), save=False
-            )
-            stored.append(contribution.prediction_file.name)
     except BaseException:
         delete_stored(stored)
         raise
@@ -156,23 +139,23 @@ def _open_contribution_exists(image: Image, annotation_version: int) -> bool:
 def contribution_create(
     *, contributor, image: Image, license: str, consent: bool, tags=None, note: str = ""
 ) -> Contribution:
-    """Freeze ``image`` and its latest annotation version as a contribution, with the automatic
-    checks (the current model runs on the image, so this takes a moment).
+    """Freeze ``image`` and its latest annotation version as a contribution, its automatic checks
+    queued (community.scoring runs the current model on the snapshot in the background).
 
-    The model runs outside any transaction; the files are stored, then the row is added in one
-    transaction (the files are deleted if it is not).
+    The files are stored first, then the row (with its queued scoring) is added in one short
+    transaction; the files are deleted if it is not.
     """
     if license not in License.values:
         raise ApplicationError(f"license must be chosen explicitly: one of {', '.join(License.values)}.")
     if consent is not True:
         raise ApplicationError("consent: confirm that you may share this image and its masks under the licence.")
     tags = _clean_tags(tags)
-    annotation, masks, origins, model_version, prediction, cellprob, result = _freeze(image)
+    annotation, masks, origins = _freeze(image)
     contribution = Contribution(
         contributor=contributor, license=license, consent=True, tags=tags, note=str(note or "")[:4000],
-        **_snapshot_fields(image, annotation, masks, model_version, result),
+        **_snapshot_fields(image, annotation, masks),
     )
-    stored = _store_snapshot(contribution, image, masks, origins, prediction, cellprob)
+    stored = _store_snapshot(contribution, image, masks, origins)
     try:
         with _one_open_contribution(image, annotation.version), transaction.atomic():
             contribution.full_clean(validate_constraints=False)  # the database checks them, race-free
@@ -182,6 +165,7 @@ def contribution_create(
                 from_status=ContributionStatus.SUBMITTED, to_status=ContributionStatus.SUBMITTED,
                 comment=f"submitted (annotation version {annotation.version})",
             )
+            scoring_queue(contribution=contribution)
     except BaseException:
         delete_stored(stored)
         raise
@@ -189,8 +173,8 @@ def contribution_create(
 
 
 def contribution_resubmit(*, contribution: Contribution, contributor, note: str | None = None) -> Contribution:
-    """After a curator requested changes: freeze the image's latest masks again, re-run the checks
-    and put the contribution back in the queue (its old snapshot files are deleted)."""
+    """After a curator requested changes: freeze the image's latest masks again, queue the checks
+    again and put the contribution back in the queue (its old snapshot files are deleted)."""
     if contribution.contributor_id != contributor.pk:
         raise ConflictError("Only the contributor can resubmit a contribution.")
     if contribution.status != ContributionStatus.CHANGES_REQUESTED:
@@ -199,10 +183,10 @@ def contribution_resubmit(*, contribution: Contribution, contributor, note: str 
     image = Image.objects.filter(pk=contribution.image_id).first()
     if image is None:
         raise ConflictError("The contributed image was deleted; contribute it again.")
-    annotation, masks, origins, model_version, prediction, cellprob, result = _freeze(image)
+    annotation, masks, origins = _freeze(image)
     old = [contribution.image_file.name, contribution.masks_file.name, contribution.prediction_file.name]
-    fields = _snapshot_fields(image, annotation, masks, model_version, result)
-    stored = _store_snapshot(contribution, image, masks, origins, prediction, cellprob)
+    fields = _snapshot_fields(image, annotation, masks)
+    stored = _store_snapshot(contribution, image, masks, origins)
     fields.update(image_file=contribution.image_file.name, masks_file=contribution.masks_file.name,
                   prediction_file=contribution.prediction_file.name or "")
     if note is not None:
@@ -219,6 +203,7 @@ def contribution_resubmit(*, contribution: Contribution, contributor, note: str 
                 from_status=ContributionStatus.CHANGES_REQUESTED, to_status=ContributionStatus.SUBMITTED,
                 comment=f"resubmitted (annotation version {annotation.version})",
             )
+            scoring_queue(contribution=contribution)
             transaction.on_commit(lambda: delete_stored(old))
     except BaseException:
         delete_stored(stored)
@@ -237,10 +222,13 @@ def contribution_review(*, contribution: Contribution, reviewer, decision: str, 
     if decision in (ReviewDecision.REJECT, ReviewDecision.CHANGES) and not comment:
         raise ApplicationError("comment: tell the contributor why (it is shown to them).")
     before = contribution.status
-    changed = Contribution.objects.filter(pk=contribution.pk, status__in=REVIEWABLE).update(
-        status=DECISIONS[decision], updated_at=timezone.now()
-    )
+    reviewable = Contribution.objects.filter(pk=contribution.pk, status__in=REVIEWABLE)
+    if decision == ReviewDecision.APPROVE:  # only once the automatic checks have run on this snapshot
+        reviewable = reviewable.filter(scoring__status=WorkStatus.SUCCEEDED)
+    changed = reviewable.update(status=DECISIONS[decision], updated_at=timezone.now())
     contribution.refresh_from_db()
+    if changed != 1 and contribution.status in REVIEWABLE:
+        raise ConflictError(_checks_not_run(contribution))
     if changed != 1:
         raise ConflictError(
             f"Contribution {contribution.pk} is already {contribution.get_status_display()}; only submitted "
@@ -251,6 +239,28 @@ def contribution_review(*, contribution: Contribution, reviewer, decision: str, 
         to_status=contribution.status, comment=comment[:4000],
     )
     return contribution
+
+
+def _checks_not_run(contribution: Contribution) -> str:
+    scoring = ContributionScoring.objects.filter(contribution=contribution).first()
+    state = {WorkStatus.FAILED: f"failed ({scoring.error}); retry them first" if scoring else "",
+             WorkStatus.QUEUED: "are queued", WorkStatus.RUNNING: "are running"}.get(
+        scoring.status if scoring else None, "have not run")
+    return (f"Contribution {contribution.pk} cannot be approved yet: its automatic checks {state}. "
+            "Approve it once they have finished.")
+
+
+@transaction.atomic
+def contribution_checks_retry(*, contribution: Contribution, actor) -> ContributionScoring:
+    """Queue the automatic checks of ``contribution`` again after they failed (who may is decided
+    by selectors.contribution_get: its contributor or a curator); ConflictError when they did not
+    fail. ``actor`` is logged."""
+    failed = ContributionScoring.objects.select_for_update().filter(
+        contribution=contribution, status__in=(WorkStatus.FAILED, WorkStatus.CANCELLED)).first()
+    if failed is None:
+        raise ConflictError(f"The checks of contribution {contribution.pk} have not failed; nothing to retry.")
+    logger.info("checks of contribution %s retried by %s", contribution.pk, getattr(actor, "pk", None))
+    return scoring_queue(contribution=contribution)
 
 
 @transaction.atomic
@@ -440,8 +450,14 @@ def model_version_import(*, uploaded_file, name: str = "imported", description: 
         model.meta = {**model.meta, "imported_from": uploaded_file.name}
         converted = Path(tmp) / "model.pt"
         model.save(converted)
+        # the file is stored first; the version and its card are added in one short transaction
+        model_version = model_version_prepare(name=name, file_path=converted, description=description, metrics={})
+    try:
         with transaction.atomic():
-            model_version = model_version_create(name=name, file_path=converted, description=description, metrics={})
+            model_version_prepared_save(model_version)
             ModelCard.objects.create(model_version=model_version, imported_from=uploaded_file.name[:255],
                                      changelog=description or f"Imported from {uploaded_file.name}.")
+    except BaseException:
+        model_version_prepared_discard(model_version)
+        raise
     return model_version

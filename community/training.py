@@ -33,7 +33,7 @@ from community.snapshots import contribution_arrays, read_image
 from inference.engine import CellposeModel, average_precision, diameter_of_masks
 from inference.models import ModelVersion
 from inference.selectors import model_version_current
-from inference.services import model_version_create
+from inference.model_versions import model_version_prepare, model_version_prepared_save
 
 logger = logging.getLogger(__name__)
 
@@ -293,23 +293,27 @@ def _train(run: TrainingRun, *, device: str, worker: str) -> None:
 
 def _register(*, run_id, worker, out, log_path, metrics, changelog, contributions, stored) -> None:
     """The candidate becomes a (not current) model version with its card, and the run succeeds:
-    one transaction, only while the run is still running."""
+    one transaction, only while the run is still running. The model file and the log are stored
+    before it (no storage I/O while the run's row is locked); the caller deletes them if the
+    transaction does not commit."""
+    flat = {"ap50": metrics["candidate"]["ap50"], "ap75": metrics["candidate"]["ap75"],
+            "ap90": metrics["candidate"]["ap90"], **{k: v for k, v in metrics.items() if k not in RUN_ONLY_METRICS}}
+    model_version = model_version_prepare(name=CANDIDATE_NAME, file_path=out, metrics=flat, description=changelog)
+    stored.append(model_version.file.name)
+    with open(log_path, "rb") as fh:
+        log_name = TrainingRun._meta.get_field("log").generate_filename(None, "training.log.jsonl")
+        log_name = TrainingRun._meta.get_field("log").storage.save(log_name, File(fh))
+    stored.append(log_name)
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING or run.worker != worker:
             raise _Cancelled()
-        flat = {"ap50": metrics["candidate"]["ap50"], "ap75": metrics["candidate"]["ap75"],
-                "ap90": metrics["candidate"]["ap90"], **{k: v for k, v in metrics.items() if k not in RUN_ONLY_METRICS}}
-        model_version = model_version_create(name=CANDIDATE_NAME, file_path=out, metrics=flat, description=changelog)
-        stored.append(model_version.file.name)
-        with open(log_path, "rb") as fh:
-            run.log.save("training.log.jsonl", File(fh), save=False)
-        stored.append(run.log.name)
+        model_version_prepared_save(model_version)
         card = ModelCard.objects.create(model_version=model_version, training_run=run, test_set=run.test_set,
                                         changelog=changelog)
         card.contributions.set(contributions)
         TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker).update(
             status=RunStatus.SUCCEEDED, stage="succeeded", active=None, progress=1.0, metrics=metrics,
-            candidate=model_version, log=run.log.name, finished_at=timezone.now(),
+            candidate=model_version, log=log_name, finished_at=timezone.now(),
         )
         training_run_event_send_on_commit(TrainingRun.objects.get(pk=run_id))

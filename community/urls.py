@@ -16,6 +16,8 @@ urlpatterns = [
          name="contribution-review"),
     path("api/contributions/<int:contribution_id>/resubmit/", apis.ContributionResubmitApi.as_view(),
          name="contribution-resubmit"),
+    path("api/contributions/<int:contribution_id>/checks/retry/", apis.ContributionChecksRetryApi.as_view(),
+         name="contribution-checks-retry"),
     path("api/contributions/<int:contribution_id>/split/", apis.ContributionSplitApi.as_view(),
          name="contribution-split"),
     path("api/contributions/<int:contribution_id>/image/", apis.ContributionImageApi.as_view(),

@@ -32,12 +32,9 @@ from inference import selectors
 from inference.engine import SUFFIXES, flows_to_rgb, safe_stem, save_flows_tif
 from inference.models import JobStatus, SegmentationJob
 from inference.options import SegmentationOptionsSerializer
-from inference.services import (
-    masks_rethreshold,
-    model_versions_usable,
-    segmentation_job_cancel,
-    segmentation_job_create,
-)
+from inference.jobs import segmentation_job_cancel, segmentation_job_create
+from inference.model_versions import model_versions_usable
+from inference.rethreshold import masks_rethreshold
 
 
 class ModelVersionOutputSerializer(serializers.Serializer):

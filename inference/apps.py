@@ -16,7 +16,7 @@ class InferenceConfig(AppConfig):
         from inference.recovery import SEGMENTATION, SEGMENTATION_BLOCK
 
         def run_next(pk: int, worker: str):
-            from inference.services import segmentation_job_run_next
+            from inference.job_run import segmentation_job_run_next
 
             return segmentation_job_run_next(worker=worker)
 

@@ -1,5 +1,5 @@
 """How a running segmentation stops early: cancellation, and the reason a person reads when a job,
-an image or a block fails. Shared by the whole-image path (inference.services) and the block-wise
+an image or a block fails. Shared by the whole-image path (inference.job_run) and the block-wise
 path (inference.tiled_jobs)."""
 from cellposeweb.exceptions import ApplicationError
 

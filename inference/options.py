@@ -81,3 +81,11 @@ def clean_segmentation_options(options) -> dict:
     serializer = SegmentationOptionsSerializer(data=dict(options or {}))
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def stitch_threshold(image, params: dict) -> float | None:
+    """The IoU that links masks across planes when a stack (an ``annotations.models.Image``) is
+    segmented plane by plane (the job's ``params`` say do_3d false), else None."""
+    if image.is_3d and params.get("do_3d") is False:
+        return float(params["stitch_threshold"])
+    return None

@@ -7,19 +7,19 @@ delivered again; running it twice is harmless (every job is taken by a compare-a
 from celery import shared_task
 
 from cellposeweb import work
-from inference import recovery, services, tiled_jobs
+from inference import job_run, recovery, tiled_jobs
 
 
 @shared_task(name="inference.segmentation_job_run", bind=True, acks_late=True, ignore_result=True)
 def segmentation_job_run_task(self, job_id: int) -> None:
     """Run this job if it is still queued (an operator's tool: the web sends run_next)."""
-    services.segmentation_job_run(job_id=job_id, worker=self.request.hostname or "")
+    job_run.segmentation_job_run(job_id=job_id, worker=self.request.hostname or "")
 
 
 @shared_task(name="inference.segmentation_job_run_next", bind=True, acks_late=True, ignore_result=True)
 def segmentation_job_run_next_task(self) -> None:
     """A turn on a segmentation worker: run the queued job that is next in fair order."""
-    services.segmentation_job_run_next(worker=self.request.hostname or "")
+    job_run.segmentation_job_run_next(worker=self.request.hostname or "")
 
 
 @shared_task(name="inference.job_block_run", bind=True, acks_late=True, ignore_result=True)

@@ -100,6 +100,10 @@ def test_a_curator_reviews_the_queue_and_an_admin_trains_and_releases(page, live
     page.reload()
     page.wait_for_selector("[data-page=contributions][data-state=ready]")
     assert page.locator("[data-role=contributions] tbody tr").count() >= 3
+    # the checks run in the background: the page says so, and shows them once they have run
+    for cid in ids:
+        page.wait_for_selector(f"tr[data-contribution='{cid}'] td[data-checks=succeeded]", timeout=120_000)
+    assert page.locator("[data-role=checks-run]").count() == 0
     assert page.locator("[data-check=manual_share].ok").count() >= 3
 
     # the review queue: open each, look at the prediction overlay, decide

@@ -177,7 +177,7 @@ def tiny_model_path(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def model_version(db, tiny_model_path):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     return model_version_create(name="tiny", file_path=tiny_model_path, make_current=True)
 

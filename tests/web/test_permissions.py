@@ -43,7 +43,7 @@ ENDPOINTS = [
 
 @pytest.fixture
 def world(segmented_image, make_image, owner, other_user, curator, admin_user):
-    from inference.services import segmentation_job_create
+    from inference.jobs import segmentation_job_create
 
     queued = segmentation_job_create(owner=owner, images=[make_image(name="waiting.tif")], options={})
     return {

@@ -63,7 +63,7 @@ def tiled_with_labels(owner, tmp_path):
 
 @pytest.fixture
 def world(segmented_image, make_image, owner, other_user, curator, admin_user, tmp_path):
-    from inference.services import segmentation_job_create
+    from inference.jobs import segmentation_job_create
 
     from annotations.uploads import upload_start
 

@@ -52,7 +52,8 @@ def test_metrics_accept_the_scrapers_token_and_nothing_like_it(settings):
 
 
 def test_metrics_report_jobs_durations_and_health(admin_user, owner, image, model_version):
-    from inference.services import segmentation_job_create, segmentation_job_run
+    from inference.job_run import segmentation_job_run
+    from inference.jobs import segmentation_job_create
 
     done = segmentation_job_create(owner=owner, images=[image], options={"augment": False, "diameter": 30})
     segmentation_job_run(job_id=done.pk)
@@ -120,7 +121,7 @@ def test_json_logs_are_one_object_a_line_with_the_extras():
 
     token = request_id_var.set("req-1")
     try:
-        record = logging.LogRecord("inference.services", logging.INFO, __file__, 1, "job %s done", (7,), None)
+        record = logging.LogRecord("inference.job_run", logging.INFO, __file__, 1, "job %s done", (7,), None)
         record.job_id = 7
         RequestIdFilter().filter(record)
         entry = json.loads(JsonFormatter().format(record))
@@ -128,4 +129,4 @@ def test_json_logs_are_one_object_a_line_with_the_extras():
         request_id_var.reset(token)
 
     assert entry["message"] == "job 7 done" and entry["job_id"] == 7 and entry["request_id"] == "req-1"
-    assert entry["level"] == "INFO" and entry["logger"] == "inference.services" and "time" in entry
+    assert entry["level"] == "INFO" and entry["logger"] == "inference.job_run" and "time" in entry

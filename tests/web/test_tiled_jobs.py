@@ -23,12 +23,13 @@ from annotations import slides
 from annotations.models import Image
 from annotations.sources import open_source
 from cellposeweb import work
-from inference import services, tiled_jobs
+from inference import jobs, job_run, tiled_jobs
 from inference.engine import segment_blocks
 from inference.engine.model import WEIGHTS_DIR
 from inference.models import JobBlock, JobItem, SegmentationJob
 from inference.recovery import SEGMENTATION_BLOCK
-from inference.services import model_version_create, segmentation_job_create
+from inference.jobs import segmentation_job_create
+from inference.model_versions import model_version_create
 from tests.web.conftest import DATA
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,8 +107,8 @@ def run_job(owner, image, options=OPTIONS) -> SegmentationJob:
 def test_a_tiled_job_runs_block_by_block_and_equals_the_engines_segment_blocks(owner, slide, default_model, pools,
                                                                                monkeypatch):
     events = []
-    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
-    monkeypatch.setattr(services, "job_event_send_on_commit", lambda **event: events.append(event))
+    monkeypatch.setattr(job_run, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(job_run, "job_event_send_on_commit", lambda **event: events.append(event))
 
     job = run_job(owner, slide)
 
@@ -157,7 +158,7 @@ def test_cancelling_a_tiled_job_stops_the_blocks_not_yet_run(owner, tmp_path, mo
     job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
     wait_until(lambda: JobBlock.objects.filter(item__job=job, status="succeeded").exists())
 
-    services.segmentation_job_cancel(job=job)
+    jobs.segmentation_job_cancel(job=job)
     wait_until(finished(job.pk))
     wait_until(lambda: all(p.is_idle() for p in pools))
 
@@ -209,7 +210,7 @@ def test_the_jobs_own_worker_redoes_a_dead_workers_block_when_no_sweep_runs_else
     monkeypatch.setattr(tiled_jobs, "_blocks_dispatch", kill_a_worker_first)
     job = segmentation_job_create(owner=owner, images=[slide], options=OPTIONS)
 
-    services.segmentation_job_run(job_id=job.pk, worker="only@host")
+    job_run.segmentation_job_run(job_id=job.pk, worker="only@host")
 
     assert SegmentationJob.objects.get(pk=job.pk).status == "succeeded"
     block = JobBlock.objects.get(item__job=job, index=2)

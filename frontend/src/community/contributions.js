@@ -1,4 +1,5 @@
 /** "My contributions": submit a curated image (licence, consent, tags, note) and follow each one. */
+import { checksPending, checksRunText, pollWhile } from "./checksRun.js";
 import { api, checksList, el, fmtAp, guarded, results } from "./common.js";
 
 /** @type {HTMLElement} */
@@ -29,16 +30,38 @@ function reviewCell(contribution) {
   return el("td", {}, comments.map((e) => el("div", {}, `${e.actor ?? ""}: ${e.comment}`)), used, resubmit);
 }
 
+/** The checks, or while they run in the background their progress (and a retry after a failure). */
+function checksCell(contribution) {
+  const text = checksRunText(contribution);
+  const failed = contribution.checks_run?.status === "failed" || contribution.checks_run?.status === "cancelled";
+  const retry = failed
+    ? el("button", { type: "button", dataset: { action: "retry-checks" }, onclick: () => guarded(async () => {
+      await api.request("POST", `/api/contributions/${contribution.id}/checks/retry/`, { json: {} });
+      await loadContributions();
+    }) }, "Retry the checks")
+    : null;
+  return el("td", { dataset: { checks: contribution.checks_run?.status ?? "none" } },
+    text ? el("div", { className: failed ? "fail" : "pending", dataset: { role: "checks-run" } }, text) : null,
+    checksList(contribution.checks), retry);
+}
+
+let shown = [];
+let stopPolling = () => {};
+
 async function loadContributions() {
   const body = await api.request("GET", "/api/contributions/", { query: { scope: "mine" } });
+  shown = results(body);
   const tbody = page.querySelector("[data-role=contributions] tbody");
-  tbody.replaceChildren(...results(body).map((c) => el("tr", { dataset: { contribution: c.id, status: c.status } },
+  tbody.replaceChildren(...shown.map((c) => el("tr", { dataset: { contribution: c.id, status: c.status } },
     el("td", {}, `#${c.id}`),
     el("td", {}, c.image_name, el("div", {}, `${c.n_masks} masks · AP@0.5 of the current model ${fmtAp(c.current_ap)}`)),
     el("td", { className: "status" }, c.status_display),
-    el("td", {}, checksList(c.checks)),
+    checksCell(c),
     reviewCell(c),
     el("td", {}, c.license))));
+  // while checks run in the background, reload until they have finished
+  stopPolling();
+  stopPolling = pollWhile(() => shown.some(checksPending), () => guarded(loadContributions));
 }
 
 contributeForm.addEventListener("submit", (event) => {

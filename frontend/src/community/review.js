@@ -2,6 +2,7 @@
  * overlay, then approve, reject or request changes with a comment. */
 import { decodeMasks } from "../codec.js";
 import { computeOutlines } from "../outlines.js";
+import { checksPending, checksRunText, pollWhile } from "./checksRun.js";
 import { api, checksList, el, fmtAp, guarded, results } from "./common.js";
 
 /** @type {HTMLElement} */
@@ -50,7 +51,10 @@ async function open(contribution) {
   viewer.dataset.contribution = contribution.id;
   viewer.querySelector("[data-role=viewer-title]").textContent =
     `#${contribution.id} ${contribution.image_name} by ${contribution.contributor} (${contribution.license})`;
-  viewer.querySelector("[data-role=checks]").replaceChildren(...checksList(contribution.checks).children);
+  const running = checksRunText(contribution);
+  viewer.querySelector("[data-role=checks]").replaceChildren(
+    ...(running ? [el("li", { className: "pending", dataset: { role: "checks-run" } }, running)] : []),
+    ...checksList(contribution.checks).children);
   viewer.querySelector("[data-role=note]").textContent = contribution.note ? `Note: ${contribution.note}` : "";
   togglePrediction.disabled = !current.prediction;
   togglePrediction.checked = false;
@@ -60,14 +64,34 @@ async function open(contribution) {
   draw();
 }
 
+/** The queue's checks column: their outcome, or that they are still running (or failed to run). */
+function checksSummary(c) {
+  const running = checksRunText(c);
+  if (running) {
+    return el("td", { className: checksPending(c) ? "pending" : "fail", dataset: { role: "checks-run" } }, running);
+  }
+  return el("td", { className: c.checks_passed ? "ok" : "fail" }, c.checks_passed ? "all passed" :
+    `${c.checks.filter((k) => !k.ok).length} failed`);
+}
+
+let queued = [];
+let stopPolling = () => {};
+
 async function loadQueue() {
   const body = await api.request("GET", "/api/contributions/", { query: { scope: "queue" } });
-  const rows = results(body).map((c) => el("tr", { dataset: { contribution: c.id }, onclick: () => guarded(() => open(c)) },
+  queued = results(body);
+  const rows = queued.map((c) => el("tr", { dataset: { contribution: c.id }, onclick: () => guarded(() => open(c)) },
     el("td", {}, `#${c.id}`), el("td", {}, el("a", { href: "#" }, c.image_name)), el("td", {}, c.contributor),
     el("td", {}, c.n_masks), el("td", {}, fmtAp(c.current_ap)),
-    el("td", { className: c.checks_passed ? "ok" : "fail" }, c.checks_passed ? "all passed" :
-      `${c.checks.filter((k) => !k.ok).length} failed`),
+    checksSummary(c),
     el("td", {}, c.tags.join(", "))));
+  // contributions whose checks still run: reload the queue (and the open one) until they have finished
+  stopPolling();
+  stopPolling = pollWhile(() => queued.some(checksPending), () => guarded(async () => {
+    await loadQueue();
+    const fresh = current && queued.find((c) => c.id === current.contribution.id);
+    if (fresh && !checksPending(fresh) && checksPending(current.contribution)) await open(fresh);
+  }));
   page.querySelector("[data-role=queue] tbody").replaceChildren(...rows);
   if (!rows.length) page.querySelector("[data-role=queue] tbody").append(el("tr", {}, el("td", { colspan: 7 }, "Nothing to review.")));
 }

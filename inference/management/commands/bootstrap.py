@@ -15,7 +15,7 @@ from annotations.files import file_sha256
 from cellposeweb.exceptions import ApplicationError
 from inference.engine import WEIGHTS_DIR
 from inference.models import ModelVersion
-from inference.services import model_version_create, model_version_make_current
+from inference.model_versions import model_version_create, model_version_make_current
 
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.pt"
 

@@ -186,7 +186,7 @@ def tiny_model_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, tiny_model_path):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases

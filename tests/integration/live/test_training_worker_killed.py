@@ -29,6 +29,23 @@ def crops(n=2, size=128):
         yield buf.getvalue(), truth[i * size:(i + 1) * size, i * size:(i + 1) * size]
 
 
+def checked(stack, contribution_id):
+    """Wait until the automatic checks of a contribution have run (a gpu worker of the stack runs
+    them once the sweep sends their message; running them here first is as good)."""
+    from community.models import ContributionScoring
+    from community.scoring import contribution_score
+
+    with stack.orm():
+        scoring = ContributionScoring.objects.get(contribution_id=contribution_id)
+        contribution_score(scoring_id=scoring.pk, worker="it-test")
+
+    def done():
+        with stack.orm():
+            return ContributionScoring.objects.get(pk=scoring.pk).status == "succeeded"
+
+    wait_until(done, timeout=300, what=f"the checks of contribution {contribution_id}")
+
+
 def approved_contributions(stack, client, user):
     """One approved training and one approved test contribution, made through the services."""
     from annotations.models import Image
@@ -47,6 +64,8 @@ def approved_contributions(stack, client, user):
             annotation_save(image=image, base_version=None, masks=masks, created_by=user)
             contribution = contribution_create(contributor=user, image=image, license="CC0", consent=True,
                                                tags=["nuclei"])
+        checked(stack, contribution.pk)
+        with stack.orm():
             contribution_review(contribution=contribution, reviewer=curator, decision="approve")
             if i == 1:
                 contribution_set_split(contribution=contribution, split="test", actor=user)

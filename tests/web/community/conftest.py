@@ -41,15 +41,41 @@ def curated_image(img2d, make_image):
     return make
 
 
+def run_checks_of(contribution_id):
+    """Run the queued automatic checks of a contribution in the test's thread (JOB_RUNNER is off,
+    as a worker would); returns the scoring row."""
+    from community.models import ContributionScoring
+    from community.scoring import contribution_score
+
+    scoring = ContributionScoring.objects.get(contribution_id=contribution_id)
+    return contribution_score(scoring_id=scoring.pk, worker="test-worker") or scoring
+
+
 @pytest.fixture
 def contribute():
-    """contribute(user, image, **fields) -> the API response of POST /api/contributions/."""
+    """contribute(user, image, checks=True, **fields) -> the API response of POST
+    /api/contributions/, re-read after its automatic checks ran (unless ``checks`` is False)."""
 
-    def post(user, image, **fields):
+    def post(user, image, checks=True, **fields):
         body = {"image": image.pk, "license": "CC0", "consent": True, "tags": ["fluorescence", "nuclei"], **fields}
-        return client_for(user).post("/api/contributions/", body, format="json")
+        client = client_for(user)
+        response = client.post("/api/contributions/", body, format="json")
+        if not checks or response.status_code != 201:
+            return response
+        run_checks_of(response.json()["id"])
+        return Checked(response.status_code, client.get(f"/api/contributions/{response.json()['id']}/").json())
 
     return post
+
+
+class Checked:
+    """The POST's status code, with the contribution as it reads once its checks ran."""
+
+    def __init__(self, status_code, body):
+        self.status_code, self.body = status_code, body
+
+    def json(self):
+        return self.body
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ ENDPOINTS = [
     ("get", "/api/contributions/{submitted}/image/", None, {A: 401, O: 200, U: 404, C: 200, D: 200}),
     ("get", "/api/contributions/{submitted}/masks/", None, {A: 401, O: 200, U: 404, C: 200, D: 200}),
     ("post", "/api/contributions/{submitted}/review/", {"decision": "approve"}, {A: 401, O: 403, U: 403, C: 200, D: 200}),
+    # the checks of {submitted} have run: those who may retry them are told there is nothing to retry
+    ("post", "/api/contributions/{submitted}/checks/retry/", {}, {A: 401, O: 409, U: 404, C: 409, D: 409}),
     ("post", "/api/contributions/{train}/split/", {"split": "test"}, {A: 401, O: 403, U: 403, C: 403, D: 200}),
     ("get", "/api/test-set/", None, {A: 401, O: 403, U: 403, C: 403, D: 200}),
     ("get", "/api/training-runs/", None, {A: 401, O: 403, U: 403, C: 403, D: 200}),
@@ -39,7 +41,7 @@ ENDPOINTS = [
 @pytest.fixture
 def world(approved_pair, owner, other_user, curator, admin_user, model_version, curated_image, contribute, tiny_model_path):
     from community.models import TrainingRun
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     submitted = contribute(owner, curated_image(owner, 1, 0)).json()["id"]
     candidate = model_version_create(name="community", file_path=tiny_model_path)

@@ -72,7 +72,7 @@ def trained_and_released(approved_pair, admin_user):
 
 
 def test_an_unreleased_model_is_for_administrators_only(model_version, owner, admin_user, image, tiny_model_path):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     candidate = model_version_create(name="candidate", file_path=tiny_model_path, make_current=False)
     body = {"model_version": candidate.pk}
@@ -84,7 +84,7 @@ def test_an_unreleased_model_is_for_administrators_only(model_version, owner, ad
 
 def test_the_public_models_list_shows_released_models_without_contributor_names(model_version, admin_user,
                                                                                  tiny_model_path):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     model_version_create(name="candidate", file_path=tiny_model_path, make_current=False)
 
@@ -96,7 +96,7 @@ def test_the_public_models_list_shows_released_models_without_contributor_names(
 
 def test_the_segmentation_model_list_offers_non_admins_only_released_models(model_version, owner, admin_user,
                                                                              tiny_model_path):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     candidate = model_version_create(name="candidate", file_path=tiny_model_path, make_current=False)
 
@@ -110,7 +110,7 @@ def test_the_segmentation_model_list_offers_non_admins_only_released_models(mode
 
 def test_a_released_model_stays_in_the_list_after_a_newer_one_replaces_it(model_version, owner, admin_user,
                                                                            tiny_model_path):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     newer = model_version_create(name="newer", file_path=tiny_model_path, make_current=False)
     assert client_for(admin_user).post(f"/api/models/{newer.pk}/release/").status_code == 200

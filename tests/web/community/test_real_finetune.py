@@ -31,7 +31,7 @@ def test_fine_tuning_through_the_loop_raises_ap_on_the_held_out_quadrants(
     owner, contributor_b, curator, admin_user, make_image
 ):
     from annotations.services import annotation_save
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     default = model_version_create(name="default", file_path=WEIGHTS_DIR / "default.pt", make_current=True)
     image, truth = tifffile.imread(DATA / "img2d.tif"), tifffile.imread(DATA / "mask2d.tif").astype(np.int32)

@@ -88,7 +88,7 @@ def test_a_finished_run_compares_both_models_on_every_test_image_and_stores_thei
 def test_ap_per_kind_over_releases_lists_each_release_in_order_then_the_candidate(model_version, admin_user):
     from community.selectors import release_ap_per_kind
     from community.services import model_version_release
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     def version(name, ap):
         mv = model_version_create(name=name, file_path=__import__("pathlib").Path(model_version.file.path),

@@ -94,7 +94,7 @@ def test_new_shipped_weights_replace_an_earlier_default_and_bring_their_card(cap
 
 def test_new_shipped_weights_do_not_displace_a_released_community_model(capsys, tiny_model_path, tmp_path,
                                                                         monkeypatch):
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     monkeypatch.setenv("CELLPOSEWEB_ADMIN_PASSWORD", "x-secret-password")
     bootstrap(capsys, weights=str(tiny_model_path))

@@ -5,7 +5,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from inference.services import segmentation_job_create, segmentation_job_run
+from inference.job_run import segmentation_job_run
+from inference.jobs import segmentation_job_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,9 +25,9 @@ def application():
 
 
 def test_the_owner_receives_progress_until_the_job_succeeds(owner, image, model_version, monkeypatch):
-    from inference import services
+    from inference import job_run
 
-    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(job_run, "PROGRESS_INTERVAL_S", 0.0)
     job = segmentation_job_create(owner=owner, images=[image], options={"augment": False, "diameter": 30})
     headers, app = session_headers(owner), application()
 

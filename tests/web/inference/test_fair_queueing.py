@@ -4,7 +4,8 @@ import pytest
 
 from inference.models import SegmentationJob
 from inference.selectors import job_queue_fair
-from inference.services import segmentation_job_create, segmentation_job_run_next
+from inference.job_run import segmentation_job_run_next
+from inference.jobs import segmentation_job_create
 from tests.web.conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -180,7 +180,7 @@ def test_cancelling_a_finished_job_is_409(api, segmented_image):
 
 
 def test_a_cancelled_job_never_runs(api, image, model_version):
-    from inference.services import segmentation_job_run
+    from inference.job_run import segmentation_job_run
 
     job_id = segment(api, image).json()["id"]
     api.post(f"/api/jobs/{job_id}/cancel/")
@@ -230,7 +230,7 @@ def test_the_model_list_shows_the_current_model(api, model_version):
 def test_only_one_model_version_can_be_current(model_version, tiny_model_path):
     from django.db import IntegrityError, transaction
 
-    from inference.services import model_version_create
+    from inference.model_versions import model_version_create
 
     second = model_version_create(name="tiny", file_path=tiny_model_path, make_current=True)
 
@@ -241,7 +241,8 @@ def test_only_one_model_version_can_be_current(model_version, tiny_model_path):
 
 
 def test_the_batch_download_keeps_images_with_the_same_name_apart(api, owner, model_version, make_image):
-    from inference.services import segmentation_job_create, segmentation_job_run
+    from inference.job_run import segmentation_job_run
+    from inference.jobs import segmentation_job_create
 
     images = [make_image(name="same.tif"), make_image(name="same.tif")]
     job = segmentation_job_create(owner=owner, images=images, options={"augment": False, "diameter": 30})

@@ -7,7 +7,7 @@ import pytest
 
 from cellposeweb import work
 from inference.models import JobItem, SegmentationJob
-from inference.services import segmentation_job_create
+from inference.jobs import segmentation_job_create
 from tests.web.conftest import data_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,9 +56,9 @@ def test_a_job_goes_from_queued_to_running_to_succeeded_with_masks(api, model_ve
 
 
 def test_cancelling_a_job_on_the_worker_stops_it(api, model_version, thread_runner, make_image, monkeypatch):
-    from inference import services
+    from inference import job_run
 
-    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(job_run, "PROGRESS_INTERVAL_S", 0.0)
     images = [make_image(name=f"{i}.tif") for i in range(6)]
     created = api.post("/api/jobs/", {"images": [i.pk for i in images], "diameter": 30, "augment": False}, format="json")
     job_id = created.json()["id"]
@@ -92,14 +92,14 @@ def test_when_the_worker_starts_it_fails_interrupted_jobs_and_runs_queued_ones(o
 
 def test_a_hung_worker_thread_is_replaced_and_its_job_runs_again_on_a_fresh_one(
         owner, image, model_version, settings, monkeypatch):
-    from inference import services
+    from inference import job_run
 
     settings.JOB_RUNNER = "thread"
     settings.JOB_HEARTBEAT_INTERVAL_S = 0.05
     settings.JOB_STALL_TIMEOUT_S = 0.3  # no progress for 0.3 s: hung
     settings.JOB_HEARTBEAT_TIMEOUT_S = 0.5
     release, threads = threading.Event(), []
-    real_segment = services._item_segment
+    real_segment = job_run._item_segment
 
     def first_call_hangs(**kwargs):
         threads.append(threading.current_thread())
@@ -107,7 +107,7 @@ def test_a_hung_worker_thread_is_replaced_and_its_job_runs_again_on_a_fresh_one(
             release.wait(120)
         return real_segment(**kwargs)
 
-    monkeypatch.setattr(services, "_item_segment", first_call_hangs)
+    monkeypatch.setattr(job_run, "_item_segment", first_call_hangs)
     job = segmentation_job_create(owner=owner, images=[image], options={"augment": False, "diameter": 30})
     wait_until(lambda: threads)
     hung_worker = SegmentationJob.objects.get(pk=job.pk).worker

@@ -8,10 +8,11 @@ from django.utils import timezone
 
 from annotations.models import Annotation
 from cellposeweb import work
-from inference import services
+from inference import job_run
 from inference.models import JobItem, SegmentationJob
 from inference.recovery import SEGMENTATION, segmentation_jobs_recover
-from inference.services import segmentation_job_create, segmentation_job_run
+from inference.job_run import segmentation_job_run
+from inference.jobs import segmentation_job_create
 
 pytestmark = pytest.mark.django_db
 
@@ -97,16 +98,16 @@ def test_a_restarted_worker_recovers_its_own_jobs_at_once(owner, make_image, mod
 
 
 def test_running_a_job_records_the_worker_and_the_heartbeat(owner, image, model_version, monkeypatch):
-    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(job_run, "PROGRESS_INTERVAL_S", 0.0)
     job = segmentation_job_create(owner=owner, images=[image], options=OPTIONS)
     stamps = []
-    original = services._ProgressReporter.__call__
+    original = job_run._ProgressReporter.__call__
 
     def spy(self, stage, fraction):
         original(self, stage, fraction)
         stamps.append(SegmentationJob.objects.get(pk=job.pk).heartbeat_at)
 
-    monkeypatch.setattr(services._ProgressReporter, "__call__", spy)
+    monkeypatch.setattr(job_run._ProgressReporter, "__call__", spy)
 
     done = segmentation_job_run(job_id=job.pk, worker="gpu1@host")
 
@@ -168,7 +169,7 @@ def test_a_database_outage_mid_job_requeues_it_without_counting_a_start(owner, i
     def outage(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_item_segment", outage)
+    monkeypatch.setattr(job_run, "_item_segment", outage)
     sent = []
     monkeypatch.setattr(work, "dispatch", lambda kind, pk: sent.append(pk))
 

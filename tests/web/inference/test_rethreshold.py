@@ -10,7 +10,7 @@ from annotations.encoding import decode_labels
 from annotations.models import Annotation
 from inference.engine.metrics import average_precision
 from inference.engine import recompute_masks
-from inference.services import masks_rethreshold
+from inference.rethreshold import masks_rethreshold
 from tests.web.conftest import perfect_flows
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from cellposeweb import work
 from inference.models import SegmentationJob
 from inference.recovery import SEGMENTATION
-from inference.services import segmentation_job_create
+from inference.jobs import segmentation_job_create
 from inference.tasks import segmentation_job_run_task
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""services.segmentation_job_run with the tiny real model: results, failures, cancellation."""
+"""job_run.segmentation_job_run with the tiny real model: results, failures, cancellation."""
 from pathlib import Path
 
 import numpy as np
@@ -7,9 +7,11 @@ import pytest
 from annotations.files import load_npz
 from annotations.models import Annotation
 from annotations.selectors import annotation_load
-from inference import services
+from inference import job_run, rethreshold
+from inference.engine import CellposeModel
 from inference.models import JobItem, SegmentationJob
-from inference.services import segmentation_job_cancel, segmentation_job_create, segmentation_job_run
+from inference.job_run import segmentation_job_run
+from inference.jobs import segmentation_job_cancel, segmentation_job_create
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +98,7 @@ def test_a_batch_succeeds_with_the_failures_listed(owner, make_image, model_vers
 
 def test_cancelling_a_running_job_stops_it_and_keeps_no_results(owner, image, model_version, monkeypatch, settings):
     job = segmentation_job_create(owner=owner, images=[image], options=FAST)
-    real_segment = services.CellposeModel.segment
+    real_segment = CellposeModel.segment
 
     def segment_then_cancel(self, *args, progress, **kwargs):
         def report(stage, fraction):
@@ -106,8 +108,8 @@ def test_cancelling_a_running_job_stops_it_and_keeps_no_results(owner, image, mo
 
         return real_segment(self, *args, progress=report, **kwargs)
 
-    monkeypatch.setattr(services.CellposeModel, "segment", segment_then_cancel)
-    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(CellposeModel, "segment", segment_then_cancel)
+    monkeypatch.setattr(job_run, "PROGRESS_INTERVAL_S", 0.0)
 
     finished = segmentation_job_run(job_id=job.pk)
 
@@ -122,8 +124,8 @@ def test_progress_only_moves_forward_and_reaches_one(owner, make_image, model_ve
     images = [make_image(name=f"{i}.tif") for i in range(2)]
     job = segmentation_job_create(owner=owner, images=images, options=FAST)
     seen = []
-    monkeypatch.setattr(services, "PROGRESS_INTERVAL_S", 0.0)
-    monkeypatch.setattr(services, "job_event_send_on_commit", lambda **event: seen.append(event))
+    monkeypatch.setattr(job_run, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(job_run, "job_event_send_on_commit", lambda **event: seen.append(event))
 
     segmentation_job_run(job_id=job.pk)
 
@@ -150,9 +152,9 @@ def test_a_stack_segmented_plane_by_plane_keeps_its_stitching_when_rethresholded
     flows = load_npz(item.flows)
     assert annotation_load(Annotation.objects.get(job=job))[0].shape == (31, 61, 57)
     assert flows["dP"].shape == (3, 31, 61, 57) and not flows["dP"][0].any()  # plane by plane: no Z flow
-    calls, real = [], services.recompute_masks
-    monkeypatch.setattr(services, "recompute_masks", lambda *a, **k: calls.append(k) or real(*a, **k))
-    again = services.masks_rethreshold(image=stack, cellprob_threshold=-6, flow_threshold=0.4)
+    calls, real = [], rethreshold.recompute_masks
+    monkeypatch.setattr(rethreshold, "recompute_masks", lambda *a, **k: calls.append(k) or real(*a, **k))
+    again = rethreshold.masks_rethreshold(image=stack, cellprob_threshold=-6, flow_threshold=0.4)
     assert calls[0]["stitch_threshold"] == 0.3
     assert again.version == 2 and again.n_masks == item.n_masks
 
@@ -171,7 +173,7 @@ def test_a_job_writes_its_result_files_before_it_locks_any_row(owner, image, mod
         return real(**arrays)
 
     monkeypatch.setattr(annotation_services, "npz_content", content)
-    monkeypatch.setattr(services, "npz_content", content)
+    monkeypatch.setattr(job_run, "npz_content", content)
     job = segmentation_job_create(owner=owner, images=[image], options=FAST)
 
     assert segmentation_job_run(job_id=job.pk).status == "succeeded"

@@ -1,4 +1,5 @@
-"""Changing model versions and segmentation jobs.
+"""Running segmentation jobs: the worker's loop (a worker takes a queued job, segments its images
+one by one, saves each image's results, and ends the job).
 
 Job rows are shared between request handlers and the worker, so every status change is a
 compare-and-set (``filter(id=..., status=...).update(...)``, acting only when one row changed), and
@@ -6,45 +7,38 @@ every change a subscriber should see is followed by a websocket event sent on co
 
 Reliability (docs/deploy.md, inference.recovery): a worker stamps ``heartbeat_at`` while it runs a
 job; a job whose worker died is re-queued and resumes with the images not yet done. An image's
-results become visible in one transaction, so a kill never leaves half of them. Workers take jobs in the fair order of
-selectors.job_queue_fair, and a user with JOB_MAX_ACTIVE_PER_USER active jobs is answered 429.
+results become visible in one transaction, so a kill never leaves half of them. Workers take jobs in
+the fair order of selectors.job_queue_fair.
 """
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.files import File
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from annotations import display
-from annotations.slides import is_tiled
-from annotations.files import delete_stored, file_sha256, load_npz, npz_content, stored_image_read
-from annotations.models import Annotation, Image
+from annotations.files import delete_stored, npz_content, stored_image_read
+from annotations.models import Annotation
 from annotations.services import (
     CREATE_ATTEMPTS,
     StaleVersionError,
-    annotation_create,
     annotation_prepare,
     annotation_prepared_discard,
     annotation_prepared_save,
 )
+from annotations.slides import is_tiled
 from cellposeweb import work
-from cellposeweb.exceptions import ApplicationError, ConflictError, TooManyRequestsError, unavailable_service
-from cellposeweb.limits import check_segmentation_cost, cost_limits
-from inference.engine import CellposeModel, ImageReadError, recompute_masks
+from cellposeweb.exceptions import unavailable_service
+from cellposeweb.limits import cost_limits
+from inference.engine import ImageReadError
 from inference.events import job_event_send_on_commit
 from inference.failures import MAX_ERROR_LENGTH, JobCancelled, describe
 from inference.loading import model_load
-from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
-from inference.options import clean_segmentation_options
-from inference.recovery import SEGMENTATION, blocks_stop, enqueue_segmentation, segmentation_job_requeue_after_outage
-from inference.tiled_jobs import tiled_block_shape, tiled_item_run
-from inference.selectors import job_item_with_flows, job_queue_fair, model_version_current
+from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, SegmentationJob
+from inference.options import stitch_threshold
+from inference.recovery import blocks_stop, segmentation_job_requeue_after_outage
+from inference.selectors import job_queue_fair
+from inference.tiled_jobs import tiled_item_run
 
 logger = logging.getLogger(__name__)
 
@@ -75,182 +69,6 @@ class _ServiceDown(Exception):
 
 
 # -- model versions -------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def model_version_create(
-    *, name: str, file_path, make_current: bool = False, description: str = "", metrics: dict | None = None
-) -> ModelVersion:
-    """Register a model file (read by the engine first, so a bad file is refused) as the next
-    version of ``name``; optionally make it the current model."""
-    path = Path(file_path)
-    try:
-        model = CellposeModel.from_file(path, device="cpu")
-    except (FileNotFoundError, ValueError) as exc:
-        raise ApplicationError(f"Cannot register {path.name} as a model: {exc}") from None
-    meta_metrics = model.meta.get("metrics") if isinstance(model.meta.get("metrics"), dict) else {}
-    if isinstance(model.meta.get("card"), dict):  # the model card written by training (train_recipe)
-        meta_metrics = {**meta_metrics, "card": model.meta["card"]}
-    version = (ModelVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
-    model_version = ModelVersion(
-        name=name,
-        version=version,
-        sha256=file_sha256(path),
-        description=description,
-        metrics=metrics if metrics is not None else meta_metrics,
-        nbase=[int(n) for n in model.nets[0].nbase],
-        diam_mean=model.diam_mean,
-    )
-    with open(path, "rb") as fh:
-        model_version.file.save(path.name, File(fh), save=False)
-    try:
-        model_version.full_clean()
-        model_version.save()
-    except BaseException:
-        delete_stored([model_version.file.name])
-        raise
-    if make_current:
-        model_version_make_current(model_version=model_version)
-    return model_version
-
-
-_NOW_CURRENT = object()
-
-
-@transaction.atomic
-def model_version_make_current(*, model_version: ModelVersion, expected_current=_NOW_CURRENT) -> ModelVersion:
-    """Compare-and-set: ``model_version`` becomes the current model only if ``expected_current``
-    (a version, or None for "no current model") still is; by default whatever is current now,
-    read under a row lock. ConflictError when another request changed it meanwhile. The one way
-    to change the current model (bootstrap, registration, the community's release and roll-back)."""
-    if expected_current is _NOW_CURRENT:
-        expected_current = ModelVersion.objects.select_for_update().filter(is_current=True).first()
-    if expected_current is not None and expected_current.pk == model_version.pk:
-        if not ModelVersion.objects.filter(pk=model_version.pk, is_current=True).exists():
-            raise ConflictError("The current model changed meanwhile; reload and try again.")
-        model_version.is_current = True
-        return model_version
-    if expected_current is not None:
-        cleared = ModelVersion.objects.filter(pk=expected_current.pk, is_current=True).update(is_current=False)
-    else:
-        cleared = 0 if ModelVersion.objects.filter(is_current=True).exists() else 1
-    if cleared != 1 or ModelVersion.objects.filter(pk=model_version.pk, is_current=False).update(is_current=True) != 1:
-        raise ConflictError("The current model changed meanwhile; reload and try again.")
-    model_version.is_current = True
-    return model_version
-
-
-# -- creating and cancelling jobs -----------------------------------------------------------------
-
-
-def _check_image_options(image: Image, options: dict, *, diam_mean: float) -> None:
-    for which, k in zip(("cyto", "nucleus"), options["channels"]):
-        if k > image.n_channels:
-            raise ApplicationError(
-                f"channels: {which} channel {k} does not exist in {image.name}, which has "
-                f"{image.n_channels} channel(s)."
-            )
-    if options["do_3d"] and not image.is_3d:
-        raise ApplicationError(f"do_3d: {image.name} is a 2D image; 3D segmentation needs a stack (Z, Y, X).")
-    do_3d = image.is_3d if options["do_3d"] is None else options["do_3d"]
-    spatial = display.spatial_shape(image.shape, image.axes)
-    if is_tiled(image):  # segmented block by block: the network's input is one padded block
-        if image.is_3d and options["do_3d"] is False:
-            raise ApplicationError(f"do_3d: {image.name} is a large tiled stack; it is segmented in 3D only.")
-        spatial = tiled_block_shape(image)
-    check_segmentation_cost(name=image.name, spatial_shape=spatial, diameter=options["diameter"],
-                            diam_mean=diam_mean, anisotropy=options["anisotropy"], do_3d=do_3d)
-
-
-def _check_active_jobs(owner) -> None:
-    """Back-pressure: 429 once ``owner`` has JOB_MAX_ACTIVE_PER_USER jobs queued or running. The
-    owner's row is locked first, so parallel requests cannot both slip under the limit."""
-    limit = settings.JOB_MAX_ACTIVE_PER_USER
-    if not limit:
-        return
-    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-    active = SegmentationJob.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).count()
-    if active >= limit:
-        raise TooManyRequestsError(
-            f"You have {active} jobs queued or running, the most one user may have at once; wait for some "
-            "to finish (or cancel some) and try again.",
-            retry_after=settings.JOB_RETRY_AFTER_S,
-        )
-
-
-# Who may segment with which model version is decided above this layer (community: a version never
-# released is for administrators); community installs its rule at start-up (CommunityConfig.ready)
-# through model_use_check_register, so every caller of segmentation_job_create is checked.
-_MODEL_USE_CHECKS: list = []
-
-
-def model_use_check_register(check) -> None:
-    """Add ``check(*, user, model_version)`` (raises an ApplicationError subclass to refuse)."""
-    if check not in _MODEL_USE_CHECKS:
-        _MODEL_USE_CHECKS.append(check)
-
-
-def model_versions_usable(*, user, model_versions) -> list[ModelVersion]:
-    """The versions of ``model_versions`` that ``user`` may segment with (every registered check
-    accepts them): what a model list shows a user, so it offers nothing a job would refuse."""
-    usable = []
-    for model_version in model_versions:
-        try:
-            for check in _MODEL_USE_CHECKS:
-                check(user=user, model_version=model_version)
-        except ApplicationError:
-            continue
-        usable.append(model_version)
-    return usable
-
-
-@transaction.atomic
-def segmentation_job_create(*, owner, images, options: dict | None = None) -> SegmentationJob:
-    """A queued job segmenting ``images`` (one, or many as a batch) with ``options`` (see
-    inference.options; the current model unless ``model_version`` is given). Starts after commit."""
-    options = clean_segmentation_options(options)
-    images = list({image.pk: image for image in images}.values())
-    if not images:
-        raise ApplicationError("images: choose at least one image to segment.")
-    if len(images) > settings.JOB_MAX_IMAGES:
-        raise ApplicationError(f"images: a job segments at most {settings.JOB_MAX_IMAGES} images; got {len(images)}.")
-    _check_active_jobs(owner)
-    model_version = options.pop("model_version") or model_version_current()
-    if model_version is None:
-        raise ConflictError(
-            "No segmentation model is installed yet; an administrator must register one "
-            "(python manage.py bootstrap)."
-        )
-    for check in _MODEL_USE_CHECKS:
-        check(user=owner, model_version=model_version)
-    for image in images:
-        _check_image_options(image, options, diam_mean=model_version.diam_mean)
-    job = SegmentationJob(owner=owner, model_version=model_version, params=options)
-    job.full_clean()
-    job.save()
-    JobItem.objects.bulk_create(JobItem(job=job, image=image, position=i) for i, image in enumerate(images))
-    enqueue_segmentation(job.pk)
-    return job
-
-
-@transaction.atomic
-def segmentation_job_cancel(*, job: SegmentationJob) -> SegmentationJob:
-    """Cancel a queued or running job; a running one stops at its next progress report."""
-    changed = SegmentationJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.CANCELLED, stage="cancelled", finished_at=timezone.now()
-    )
-    job.refresh_from_db()
-    if changed != 1:
-        raise ConflictError(f"Job {job.pk} has already {job.status}; only queued or running jobs can be cancelled.")
-    JobItem.objects.filter(job=job, status__in=ACTIVE_STATUSES).update(status=JobStatus.CANCELLED)
-    blocks_stop(job_id=job.pk)
-    job_event_send_on_commit(job_id=job.pk, status=job.status, stage=job.stage, progress=job.progress)
-    return job
-
-
-def segmentation_jobs_fail_interrupted() -> int:
-    """Mark jobs left running by a stopped process as failed (only for a single-process runner)."""
-    return len(work.fail_interrupted(SEGMENTATION))
 
 
 # -- running jobs ---------------------------------------------------------------------------------
@@ -288,14 +106,6 @@ def _axis(axes: str, name: str) -> int | None:
     return axes.index(name) if name in axes else None
 
 
-def _stitch_threshold(image: Image, params: dict) -> float | None:
-    """The IoU that links masks across planes when a stack is segmented plane by plane (do_3d
-    false), else None."""
-    if image.is_3d and params.get("do_3d") is False:
-        return float(params["stitch_threshold"])
-    return None
-
-
 def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _ProgressReporter):
     image, params = item.image, job.params
     try:
@@ -311,7 +121,7 @@ def _item_segment(*, job: SegmentationJob, item: JobItem, model, progress: _Prog
         tile_overlap=params["tile_overlap"],
         do_3d=do_3d,
         anisotropy=params.get("anisotropy"),
-        stitch_threshold=_stitch_threshold(image, params),
+        stitch_threshold=stitch_threshold(image, params),
         cellprob_threshold=params["cellprob_threshold"],
         flow_threshold=params["flow_threshold"],
         min_size=params["min_size"],
@@ -516,44 +326,3 @@ def segmentation_job_run_next(*, worker: str = "", candidates: int = 10) -> Segm
 
 
 # -- re-thresholding ------------------------------------------------------------------------------
-
-
-def masks_rethreshold(
-    *,
-    image: Image,
-    cellprob_threshold: float,
-    flow_threshold: float,
-    created_by=None,
-    job_item: JobItem | None = None,
-) -> Annotation:
-    """Masks recomputed from the stored flows of the image's latest segmentation (or ``job_item``)
-    at new thresholds, saved as the next annotation version. No network is run.
-
-    The computation (about a second) runs outside any transaction; only the save is atomic.
-    """
-    item = job_item or job_item_with_flows(image=image)
-    if item is None or not item.flows:
-        raise ConflictError(f"{image.name} has no stored flows to re-threshold; segment it first.")
-    flows = load_npz(item.flows)
-    masks = recompute_masks(
-        flows["dP"],
-        flows["cellprob"],
-        cellprob_threshold=float(cellprob_threshold),
-        flow_threshold=float(flow_threshold),
-        min_size=int(item.job.params.get("min_size", 15)),
-        niter=int(flows["niter"]) if "niter" in flows else None,
-        stitch_threshold=_stitch_threshold(image, item.job.params),
-    )
-    return annotation_create(
-        image=image,
-        masks=masks,
-        source=Annotation.Source.MODEL,
-        created_by=created_by,
-        job=item.job,
-        summary={
-            "rethreshold_of_job": item.job_id,
-            "cellprob_threshold": float(cellprob_threshold),
-            "flow_threshold": float(flow_threshold),
-            "diameter": item.diameter,
-        },
-    )
