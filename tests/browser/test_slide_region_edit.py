@@ -23,6 +23,7 @@ CELL = (1330, 1330)  # image point inside the cell at 1280..1380 (x and y)
 SEGMENT = """
 import sys, django
 django.setup()
+import numpy as np
 from annotations import slides
 from annotations.models import Annotation, Image
 from annotations.services import annotation_prepared_save
