@@ -86,16 +86,17 @@ def test_a_finished_run_compares_both_models_on_every_test_image_and_stores_thei
 
 @pytest.mark.django_db
 def test_ap_per_kind_over_releases_lists_each_release_in_order_then_the_candidate(model_version, admin_user):
+    from annotations.files import local_path
     from community.selectors import release_ap_per_kind
     from community.services import model_version_release
     from inference.model_versions import model_version_create
 
-    def version(name, ap):
-        mv = model_version_create(name=name, file_path=__import__("pathlib").Path(model_version.file.path),
-                                  metrics={"candidate": {"per_kind": {"fluorescent": {"ap50": ap, "n_images": 2}}}})
-        return mv
+    def version(name, ap, path):
+        return model_version_create(name=name, file_path=path,
+                                    metrics={"candidate": {"per_kind": {"fluorescent": {"ap50": ap, "n_images": 2}}}})
 
-    first, second, candidate = version("community", 0.5), version("community", 0.6), version("community", 0.7)
+    with local_path(model_version.file, suffix=".pt") as path:  # (a copy where storage is remote: S3)
+        first, second, candidate = (version("community", ap, path) for ap in (0.5, 0.6, 0.7))
     model_version_release(model_version=first, actor=admin_user)
     model_version_release(model_version=second, actor=admin_user)
 
