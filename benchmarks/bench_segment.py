@@ -93,6 +93,7 @@ def _reference_runner(case: str, workdir: Path):
     model.net = CPnet(nbase, 3, 3, mkldnn=model.mkldnn, diam_mean=30.0)
     model.net.load_state_dict(state)
     model.net.eval()
+    model.net_ortho = None  # eval's 3D path reads it; the constructor sets it only when it loads a file
     model.diam_labels = 30.0
     image = np.load(workdir / image_file)
 
