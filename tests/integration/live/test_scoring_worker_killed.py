@@ -57,12 +57,12 @@ def test_a_killed_scoring_worker_is_recovered_like_a_killed_segmentation_worker(
     assert scoring_of(stack, cid).status == "running"  # what a killed worker leaves behind
     refused = stack.http(curator_token).post(f"/api/contributions/{cid}/review/", json={"decision": "approve"})
     assert refused.status_code == 409 and "cannot be approved yet" in refused.text
-    stack.start_worker("gpu3@it")  # another worker: only the stale heartbeat tells
+    stack.start_worker("score2@it")  # another worker: only the stale heartbeat tells
 
     scoring = wait_until(lambda: (s := scoring_of(stack, cid)).status in RUN_END and s, timeout=600,
                          what=f"the checks of contribution {cid} to end")
     assert scoring.status == "succeeded" and scoring.attempts == 2, (scoring.status, scoring.error)
-    assert scoring.worker == "gpu3@it"
+    assert scoring.worker == "score2@it"
     with stack.orm():
         contribution = Contribution.objects.get(pk=cid)
         assert contribution.checks and contribution.prediction_file and contribution.current_ap is not None
