@@ -8,12 +8,16 @@ import { replaceLabels } from "../commands/maskEdits.js";
 import { EditBackup, tabId } from "../controller/backup.js";
 import { bindEditorKeys, TOOLS } from "../controller/editorKeys.js";
 import { IdbStore } from "../controller/idbStore.js";
+import { Editor } from "../editor.js";
 import { NewerVersionWatch } from "../controller/newerVersion.js";
 import { AnnotationSaver } from "../controller/saver.js";
 import { BrushTool } from "../tools/brush.js";
 import { DrawTool } from "../tools/draw.js";
 import { OutlineTool } from "../tools/outline.js";
 import { PanZoomTool } from "../tools/panZoom.js";
+import { MaskClicks } from "../tools/maskClicks.js";
+import { PointerRouter } from "../tools/pointer.js";
+import { ToolRegistry } from "../tools/registry.js";
 import { SelectTool } from "../tools/select.js";
 import { SplitTool } from "../tools/split.js";
 import { MergeDialog } from "../merge/mergeDialog.js";
@@ -32,9 +36,24 @@ const FACTORIES = {
   outline: (context) => new OutlineTool(context),
 };
 
-/** Register every tool of the toolbar (controller/editorKeys.js TOOLS) in the registry. */
-export function registerTools(tools) {
+/**
+ * The editor on `canvas`: its history, every tool of the toolbar (controller/editorKeys.js TOOLS)
+ * with pan active, and the pointer routing (left button: the active tool, clicks on masks;
+ * right button: draw, in any mode, as in the Cellpose GUI).
+ * @param {import("../model.js").ViewerModel} model
+ * @param {HTMLCanvasElement} canvas
+ * @returns {{editor: Editor, tools: ToolRegistry}}
+ */
+export function editorOn(model, canvas) {
+  const editor = new Editor(model);
+  const tools = new ToolRegistry({ model, editor });
   for (const { name, key, label } of TOOLS) tools.register(name, FACTORIES[name], { label, key });
+  tools.activate("pan");
+  new PointerRouter(canvas, {
+    model, tools, navigator: new PanZoomTool({ model }), clicks: new MaskClicks({ model, editor }),
+    rightButton: new DrawTool({ model, editor }, { traceOnly: true }),
+  });
+  return { editor, tools };
 }
 
 /**

@@ -13,13 +13,7 @@ import { decodeMasks } from "../codec.js";
 import { EDITOR_GESTURES, EDITOR_SHORTCUTS } from "../controller/editorKeys.js";
 import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
 import { RasterLoader } from "../controller/rasters.js";
-import { Editor } from "../editor.js";
 import { ViewerModel } from "../model.js";
-import { DrawTool } from "../tools/draw.js";
-import { MaskClicks } from "../tools/maskClicks.js";
-import { PanZoomTool } from "../tools/panZoom.js";
-import { PointerRouter } from "../tools/pointer.js";
-import { ToolRegistry } from "../tools/registry.js";
 import { DisplayPanel } from "../ui/displayPanel.js";
 import { ContributeLink } from "../ui/contributeLink.js";
 import { DownloadMenu } from "../ui/downloadMenu.js";
@@ -28,12 +22,13 @@ import { Notice } from "../ui/notice.js";
 import { PlaneSlider } from "../ui/planeSlider.js";
 import { SegmentPanel } from "../ui/segmentPanel.js";
 import { renderShortcuts } from "../ui/shortcuts.js";
+import { bindStage } from "../ui/stage.js";
 import { StatusBar } from "../ui/statusBar.js";
 import { ThresholdPanel } from "../ui/thresholdPanel.js";
 import { SelectionLayer, SketchLayer } from "../view/editLayers.js";
 import { ImageLayer, MaskOverlayLayer, RasterLayer, ScaleDiskLayer } from "../view/layers.js";
 import { Renderer } from "../view/renderer.js";
-import { registerTools, startEditing } from "./imageEditor.js";
+import { editorOn, startEditing } from "./imageEditor.js";
 
 const RESULT_RASTERS = ["flows", "cellprob"];
 
@@ -60,30 +55,11 @@ export async function startImagePage(root) {
   ]);
 
   // Tools: navigation and the annotation editor's; edits go through the editor's history.
-  const editor = new Editor(model);
-  const tools = new ToolRegistry({ model, editor });
-  registerTools(tools);
-  tools.activate("pan");
-  new PointerRouter(canvas, {
-    model, tools, navigator: new PanZoomTool({ model }), clicks: new MaskClicks({ model, editor }),
-    rightButton: new DrawTool({ model, editor }, { traceOnly: true }),
-  });
+  const { editor, tools } = editorOn(model, canvas);
   bindShortcuts(model);
 
   // The canvas fills its box; fit the image the first time the box has a size.
-  const stage = $("[data-role=stage]");
-  let fitted = false;
-  const resize = () => {
-    model.setViewport(stage.clientWidth, stage.clientHeight);
-    if (!fitted && model.image && stage.clientWidth > 0) {
-      model.fit();
-      fitted = true;
-    }
-  };
-  new ResizeObserver(resize).observe(stage);
-  $("[data-action=zoom-in]").addEventListener("click", () => model.zoomBy(1.25));
-  $("[data-action=zoom-out]").addEventListener("click", () => model.zoomBy(1 / 1.25));
-  $("[data-action=fit]").addEventListener("click", () => model.fit());
+  const resize = bindStage($("[data-role=stage]"), model, { ready: () => Boolean(model.image) });
 
   // Side panels and status line.
   new StatusBar({ count: $("[data-role=cell-count]"), hover: $("[data-role=hover]"), zoom: $("[data-role=zoom]") }, model);

@@ -12,22 +12,17 @@ import { decodeMasks } from "../codec.js";
 import { bindEditorKeys, EDITOR_GESTURES, EDITOR_SHORTCUTS, TOOLS } from "../controller/editorKeys.js";
 import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
 import { AnnotationSaver } from "../controller/saver.js";
-import { Editor } from "../editor.js";
 import { ViewerModel } from "../model.js";
-import { DrawTool } from "../tools/draw.js";
-import { MaskClicks } from "../tools/maskClicks.js";
-import { PanZoomTool } from "../tools/panZoom.js";
-import { PointerRouter } from "../tools/pointer.js";
-import { ToolRegistry } from "../tools/registry.js";
 import { Notice } from "../ui/notice.js";
 import { SaveStatus } from "../ui/saveStatus.js";
 import { renderShortcuts } from "../ui/shortcuts.js";
+import { bindStage } from "../ui/stage.js";
 import { EditorHint, Toolbar } from "../ui/toolbar.js";
 import { SelectionLayer, SketchLayer } from "../view/editLayers.js";
 import { ImageLayer, MaskOverlayLayer } from "../view/layers.js";
 import { Renderer } from "../view/renderer.js";
 import { regionFromQuery, regionSaveApi } from "../tiles/region.js";
-import { registerTools } from "./imageEditor.js";
+import { editorOn } from "./imageEditor.js";
 
 export async function startRegionEditor(root) {
   const $ = (selector) => root.querySelector(selector);
@@ -44,14 +39,7 @@ export async function startRegionEditor(root) {
   const model = new ViewerModel();
   const canvas = $("canvas");
   const renderer = new Renderer(canvas, model, [new ImageLayer(), new MaskOverlayLayer(), new SelectionLayer(), new SketchLayer()]);
-  const editor = new Editor(model);
-  const tools = new ToolRegistry({ model, editor });
-  registerTools(tools);
-  tools.activate("pan");
-  new PointerRouter(canvas, {
-    model, tools, navigator: new PanZoomTool({ model }), clicks: new MaskClicks({ model, editor }),
-    rightButton: new DrawTool({ model, editor }, { traceOnly: true }),
-  });
+  const { editor, tools } = editorOn(model, canvas);
   bindShortcuts(model);
   renderShortcuts($("[data-role=shortcuts]"), [...SHORTCUTS, ...EDITOR_SHORTCUTS, ...GESTURES, ...EDITOR_GESTURES]);
 
@@ -99,20 +87,7 @@ export async function startRegionEditor(root) {
   });
   $("[data-action=reload]").addEventListener("click", () => load().catch((error) => notice.show(error.message)));
 
-  const stage = $("[data-role=stage]");
-  let fitted = false;
-  const resize = () => {
-    model.setViewport(stage.clientWidth, stage.clientHeight);
-    if (!fitted && stage.clientWidth > 0) {
-      model.fit();
-      fitted = true;
-    }
-  };
-  new ResizeObserver(resize).observe(stage);
-  resize();
-  $("[data-action=zoom-in]").addEventListener("click", () => model.zoomBy(1.25));
-  $("[data-action=zoom-out]").addEventListener("click", () => model.zoomBy(1 / 1.25));
-  $("[data-action=fit]").addEventListener("click", () => model.fit());
+  bindStage($("[data-role=stage]"), model)();
   root.dataset.state = "ready";
 }
 

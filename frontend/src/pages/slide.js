@@ -20,6 +20,7 @@ import { PlaneSlider } from "../ui/planeSlider.js";
 import { SegmentPanel } from "../ui/segmentPanel.js";
 import { renderShortcuts } from "../ui/shortcuts.js";
 import { OverlayPanel, SlideStatus } from "../ui/slidePanels.js";
+import { bindStage } from "../ui/stage.js";
 
 /** The viewer's keys that make sense for tiles: overlays, zoom, fit, Z planes (no flows, no colour modes). */
 const SLIDE_KEYS = new Set(["X", "Z", "+", "-", "F", "A", "D"]);
@@ -86,20 +87,7 @@ export async function startSlidePage(root) {
   bindShortcuts(model, { shortcuts: SLIDE_SHORTCUTS });
   renderShortcuts($("[data-role=shortcuts]"), [...SLIDE_SHORTCUTS, ...GESTURES]);
 
-  const stage = $("[data-role=stage]");
-  let fitted = false;
-  const resize = () => {
-    model.setViewport(stage.clientWidth, stage.clientHeight);
-    if (!fitted && stage.clientWidth > 0) {
-      model.fit();
-      fitted = true;
-    }
-  };
-  new ResizeObserver(resize).observe(stage);
-  resize();
-  $("[data-action=zoom-in]").addEventListener("click", () => model.zoomBy(1.25));
-  $("[data-action=zoom-out]").addEventListener("click", () => model.zoomBy(1 / 1.25));
-  $("[data-action=fit]").addEventListener("click", () => model.fit());
+  bindStage($("[data-role=stage]"), model)();
 
   new PlaneSlider($("[data-role=plane]"), model);
   new SlideStatus({ hover: $("[data-role=hover]"), zoom: $("[data-role=zoom]") }, model, {
