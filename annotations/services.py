@@ -284,12 +284,15 @@ def annotation_create(
     job=None,
     ismanual=None,
     summary: dict | None = None,
+    then=None,
 ) -> Annotation:
     """Save ``masks`` as the image's next annotation version, on top of whatever is latest
     (a model run, a re-threshold). Editors save with :func:`annotation_save` instead.
 
     masks : ndarray of integers, shape (Ly, Lx) or (Lz, Ly, Lx) matching the image; 0 = background.
         Saved renumbered to 1..N. ismanual : optional bools, ``ismanual[k - 1]`` for label k.
+    then : optional ``then()``, run in the same transaction just before the row is added (a job
+        marks its item done there); if it raises, no version is added.
 
     Storage is read and written outside any row lock: the version is computed against the latest
     one read without a lock and its file written first; only the insert locks the image row, and
@@ -299,7 +302,10 @@ def annotation_create(
         annotation = annotation_prepare(image=image, masks=masks, source=source, created_by=created_by, job=job,
                                         ismanual=ismanual, summary=summary)
         try:
-            return annotation_prepared_save(annotation)
+            with transaction.atomic():
+                if then is not None:
+                    then()
+                return annotation_prepared_save(annotation)
         except StaleVersionError:  # someone saved meanwhile: compute against the new latest
             annotation_prepared_discard(annotation)
             if attempt == CREATE_ATTEMPTS - 1:

@@ -19,13 +19,7 @@ from django.utils import timezone
 
 from annotations.files import delete_stored, npz_content, stored_image_read
 from annotations.models import Annotation
-from annotations.services import (
-    CREATE_ATTEMPTS,
-    StaleVersionError,
-    annotation_prepare,
-    annotation_prepared_discard,
-    annotation_prepared_save,
-)
+from annotations.services import annotation_create
 from annotations.slides import is_tiled
 from cellposeweb import work
 from cellposeweb.exceptions import unavailable_service
@@ -156,37 +150,25 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
         "cellprob_threshold": params["cellprob_threshold"],
         "flow_threshold": params["flow_threshold"],
     }
+    def item_done() -> None:  # in the transaction that adds the version, while the job is still this worker's
+        running = SegmentationJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING,
+                                                                     worker=job.worker)
+        if not running.exists():
+            raise JobCancelled()
+        changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.SUCCEEDED,
+            flows=names[0],
+            diameter=result.diameter,
+            n_masks=int(result.masks.max(initial=0)),
+            timings=timings,
+            finished_at=timezone.now(),
+        )
+        if changed != 1:
+            raise JobCancelled()
+
     try:
-        for attempt in range(CREATE_ATTEMPTS):
-            # The annotation's file is compared and written before any row is locked.
-            annotation = annotation_prepare(image=item.image, masks=result.masks, source=Annotation.Source.MODEL,
-                                            created_by=job.owner, job=job, summary=summary)
-            try:
-                with transaction.atomic():
-                    running = SegmentationJob.objects.select_for_update().filter(
-                        pk=job.pk, status=JobStatus.RUNNING, worker=job.worker
-                    )
-                    if not running.exists():
-                        raise JobCancelled()
-                    changed = JobItem.objects.filter(pk=item.pk, status=JobStatus.RUNNING).update(
-                        status=JobStatus.SUCCEEDED,
-                        flows=names[0],
-                        diameter=result.diameter,
-                        n_masks=int(result.masks.max(initial=0)),
-                        timings=timings,
-                        finished_at=timezone.now(),
-                    )
-                    if changed != 1:
-                        raise JobCancelled()
-                    annotation_prepared_save(annotation)
-                break
-            except StaleVersionError:  # a person saved the image meanwhile: compare with that version
-                annotation_prepared_discard(annotation)
-                if attempt == CREATE_ATTEMPTS - 1:
-                    raise
-            except BaseException:
-                annotation_prepared_discard(annotation)
-                raise
+        annotation_create(image=item.image, masks=result.masks, source=Annotation.Source.MODEL,
+                          created_by=job.owner, job=job, summary=summary, then=item_done)
     except BaseException:
         delete_stored(names)
         raise
