@@ -229,3 +229,20 @@ def segmented_image(owner, model_version, make_image):
     image.true_masks = masks
     image.job = job
     return image
+
+
+@pytest.fixture
+def storage_writes(monkeypatch):
+    """[(name, in a transaction?)] of every file the default storage saves during the test."""
+    from django.core.files.storage import storages
+    from django.db import connection
+
+    writes = []
+    real = type(storages["default"])._save
+
+    def spy(self, name, content):
+        writes.append((name, connection.in_atomic_block))
+        return real(self, name, content)
+
+    monkeypatch.setattr(type(storages["default"]), "_save", spy)
+    return writes

@@ -3,27 +3,10 @@ transaction is held while storage is read or written), and delete them when the 
 saved; what was saved stays readable."""
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
 
 from tests.web.conftest import stored_names, tiff_bytes, small_image, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def storage_writes(monkeypatch):
-    """[(name, in a transaction?)] of every file the default storage saves during the test."""
-    from django.core.files.storage import storages
-
-    writes = []
-    real = type(storages["default"])._save
-
-    def spy(self, name, content):
-        writes.append((name, connection.in_atomic_block))
-        return real(self, name, content)
-
-    monkeypatch.setattr(type(storages["default"]), "_save", spy)
-    return writes
 
 
 def test_a_model_version_is_stored_outside_the_transaction_and_stays_readable(tiny_model_path, storage_writes):

@@ -1,28 +1,13 @@
 """Migration community/0004 on a database holding contributions checked in the request (before the
 checks ran in the background): each gets a succeeded scoring, so it stays reviewable."""
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.web.migration_steps import latest_schema_after, migrate  # noqa: F401 (the fixture is autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("community", "0003_one_open_contribution_per_image_version")]
 AFTER = [("community", "0004_contribution_scoring")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_after():
-    yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_contributions_checked_before_get_a_succeeded_scoring(owner, make_image):

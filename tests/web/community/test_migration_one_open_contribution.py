@@ -2,29 +2,13 @@
 before the rule existed): the earliest stays, later ones are rejected with a logged event, and the
 constraint can then be added."""
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.web.migration_steps import latest_schema_after, migrate  # noqa: F401 (the fixture is autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("community", "0002_trainingrun_heartbeat")]
 AFTER = [("community", "0003_one_open_contribution_per_image_version")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_after():
-    """Later tests need every table: migrate forward to the latest migrations afterwards."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_later_duplicates_are_rejected_with_an_event_naming_the_one_kept(owner, make_image):

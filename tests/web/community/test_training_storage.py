@@ -2,7 +2,6 @@
 registers them (no storage I/O while the run's row is locked), and deletes them when that
 transaction does not commit."""
 import pytest
-from django.db import connection
 
 from tests.web.community.conftest import TINY_TRAINING
 from tests.web.conftest import client_for, stored_names
@@ -16,23 +15,16 @@ def start_run(admin_user):
     return response.json()["id"]
 
 
-def test_the_candidate_and_log_are_stored_outside_the_registering_transaction(approved_pair, admin_user, monkeypatch):
-    from django.core.files.storage import default_storage, storages
+def test_the_candidate_and_log_are_stored_outside_the_registering_transaction(approved_pair, admin_user,
+                                                                             storage_writes):
+    from django.core.files.storage import default_storage
 
     from community.training import training_run_execute
 
-    writes = []
-    real = type(storages["default"])._save
-
-    def spy(self, name, content):
-        writes.append((name, connection.in_atomic_block))
-        return real(self, name, content)
-
-    monkeypatch.setattr(type(storages["default"]), "_save", spy)
     run = training_run_execute(run_id=start_run(admin_user), device="cpu")
 
     assert run.status == "succeeded", run.error
-    written = dict(writes)
+    written = dict(storage_writes)
     assert written[run.candidate.file.name] is False and written[run.log.name] is False
     assert default_storage.size(run.candidate.file.name) > 0 and default_storage.size(run.log.name) > 0
 
