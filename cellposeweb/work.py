@@ -54,6 +54,16 @@ WORKER_LOST = (
 )
 
 
+def stage_share(spans: dict, stage: str, fraction: float) -> float | None:
+    """Where ``fraction`` (0..1) of an engine stage lies in a piece of work whose stages take the
+    shares ``spans`` ({stage: (start, end)}, 0..1): start + (end - start) * fraction, the fraction
+    clipped to 0..1; None for a stage ``spans`` does not name."""
+    if stage not in spans:
+        return None
+    start, end = spans[stage]
+    return start + (end - start) * min(max(float(fraction), 0.0), 1.0)
+
+
 def transition(model, pk: int, *, from_status, to_status: str, where: dict | None = None, **fields) -> bool:
     """Compare-and-set: move row ``pk`` of ``model`` to ``to_status`` (setting ``fields``) only if
     its status is still ``from_status`` (one status or several) and it matches ``where``. True when

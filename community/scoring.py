@@ -81,8 +81,9 @@ class _Progress:
         self.scoring_id, self.worker, self.last, self.value = scoring_id, worker, 0.0, 0.1
 
     def __call__(self, stage: str, fraction: float) -> None:
-        lo, hi = _STAGE_SPANS.get(stage, (self.value, self.value))
-        self.value = max(self.value, lo + (hi - lo) * min(max(float(fraction), 0.0), 1.0))
+        share = work.stage_share(_STAGE_SPANS, stage, fraction)
+        if share is not None:
+            self.value = max(self.value, share)
         now = time.monotonic()
         if now - self.last < PROGRESS_INTERVAL_S:
             return

@@ -62,12 +62,6 @@ class _ServiceDown(Exception):
     """The database or the file store went away mid-job: not the job's fault, so it is re-queued."""
 
 
-# -- model versions -------------------------------------------------------------------------------
-
-
-# -- running jobs ---------------------------------------------------------------------------------
-
-
 class _ProgressReporter:
     """The engine's ``progress(stage, fraction)`` callback: conditional UPDATEs of the job's stage
     and progress (throttled), an event after each, and JobCancelled once the job is not running
@@ -79,9 +73,8 @@ class _ProgressReporter:
         self.last_stage, self.last_time = None, 0.0
 
     def __call__(self, stage: str, fraction: float) -> None:
-        lo, hi = _STAGE_SPANS.get(stage, (None, None))
-        if lo is not None:
-            within = lo + (hi - lo) * min(max(float(fraction), 0.0), 1.0)
+        within = work.stage_share(_STAGE_SPANS, stage, fraction)
+        if within is not None:
             self.value = min(1.0, max(self.value, (self.index + within) / self.total))
         now = time.monotonic()
         if stage == self.last_stage and now - self.last_time < PROGRESS_INTERVAL_S:
