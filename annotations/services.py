@@ -112,7 +112,7 @@ def _given_origins(origins, ismanual) -> list | None:
     if origins is not None:
         unknown = sorted({o for o in origins if o is not None and o not in ORIGIN_NAMES})
         if unknown:
-            raise ApplicationError(f"origins must be one of {', '.join(ORIGIN_NAMES)} (or null); got {unknown[0]!r}.")
+            raise ApplicationError(f"origins must be one of {', '.join(ORIGIN_NAMES)} (or null); got {str(unknown[0])[:40]!r}.")
         return [None if o is None else ORIGIN_NAMES[o] for o in origins]
     if ismanual is not None:  # the Cellpose GUI's flags: True = drawn by hand, False = the model's
         return [MaskOrigin.MANUAL if flag else MaskOrigin.MODEL for flag in ismanual]

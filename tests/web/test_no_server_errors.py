@@ -115,3 +115,34 @@ def test_error_messages_quote_at_most_a_short_prefix_of_what_was_sent(world):  #
     response = admin.post("/api/training-runs/", {"n_epochs": "x" * 10000, "y" * 5000: 1}, format="json")
 
     assert response.status_code == 400 and len(response.json()["detail"]) < 200
+
+
+def findings_bodies(world):  # noqa: F811
+    """The request bodies of issue 17's finding 5 that a schema walk does not build by itself."""
+    from annotations.encoding import encode_labels
+
+    image = world["image"]
+    masks = encode_labels(image.true_masks)
+    annotation = f"/api/images/{image.pk}/annotation/"
+    return [
+        ("owner", "post", "/api/jobs/", {"images": [2**63]}),
+        ("owner", "post", "/api/jobs/", {"images": [image.pk, 2**63 + 1]}),
+        ("owner", "put", annotation, {"version": 1, "masks": masks, "origins": [[1], {"a": 1}]}),
+        ("owner", "put", annotation, {"version": 1, "masks": masks, "origins": ["x" * 5000]}),
+        ("admin", "post", "/api/training-runs/", {"base": "x"}),
+        ("admin", "post", "/api/training-runs/", {"base": 2**63}),
+        ("admin", "post", "/api/training-runs/", {"contributions": [2**63]}),
+        ("admin", "post", "/api/training-runs/", {"contributions": "x"}),
+        ("admin", "post", "/api/training-runs/", {"contributions": [[1]]}),
+    ]
+
+
+def test_the_bodies_that_once_got_a_server_error_get_a_short_client_error(world):  # noqa: F811
+    answers = []
+    for role, method, url, data in findings_bodies(world):
+        response = getattr(client_for(world["users"][role]), method)(url, data=json.dumps(data),
+                                                                     content_type="application/json")
+        answers.append((method, url, json.dumps(data)[:50], response.status_code,
+                        len(response.json().get("detail", "")) if response.status_code < 500 else None))
+
+    assert all(400 <= status < 500 and length < 300 for *_, status, length in answers), answers
