@@ -40,9 +40,11 @@ def weights_signature(net: nn.Module) -> tuple:
 
 
 def _fusable(weight: torch.Tensor) -> bool:
-    """Whether oneDNN's fused kernels can run convolutions with this weight."""
-    return (weight.device.type == "cpu" and weight.dtype in _FUSED_DTYPES
-            and torch.backends.mkldnn.is_available())
+    """Whether oneDNN's fused kernels can run convolutions with this weight (bfloat16 only on a
+    CPU with native support: AVX2-only CPUs run it as plain PyTorch operations)."""
+    if not (weight.device.type == "cpu" and weight.dtype in _FUSED_DTYPES and torch.backends.mkldnn.is_available()):
+        return False
+    return weight.dtype != torch.bfloat16 or torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def _pack(weight: torch.Tensor, padding: int, groups: int = 1) -> torch.Tensor | None:
