@@ -31,14 +31,16 @@ def local_path(field_file, suffix=""):
         os.unlink(tmp)
 
 
-def npz_bytes(**arrays) -> bytes:
+def npz_bytes(*, compressed: bool = True, **arrays) -> bytes:
+    """The arrays as an ``.npz`` file; ``compressed=False`` stores them as they are (for float
+    arrays such as flows, which deflate shrinks by a few per cent at ~50x the time)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
     return buf.getvalue()
 
 
-def npz_content(**arrays) -> ContentFile:
-    return ContentFile(npz_bytes(**arrays))
+def npz_content(*, compressed: bool = True, **arrays) -> ContentFile:
+    return ContentFile(npz_bytes(compressed=compressed, **arrays))
 
 
 def load_npz(field_file) -> dict:

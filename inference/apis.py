@@ -131,10 +131,17 @@ class JobListCreateApi(APIView):
             return [JobRateThrottle()]
         return super().get_throttles()
 
-    @extend_schema(responses=JobOutputSerializer(many=True))
+    class QuerySerializer(serializers.Serializer):
+        image = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                         help_text="Only the jobs that segment this image.")
+        active = serializers.BooleanField(default=False, help_text="Only queued or running jobs.")
+
+    @extend_schema(parameters=[QuerySerializer], responses=JobOutputSerializer(many=True))
     def get(self, request):
+        query = parse_query(self.QuerySerializer, request)
+        jobs = selectors.job_list(user=request.user, image_id=query.get("image"), active=query["active"])
         paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.job_list(user=request.user), request, view=self)
+        page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(JobOutputSerializer(page, many=True).data)
 
     @extend_schema(request=JobCreateInputSerializer, responses={202: JobOutputSerializer})

@@ -126,7 +126,8 @@ def _item_save(*, job: SegmentationJob, item: JobItem, result, seconds: float) -
     params = job.params
     item.flows.save(
         "flows.npz",
-        npz_content(
+        npz_content(  # uncompressed: deflate saved 7 % of img2d.tif's flows for 0.11 s of the job
+            compressed=False,
             dP=result.dP,
             cellprob=result.cellprob,
             styles=np.asarray(result.styles, dtype=np.float32),

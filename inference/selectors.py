@@ -10,11 +10,18 @@ from django.utils import timezone
 
 from cellposeweb import work
 from cellposeweb.access import visible
-from inference.models import JobItem, JobStatus, ModelVersion, SegmentationJob
+from inference.models import ACTIVE_STATUSES, JobItem, JobStatus, ModelVersion, SegmentationJob
 
 
-def job_list(*, user) -> QuerySet[SegmentationJob]:
-    return visible(SegmentationJob.objects.all(), user=user).select_related("model_version", "owner")
+def job_list(*, user, image_id: int | None = None, active: bool = False) -> QuerySet[SegmentationJob]:
+    """The jobs ``user`` may see, newest first; ``image_id``: only those segmenting that image;
+    ``active``: only queued or running ones."""
+    jobs = visible(SegmentationJob.objects.all(), user=user).select_related("model_version", "owner")
+    if image_id is not None:
+        jobs = jobs.filter(items__image_id=image_id).distinct()
+    if active:
+        jobs = jobs.filter(status__in=ACTIVE_STATUSES)
+    return jobs
 
 
 def job_get(*, user, job_id) -> SegmentationJob:

@@ -315,6 +315,19 @@ export class ApiClient {
     return this.request("GET", `/api/jobs/${id}/`);
   }
 
+  /**
+   * Jobs, newest first (one page).
+   * @param {{image?: number|string, active?: boolean}} [filter] image: only the jobs that segment
+   *   it; active: only queued or running ones
+   */
+  listJobs({ image, active } = {}) {
+    const query = new URLSearchParams();
+    if (image !== undefined) query.set("image", String(image));
+    if (active) query.set("active", "true");
+    const text = query.toString();
+    return this.request("GET", `/api/jobs/${text ? `?${text}` : ""}`);
+  }
+
   cancelJob(id) {
     return this.request("POST", `/api/jobs/${id}/cancel/`);
   }

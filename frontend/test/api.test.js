@@ -122,3 +122,11 @@ test("annotations are saved with PUT on a version; a stale one is a 409 carrying
   await api.getAnnotation(4, { version: 1 });
   assert.equal(calls[4].url, "/api/images/4/annotation/?version=1");
 });
+
+test("the job list narrows to one image's queued or running jobs", async () => {
+  const { fetch, calls } = fakeFetch([{ body: { count: 0, results: [] } }, { body: { count: 0, results: [] } }]);
+  const api = new ApiClient({ fetch, csrfToken: () => "tok" });
+  await api.listJobs({ image: 12, active: true });
+  await api.listJobs();
+  assert.deepEqual(calls.map((call) => call.url), ["/api/jobs/?image=12&active=true", "/api/jobs/"]);
+});

@@ -246,3 +246,24 @@ def test_a_person_segments_an_uploaded_image_and_sees_its_cells(page, live_site)
     assert_flow_view_toggles(page)
     labels = download_png_masks(page)
     assert len(np.unique(labels[labels > 0])) == n_cells
+
+
+def test_an_image_uploaded_with_segment_after_upload_shows_its_masks_without_pressing_run(page, live_site):
+    sign_in(page, live_site)
+    page.check("[data-role=segment-on-upload]")
+    cards = page.locator(".image-card", has_text="auto.tif")
+    before = cards.count()
+    try:
+        page.set_input_files("[data-role=file-input]", {"name": "auto.tif", "mimeType": "image/tiff",
+                                                        "buffer": (DATA / "img2d.tif").read_bytes()})
+        page.wait_for_function(NEW_CARD, arg=["auto.tif", before])
+        open_image(page, "auto.tif")
+        job = page.locator("[data-role=job]")
+        job.and_(page.locator("[data-status=succeeded], [data-status=failed]")).wait_for(timeout=300_000)
+        assert job.get_attribute("data-status") == "succeeded", page.inner_text("[data-role=job]")
+        page.wait_for_function("() => document.querySelector('[data-role=cell-count]').dataset.count !== ''")
+        page.goto("/")
+        assert page.is_checked("[data-role=segment-on-upload]")  # the choice is remembered
+    finally:
+        page.goto("/")
+        page.uncheck("[data-role=segment-on-upload]")

@@ -151,8 +151,19 @@ export function startImageList(root) {
   new UploadListView($("[data-role=uploads]"), $("[data-role=upload-list]"), $("[data-role=upload-template]"), queue);
   // The first finished upload shows at once; a burst of them costs a few list requests.
   const reloadNow = coalesce(load, 300);
-  queue.subscribe((reason) => {
-    if (reason === "uploaded") reloadNow();
+  // "Segment after upload": each stored image gets a job with the server's default options at
+  // once, so the masks are on their way while the user opens the image (its page follows the job).
+  const segmentOnUpload = /** @type {HTMLInputElement} */ ($("[data-role=segment-on-upload]"));
+  const SEGMENT_ON_UPLOAD = "cellposeweb.segmentOnUpload";
+  segmentOnUpload.checked = readSetting(SEGMENT_ON_UPLOAD) === "1";
+  segmentOnUpload.addEventListener("change", () => writeSetting(SEGMENT_ON_UPLOAD, segmentOnUpload.checked ? "1" : "0"));
+  queue.subscribe((reason, item) => {
+    if (reason !== "uploaded") return;
+    if (segmentOnUpload.checked && item.image) {
+      api.segment(item.image.id, {}).then(reloadNow, (error) =>
+        showError(`${item.name} was uploaded but could not be segmented: ${error.message}`));
+    }
+    reloadNow();
   });
   bindDropzone($("[data-role=dropzone]"), $("[data-role=file-input]"), (files) => queue.add(files));
   $("[data-action=clear-uploads]").addEventListener("click", () => queue.clearFinished());
@@ -228,3 +239,20 @@ export function startImageList(root) {
 
 const root = document.querySelector("[data-page=images]");
 if (root) startImageList(root);
+
+/** A setting kept in localStorage; null where storage is off or the key is unset. */
+function readSetting(key) {
+  try {
+    return globalThis.localStorage?.getItem(key) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function writeSetting(key, value) {
+  try {
+    globalThis.localStorage?.setItem(key, value);
+  } catch {
+    // storage off: the choice lasts for this page only
+  }
+}

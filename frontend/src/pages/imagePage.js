@@ -173,6 +173,9 @@ export async function startImagePage(root) {
     }
   }
   await editing.begin(await showMasks());
+  // A job started before the page opened (e.g. "Segment after upload") shows here as it runs.
+  await segmentPanel.resume().catch((error) =>
+    notice.show(`Could not look for a running segmentation: ${error.message}`, { kind: "info", source: "jobs" }));
   root.dataset.state = "ready";
 }
 

@@ -95,6 +95,20 @@ export class SegmentPanel {
     }
   }
 
+  /**
+   * Follow the image's newest queued or running job, if there is one (a job started before the
+   * page opened: "Segment after upload" on the image list, or another tab); resolves to it or null.
+   */
+  async resume() {
+    const page = await this.api.listJobs({ image: this.imageId, active: true });
+    const job = page.results?.[0] ?? null;
+    if (job && !this.monitor) {
+      this.runButton.disabled = true;
+      this.follow(job, job.params ?? {});
+    }
+    return job;
+  }
+
   /** Show a job's progress until it ends. */
   follow(job, options) {
     this.monitor?.stop();

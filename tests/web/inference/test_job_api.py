@@ -162,6 +162,22 @@ def test_the_job_list_and_detail_show_my_jobs(api, image, model_version, other_u
     assert client_for(other_user).get("/api/jobs/").json()["count"] == 0
 
 
+def test_the_job_list_narrows_to_one_images_queued_or_running_jobs(api, image, make_image, model_version):
+    other = make_image(name="other.tif")
+    first = segment(api, image).json()["id"]
+    ended = segment(api, image).json()["id"]
+    api.post(f"/api/jobs/{ended}/cancel/")
+    elsewhere = segment(api, other).json()["id"]
+
+    def ids(query):
+        return [row["id"] for row in api.get(f"/api/jobs/?{query}").json()["results"]]
+
+    assert ids(f"image={image.pk}") == [ended, first]
+    assert ids(f"image={image.pk}&active=true") == [first]
+    assert ids(f"image={other.pk}&active=true") == [elsewhere]
+    assert api.get("/api/jobs/?image=x").status_code == 400
+
+
 def test_cancelling_a_queued_job_cancels_it_and_its_images(api, image, model_version):
     job_id = segment(api, image).json()["id"]
 
