@@ -1,15 +1,20 @@
-"""How large the size estimation's crops must be: diameter, AP and time for several crop sizes.
+"""How large the size estimation's crops must be: diameter, AP and time per image kind.
 
-    .venv/bin/python benchmarks/bench_size_crops.py [--n 30] [--sides 512,1024 448,448]
+    .venv/bin/python benchmarks/bench_size_crops.py [--sides 512,1024,1024 208,432,1024]
 
 `size.estimate_diameter` reads the style from the central crop of at most ``STYLE_MAX_SIDE`` image
-pixels and refines the diameter by segmenting the central crop of at most ``REFINE_MAX_SIDE``
-pixels on the network's scale. Each ``--sides STYLE,REFINE`` pair sets both for one pass over the
-sample (tests/data/img2d.tif and ``--n`` DSB 2018 training images chosen as in bench_size.py, read
-as grayscale with the default model); every image is segmented with ``diameter=None`` and the
-model's defaults (flips on). Prints one JSON line per image and pair, then per pair: the median
-relative diameter error against the labels' median diameter, the mean AP@0.5 / AP@0.75, and the
-total seconds of size estimation and of the whole segmentation, with the load average.
+pixels, refines the diameter by segmenting the central crop of at most ``REFINE_SIDE`` pixels on
+the network's scale, and a crop of at most ``REFINE_MAX_SIDE`` when that one holds fewer than
+``REFINE_MIN_CELLS`` masks. Each ``--sides STYLE,REFINE,REFINE_MAX`` triple sets the three for one
+pass over the images; the default compares the engine's crops before issue 16's change
+(512,1024,1024: 9 + 9 tiles for a 512² image) with today's (208,432,1024: 1 + 4 tiles).
+
+Images: ``accuracy.standard_items`` without the 3D stack: the validation split of DSB 2018 per
+kind (the split ``make model`` never trains on), tests/data/img2d.tif and the synthetic styles;
+every image segmented with ``diameter=None``, flips on and the channels the accuracy table uses.
+Each image is segmented once per triple, in turns, so load hits every triple alike. Prints one
+JSON line per image, then per image kind and triple: mean AP@0.5 / AP@0.75, the median relative
+diameter error against the labels, and the mean seconds of size estimation.
 """
 
 from __future__ import annotations
@@ -25,55 +30,65 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_size import _images  # noqa: E402
+DEFAULT_DSB = ROOT.parent / "shared" / "data" / "dsb2018-train"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "dsb2018-train")
-    parser.add_argument("--n", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sides", nargs="+", default=["512,1024", "448,448"])
+    parser.add_argument("--dsb", type=Path, default=Path(os.environ.get("CELLPOSEWEB_DSB2018", DEFAULT_DSB)))
+    parser.add_argument("--sides", nargs="+", default=["512,1024,1024", "208,432,1024"])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     import torch
 
     from inference.engine import size
+    from inference.engine.accuracy import standard_items, true_diameter
     from inference.engine.metrics import average_precision
     from inference.engine.model import load_model
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
     model.segment(np.zeros((64, 64), np.float32), diameter=30.0)  # warm-up: kernels, numba
-    pairs = [tuple(int(v) for v in s.split(",")) for s in args.sides]
-    images = list(_images(args.data, args.n, args.seed))
-    rows = {pair: [] for pair in pairs}
+    triples = [tuple(int(v) for v in s.split(",")) for s in args.sides]
+    if any(len(t) != 3 for t in triples):
+        parser.error("each --sides value is STYLE,REFINE,REFINE_MAX")
+    folder = args.dsb if (args.dsb / "images").is_dir() else None
+    if folder is None:
+        print(f"# no DSB 2018 images at {args.dsb}: img2d.tif and synthetic images only", file=sys.stderr)
+    items = standard_items(folder=folder, test_data=ROOT / "tests" / "data", volume=False)
+    saved = size.STYLE_MAX_SIDE, size.REFINE_SIDE, size.REFINE_MAX_SIDE
+    rows: dict[tuple, dict[str, list]] = {t: {} for t in triples}
     print(f"# load average before: {os.getloadavg()[0]:.2f}")
-    for name, image, labels in images:
-        _, areas = np.unique(labels[labels > 0], return_counts=True)
-        d_true = float(np.median(2 * np.sqrt(areas / np.pi)))
-        for pair in pairs:  # in turns, so that load hits every pair alike
-            size.STYLE_MAX_SIDE, size.REFINE_MAX_SIDE = pair
-            result = model.segment(image, channels=(0, 0), diameter=None)
-            ap = average_precision(labels, result.masks, thresholds=(0.5, 0.75))[0][0]
-            row = {"image": name, "sides": list(pair), "d_true": round(d_true, 2), "d": round(result.diameter, 2),
-                   "ap50": round(float(ap[0]), 3), "ap75": round(float(ap[1]), 3),
-                   "size_s": round(result.timings["size"], 3), "total_s": round(result.timings["total"], 3)}
-            rows[pair].append(row)
-            print(json.dumps(row), flush=True)
-    for pair, rs in rows.items():
-        print(json.dumps({
-            "sides": list(pair), "n_images": len(rs),
-            "median_rel_diameter_error": round(statistics.median(abs(r["d"] - r["d_true"]) / r["d_true"] for r in rs), 4),
-            "mean_ap50": round(statistics.mean(r["ap50"] for r in rs), 4),
-            "mean_ap75": round(statistics.mean(r["ap75"] for r in rs), 4),
-            "size_s": round(sum(r["size_s"] for r in rs), 2), "total_s": round(sum(r["total_s"] for r in rs), 2),
-        }))
-    print(f"# load average after: {os.getloadavg()[0]:.2f}")
+    try:
+        for item in items:
+            d_true = true_diameter(item.labels)
+            for triple in triples:
+                size.STYLE_MAX_SIDE, size.REFINE_SIDE, size.REFINE_MAX_SIDE = triple
+                result = model.segment(item.image, diameter=None, **{"channels": (0, 0), **item.options})
+                ap = average_precision(item.labels, result.masks, thresholds=(0.5, 0.75))[0][0]
+                row = {"image": item.name, "kind": item.group, "sides": list(triple), "d_true": round(d_true, 2),
+                       "d": round(result.diameter, 2), "ap50": round(float(ap[0]), 3), "ap75": round(float(ap[1]), 3),
+                       "size_s": round(result.timings["size"], 3)}
+                groups = {item.group, item.group.split("/")[0] + "/all"} if "/" in item.group else {item.group}
+                for group in groups:
+                    rows[triple].setdefault(group, []).append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        size.STYLE_MAX_SIDE, size.REFINE_SIDE, size.REFINE_MAX_SIDE = saved
+    print("\n| images | n | " + " | ".join(f"crops {','.join(map(str, t))}: AP@0.5 / AP@0.75, diameter error, size s"
+                                           for t in triples) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in triples) + " |")
+    for group in sorted(rows[triples[0]]):
+        cells = []
+        for triple in triples:
+            rs = rows[triple][group]
+            cells.append(f"{statistics.mean(r['ap50'] for r in rs):.3f} / {statistics.mean(r['ap75'] for r in rs):.3f}, "
+                         f"{statistics.median(abs(r['d'] / r['d_true'] - 1) for r in rs if r['d_true'] > 0):.3f}, "
+                         f"{statistics.mean(r['size_s'] for r in rs):.2f}")
+        print(f"| {group} | {len(rows[triples[0]][group])} | " + " | ".join(cells) + " |")
+    print(f"\n# load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
 

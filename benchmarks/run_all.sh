@@ -29,10 +29,12 @@ $PY benchmarks/profile_segment.py --precision float32
 $PY benchmarks/profile_segment.py --precision auto
 echo "== automatic diameter on validation images (img2d.tif + 30 DSB 2018 images)"
 $PY benchmarks/bench_size.py --n 30 --threads 1
+echo "== the size estimation's crops: AP, diameter and time per image kind (DSB 2018 validation split)"
+$PY benchmarks/bench_size_crops.py
 echo "== 512x512 inference at a known diameter, with and without augmentation"
 $PY benchmarks/bench_inference.py --device cpu
 echo "== upload to masks in the browser (embedded site, headless Chromium)"
-$PY benchmarks/bench_upload_to_masks.py --runs 2
+$PY benchmarks/bench_upload_to_masks.py --runs 3
 echo "== training throughput"
 $PY benchmarks/bench_train.py
 $PY benchmarks/bench_train.py --precision bf16 --nbase 2,16,32,64,128 --nbase 2,32,64,128,256

@@ -9,10 +9,13 @@ Two stages, as in the paper (`estimate_diameter`):
 2. Refinement: segment the image at the predicted diameter and take the median equivalent-circle
    diameter of the masks found (`diameter_of_masks`).
 
-Both stages only need a sample of the cells, so they run on a bounded central crop, without flip
-augmentation and with tiles that do not overlap (`STYLE_MAX_SIDE`, `REFINE_MAX_SIDE`): for a 512²
-image this is 9 + 9 network tiles instead of the 16 + 25 of the style pass and the full
-segmentation that Cellpose runs (benchmarks/bench_size.py compares the two on validation images).
+Both stages only need a sample of the cells, so they run on small central crops, without flip
+augmentation and with tiles that do not overlap: the style from one network tile
+(`STYLE_MAX_SIDE`), the refinement from 2 x 2 tiles (`REFINE_SIDE`) unless they hold fewer than
+`REFINE_MIN_CELLS` cells, when a crop of up to `REFINE_MAX_SIDE` is segmented instead. For a 512²
+image this is 1 + 4 network tiles instead of the 16 + 25 of the style pass and the full
+segmentation that Cellpose runs (benchmarks/bench_size.py compares the two on validation images;
+benchmarks/bench_size_crops.py compares crop sizes).
 """
 from __future__ import annotations
 
@@ -25,15 +28,20 @@ from .augment import median_diameter
 from .dynamics import compute_masks, default_niter
 from .tiling import run_net
 
-__all__ = ["REFINE_MAX_SIDE", "STYLE_MAX_SIDE", "SizeModel", "diameter_of_masks", "estimate_diameter",
-           "style_for_size"]
+__all__ = ["REFINE_MAX_SIDE", "REFINE_MIN_CELLS", "REFINE_SIDE", "STYLE_MAX_SIDE", "SizeModel",
+           "diameter_of_masks", "estimate_diameter", "style_for_size"]
 
 SIZE_MODEL_KIND = "ridge-style-to-log-diameter"
 
-#: The style is read from the central crop of at most this many pixels a side.
-STYLE_MAX_SIDE = 512
+#: The style is read from the central crop of at most this many pixels a side: one 224-px network
+#: tile after the 8-px padding (a larger crop did not predict better on the validation images).
+STYLE_MAX_SIDE = 208
 #: The refinement segments the central crop of at most this many pixels a side on the network's
-#: scale (``REFINE_MAX_SIDE * d_style / diam_mean`` pixels of the image).
+#: scale (``REFINE_SIDE * d_style / diam_mean`` pixels of the image): 2 x 2 tiles after padding.
+REFINE_SIDE = 432
+#: When that crop holds fewer masks than this (sparse cells, or a poor first guess), the
+#: refinement segments the central crop of at most `REFINE_MAX_SIDE` pixels a side instead.
+REFINE_MIN_CELLS = 10
 REFINE_MAX_SIDE = 1024
 #: For the central plane of a stack, the diameter is this quantile of the cells' section
 #: diameters, not their median: a plane cuts each cell at a random height, and for a sphere of
@@ -176,11 +184,13 @@ def estimate_diameter(
 
     1. ``d_style``: `size_model` on the `style_for_size` of the central crop of at most
        `STYLE_MAX_SIDE` px a side (tiles without overlap).
-    2. The central crop of at most `REFINE_MAX_SIDE` px a side on the network's scale is
-       segmented at ``d_style`` (no flips, tiles without overlap, `dynamics.compute_masks` with its
-       default thresholds and ``default_niter(d_style)``); the result is the ``section_quantile``
-       of those masks' equivalent-circle diameters (0.5: `diameter_of_masks`; the central plane
-       of a stack uses `STACK_SECTION_QUANTILE`), or ``d_style`` when there are none.
+    2. The central crop of at most `REFINE_SIDE` px a side on the network's scale is segmented at
+       ``d_style`` (no flips, tiles without overlap, `dynamics.compute_masks` with its default
+       thresholds and ``default_niter(d_style)``); when it holds fewer than `REFINE_MIN_CELLS`
+       masks and the image extends beyond it, the central crop of at most `REFINE_MAX_SIDE` px is
+       segmented the same way instead. The result is the ``section_quantile`` of those masks'
+       equivalent-circle diameters (0.5: `diameter_of_masks`; the central plane of a stack uses
+       `STACK_SECTION_QUANTILE`), or ``d_style`` when there are none.
 
     Parameters
     ----------
@@ -208,10 +218,14 @@ def estimate_diameter(
                            progress=lambda _stage, f: report("size", 0.3 * f))
     d_style = size_model.predict(style)
     rescale = diam_mean / d_style
-    crop = _central_crop(x, max(1, int(REFINE_MAX_SIDE / rescale)))
-    y, _ = run_net(nets, crop, rescale=rescale, augment=False, tile_overlap=0.0, batch_size=batch_size,
-                   progress=lambda _stage, f: report("size", 0.3 + 0.6 * f))
-    masks = compute_masks(y[:2], y[2], niter=default_niter(d_style, diam_mean), device=dynamics_device)
+    for first, side in ((True, REFINE_SIDE), (False, REFINE_MAX_SIDE)):
+        crop = _central_crop(x, max(1, int(side / rescale)))
+        start = 0.3 if first else 0.6
+        y, _ = run_net(nets, crop, rescale=rescale, augment=False, tile_overlap=0.0, batch_size=batch_size,
+                       progress=lambda _stage, f, start=start: report("size", start + 0.3 * f))
+        masks = compute_masks(y[:2], y[2], niter=default_niter(d_style, diam_mean), device=dynamics_device)
+        if int(masks.max()) >= REFINE_MIN_CELLS or crop.shape[-2:] == x.shape[-2:]:
+            break
     d = _section_diameter(masks, section_quantile)
     report("size", 1.0)
     if d > 0:

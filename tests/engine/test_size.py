@@ -102,3 +102,55 @@ def test_the_upper_quartile_of_a_planes_sections_gives_the_diameter_of_balls_the
     assert _section_diameter(labels, STACK_SECTION_QUANTILE) == pytest.approx(d, rel=0.06)
     assert _section_diameter(labels, 0.5) < 0.9 * d
     assert _section_diameter(np.zeros((4, 4), np.int32), 0.75) == 0.0
+
+
+class _TileCounter(torch.nn.Module):
+    """Wraps a net and counts the tiles it is given."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.tiles = net, 0
+
+    def forward(self, x):
+        self.tiles += x.shape[0]
+        return self.net(x)
+
+
+def _estimate_counting_tiles(monkeypatch, n_cells, shape=(512, 512)):
+    from inference.engine import size
+    from tests.engine.toy_nets import ConstantNet
+
+    def masks_with(n):
+        def compute_masks(dP, cellprob, **kwargs):
+            labels = np.zeros(cellprob.shape, np.int32)
+            for k in range(1, n + 1):  # n squares of 10 x 10 px, 8 to a row
+                y, x = divmod(k - 1, 8)
+                labels[2 + 12 * y:12 + 12 * y, 2 + 12 * x:12 + 12 * x] = k
+            return labels
+        return compute_masks
+
+    monkeypatch.setattr(size, "compute_masks", masks_with(n_cells))
+    counter = _TileCounter(ConstantNet()).eval()
+    always_30 = SizeModel(np.zeros(4), np.zeros(4), math.log(30.0))
+    x = np.zeros((2, *shape), np.float32)
+    d, _ = size.estimate_diameter([counter], always_30, x, diam_mean=30.0)
+    return d, counter.tiles
+
+
+def test_the_size_of_a_512_image_costs_one_style_tile_and_four_refinement_tiles(monkeypatch):
+    d, tiles = _estimate_counting_tiles(monkeypatch, n_cells=20)
+
+    assert tiles == 1 + 4
+    assert d == pytest.approx(2 * math.sqrt(100 / math.pi))  # the squares' equivalent-circle diameter
+
+
+def test_too_few_cells_in_the_small_crop_refine_on_the_larger_one(monkeypatch):
+    _, tiles = _estimate_counting_tiles(monkeypatch, n_cells=3)
+
+    assert tiles == 1 + 4 + 9  # then the whole 512² image: 3 x 3 tiles without overlap
+
+
+def test_an_image_inside_the_small_crop_is_refined_once_whatever_it_holds(monkeypatch):
+    _, tiles = _estimate_counting_tiles(monkeypatch, n_cells=0, shape=(200, 200))
+
+    assert tiles == 1 + 1
