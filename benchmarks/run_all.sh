@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every engine benchmark against the reference cellpose packages, each in its own side venv.
-# Usage: make bench   (or bash benchmarks/run_all.sh). Takes 30-60 minutes on a 2-core CPU.
+# Usage: make bench   (or bash benchmarks/run_all.sh). Takes 2-3 hours on a 2-core CPU (the 4096^2
+# comparisons against the reference and block-wise segmentation are most of it).
 # docs/performance.md quotes the figures these commands print.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,15 @@ echo "== 512x512 inference at a known diameter, with and without augmentation"
 $PY benchmarks/bench_inference.py --device cpu
 echo "== upload to masks in the browser (embedded site, headless Chromium)"
 $PY benchmarks/bench_upload_to_masks.py --runs 3
+echo "== the editor on a 2048^2 image with 2,025 cells (real server, headless Chromium)"
+$PY benchmarks/editor_speed.py
+echo "== large images: block-wise against whole-image segmentation, 4096^2 and a 3D volume"
+$PY benchmarks/bench_blocks.py --cases agree volume --volume-whole
+$PY benchmarks/bench_blocks.py --cases agree --augment
+echo "== large images: editing a 1024^2 region of a 20,000^2 labels image"
+$PY benchmarks/bench_tiled_edit.py
+echo "== large images: one Celery worker against two (PostgreSQL and redis-server, as the integration tier)"
+$PY benchmarks/bench_distributed.py
 echo "== training throughput"
 $PY benchmarks/bench_train.py
 $PY benchmarks/bench_train.py --precision bf16 --nbase 2,16,32,64,128 --nbase 2,32,64,128,256
