@@ -176,7 +176,8 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
         raise FileNotFoundError(f"no labelled folder at {folder} (stage 2 trains on DSB 2018: "
                                 f"give --data-folder or set CELLPOSEWEB_DSB2018)")
     checkpoint = Path(f"{out}.ckpt")
-    if stage2_from is None and not from_scratch and not (resume and checkpoint.is_file()):
+    # An explicit stage 1 model wins: the committed checkpoint continues the default stage 1.
+    if stage2_from is None and stage1 is None and not from_scratch and not (resume and checkpoint.is_file()):
         stage2_from = _committed_checkpoint_if_slow(device, say)
     first = Path(f"{out}.stage1.pt")
     if stage2_from is not None:
