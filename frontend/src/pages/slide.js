@@ -117,7 +117,7 @@ export async function startSlidePage(root) {
     location.assign(`${root.dataset.regionPageUrl}?${query}`);
   });
 
-  new SegmentPanel($("[data-panel=segment]"), {
+  const segmentPanel = new SegmentPanel($("[data-panel=segment]"), {
     api,
     imageId,
     model,
@@ -134,6 +134,10 @@ export async function startSlidePage(root) {
       }
     },
   });
+
+  // A job started before the page opened (e.g. "Segment after upload") shows here as it runs.
+  segmentPanel.resume().catch((error) =>
+    notice.show(`Could not look for a running segmentation: ${error.message}`, { kind: "info", source: "jobs" }));
 
   // Debug and test handle (browser tests and benchmarks read it; the page never does).
   editState();
