@@ -3,6 +3,7 @@
  * localStorage (key "cellposeweb:channels:<image id>"), and put in the model when the
  * image opens: the remembered settings when they fit the image, else the defaults.
  */
+import { readSetting, writeSetting } from "../controller/localSettings.js";
 import { COLORMAPS } from "./colormaps.js";
 import { defaultSettings } from "./compose.js";
 import { settingProblem } from "./levels.js";
@@ -19,9 +20,9 @@ export const storageKey = (imageId) => `cellposeweb:channels:${imageId}`;
 export function loadSettings(storage, imageId, channels) {
   let parsed;
   try {
-    parsed = JSON.parse(storage?.getItem(storageKey(imageId)) ?? "null");
+    parsed = JSON.parse(readSetting(storage, storageKey(imageId)) ?? "null");
   } catch {
-    return null;
+    return null; // not JSON
   }
   if (!Array.isArray(parsed) || parsed.length !== channels) return null;
   const ok = parsed.every((s) => s && COLORMAPS.includes(s.colormap) && settingProblem(s) === null);
@@ -30,11 +31,7 @@ export function loadSettings(storage, imageId, channels) {
 
 /** Remember an image's settings (storage full or off: they last for this page only). */
 export function saveSettings(storage, imageId, settings) {
-  try {
-    storage?.setItem(storageKey(imageId), JSON.stringify(settings));
-  } catch {
-    // Private browsing or a full storage: the settings still apply on this page.
-  }
+  writeSetting(storage, storageKey(imageId), JSON.stringify(settings));
 }
 
 /**

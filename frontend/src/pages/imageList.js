@@ -5,6 +5,7 @@
 import { ApiClient } from "../api.js";
 import { JobMonitor } from "../controller/jobs.js";
 import { coalesce } from "../controller/coalesce.js";
+import { browserStorage, readSetting, writeSetting } from "../controller/localSettings.js";
 import { ResumeStore } from "../controller/chunkedUpload.js";
 import { UploadQueue } from "../controller/uploads.js";
 import { bindDropzone } from "../ui/dropzone.js";
@@ -143,10 +144,11 @@ export function startImageList(root) {
 
   // ---- uploads -------------------------------------------------------------------
   // Files over data-chunk-bytes (the server's chunk size) go in chunks and resume after a reload.
+  const storage = browserStorage();
   const queue = new UploadQueue({
     url: api.uploadUrl(), csrfToken: () => api.csrfToken(),
     chunkBytes: () => Number(root.dataset.chunkBytes) || 0,
-    chunked: { store: new ResumeStore(globalThis.localStorage ?? null) },
+    chunked: { store: new ResumeStore(storage) },
   });
   new UploadListView($("[data-role=uploads]"), $("[data-role=upload-list]"), $("[data-role=upload-template]"), queue);
   // The first finished upload shows at once; a burst of them costs a few list requests.
@@ -155,8 +157,8 @@ export function startImageList(root) {
   // once, so the masks are on their way while the user opens the image (its page follows the job).
   const segmentOnUpload = /** @type {HTMLInputElement} */ ($("[data-role=segment-on-upload]"));
   const SEGMENT_ON_UPLOAD = "cellposeweb.segmentOnUpload";
-  segmentOnUpload.checked = readSetting(SEGMENT_ON_UPLOAD) === "1";
-  segmentOnUpload.addEventListener("change", () => writeSetting(SEGMENT_ON_UPLOAD, segmentOnUpload.checked ? "1" : "0"));
+  segmentOnUpload.checked = readSetting(storage, SEGMENT_ON_UPLOAD) === "1";
+  segmentOnUpload.addEventListener("change", () => writeSetting(storage, SEGMENT_ON_UPLOAD, segmentOnUpload.checked ? "1" : "0"));
   queue.subscribe((reason, item) => {
     if (reason !== "uploaded") return;
     if (segmentOnUpload.checked && item.image) {
@@ -239,20 +241,3 @@ export function startImageList(root) {
 
 const root = document.querySelector("[data-page=images]");
 if (root) startImageList(root);
-
-/** A setting kept in localStorage; null where storage is off or the key is unset. */
-function readSetting(key) {
-  try {
-    return globalThis.localStorage?.getItem(key) ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function writeSetting(key, value) {
-  try {
-    globalThis.localStorage?.setItem(key, value);
-  } catch {
-    // storage off: the choice lasts for this page only
-  }
-}

@@ -11,6 +11,7 @@ import { bindChannelSettings } from "../channels/channelSettings.js";
 import { IntensityReadout } from "../channels/intensityReadout.js";
 import { decodeMasks } from "../codec.js";
 import { EDITOR_GESTURES, EDITOR_SHORTCUTS } from "../controller/editorKeys.js";
+import { browserStorage } from "../controller/localSettings.js";
 import { bindShortcuts, GESTURES, SHORTCUTS } from "../controller/keyboard.js";
 import { RasterLoader } from "../controller/rasters.js";
 import { ViewerModel } from "../model.js";
@@ -67,7 +68,7 @@ export async function startImagePage(root) {
   new ChannelPanel($("[data-role=channel-levels]"), model);
   new IntensityReadout($("[data-role=intensity]"), model);
   new CellsPanel($("[data-panel=cells]"), model);
-  bindChannelSettings(model, storageOrNull());
+  bindChannelSettings(model, browserStorage());
   new PlaneSlider($("[data-role=plane]"), model);
   new ContributeLink($("[data-role=contribute]"), model);
   renderShortcuts($("[data-role=shortcuts]"), [...SHORTCUTS, ...EDITOR_SHORTCUTS, ...GESTURES, ...EDITOR_GESTURES]);
@@ -177,15 +178,6 @@ export async function startImagePage(root) {
   await segmentPanel.resume().catch((error) =>
     notice.show(`Could not look for a running segmentation: ${error.message}`, { kind: "info", source: "jobs" }));
   root.dataset.state = "ready";
-}
-
-/** The browser's localStorage, or null where it is off (then settings last for the page only). */
-function storageOrNull() {
-  try {
-    return window.localStorage;
-  } catch {
-    return null;
-  }
 }
 
 const root = document.querySelector("[data-page=image]");
