@@ -15,13 +15,12 @@ import json
 import zipfile
 from collections.abc import Iterator
 
-import numpy as np
 import zarr
 
 from annotations import label_chain, slides
 from annotations.models import Annotation, MaskOrigin
 from annotations.tiled_masks import cell_table_load
-from inference.engine import geojson_features
+from inference.engine import geojson_chunks
 
 __all__ = ["TILED_FORMATS", "cells_csv", "labels_geojson", "labels_zarr_zip", "tiled_export_chunks"]
 
@@ -30,50 +29,11 @@ CSV_BATCH = 10_000  # rows per chunk of the CSV stream
 ORIGIN_NAMES = {origin.value: origin.label for origin in MaskOrigin}
 
 
-def _cell_features(crop: np.ndarray, label: int, start) -> Iterator[dict]:
-    """The features of one cell from a crop of its bounding box at ``start`` (per plane in 3D)."""
-    if crop.ndim == 2:
-        yield from geojson_features(crop, labels=[label], offset=(start[0], start[1]))
-        return
-    for z, plane in enumerate(crop):
-        if (plane == label).any():
-            yield from geojson_features(plane, labels=[label], offset=(start[1], start[2]), z=int(start[0]) + z)
-
-
 def labels_geojson(annotation: Annotation) -> Iterator[bytes]:
     """The version's cells as a GeoJSON FeatureCollection, chunk region by chunk region."""
     labels = label_chain.labels_for_version(annotation)
     cells = cell_table_load(annotation)
-    ndim = labels.ndim
-    bbox = cells["bbox"].reshape(-1, 2 * ndim)
-    starts, stops = bbox[:, :ndim], bbox[:, ndim:]
-    chunks = np.asarray(labels.chunks, np.int64)
-    home = starts // chunks  # the chunk region where each cell starts
-    order = np.lexsort(tuple(home[:, axis] for axis in reversed(range(ndim))))
-    yield b'{"type":"FeatureCollection","features":['
-    first, i = True, 0
-    while i < order.size:
-        region_index = home[order[i]]
-        j = i
-        while j < order.size and (home[order[j]] == region_index).all():
-            j += 1
-        lo = region_index * chunks
-        hi = np.minimum(lo + chunks, labels.shape)
-        region = np.asarray(labels[tuple(slice(a, b) for a, b in zip(lo, hi))])
-        parts = []
-        for k in order[i:j]:
-            label, start, stop = int(cells["label"][k]), starts[k], stops[k]
-            if (stop <= hi).all():
-                crop = region[tuple(slice(a - o, b - o) for a, b, o in zip(start, stop, lo))]
-            else:  # the cell spans chunk regions: read its bounding box
-                crop = np.asarray(labels[tuple(slice(a, b) for a, b in zip(start, stop))])
-            for feature in _cell_features(crop, label, start):
-                parts.append(("" if first else ",") + json.dumps(feature, separators=(",", ":")))
-                first = False
-        if parts:
-            yield "".join(parts).encode("utf-8")
-        i = j
-    yield b"]}"
+    yield from geojson_chunks(labels, label=cells["label"], bbox=cells["bbox"])
 
 
 def cells_csv(annotation: Annotation) -> Iterator[bytes]:

@@ -15,6 +15,7 @@ from .blocks import segment_block as segment_block
 from .blocks import segment_blocks as segment_blocks
 from .blocks import stitch_labels as stitch_labels
 from .cell_table import CellTable as CellTable
+from .chunked_export import geojson_chunks as geojson_chunks
 from .dynamics import compute_masks as compute_masks
 from .edited_flows import flows_after_edits as flows_after_edits
 from .edited_flows import masks_diameter as masks_diameter
