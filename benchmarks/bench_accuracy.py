@@ -31,6 +31,8 @@ def main() -> int:
     p.add_argument("--test-data", type=Path, default=ROOT / "tests" / "data")
     p.add_argument("--diameter", choices=("auto", "true"), default="auto")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--cellprob-threshold", type=float, default=0.0, help="segment's cellprob_threshold (0)")
+    p.add_argument("--flow-threshold", type=float, default=0.4, help="segment's flow_threshold (0.4)")
     p.add_argument("--no-synthetic", action="store_true")
     p.add_argument("--no-3d", action="store_true")
     p.add_argument("--threads", type=int, default=2)
@@ -55,7 +57,9 @@ def main() -> int:
     for name in args.model or ["default"]:
         model = load_model(name, device="cpu")
         t0 = time.perf_counter()
-        table = accuracy.evaluate(model, items, diameter=args.diameter, augment=not args.no_augment)
+        options = {"cellprob_threshold": args.cellprob_threshold, "flow_threshold": args.flow_threshold}
+        table = accuracy.evaluate(model, items, diameter=args.diameter, augment=not args.no_augment,
+                                  segment_options=options)
         histo = model.segment(imread(args.test_data / "histo.jpg"), channels=(0, 0), diameter=None)
         areas = np.bincount(histo.masks.ravel())[1:]
         extra = {"histo_nuclei": int(histo.masks.max()),
@@ -64,7 +68,8 @@ def main() -> int:
                  "seconds": round(time.perf_counter() - t0, 1)}
         results[name] = {"table": table, **extra}
         print(accuracy.format_table(table, title=f"{name} ({args.diameter} diameter, augment "
-                                                 f"{'off' if args.no_augment else 'on'})"))
+                                                 f"{'off' if args.no_augment else 'on'}, cellprob_threshold "
+                                                 f"{args.cellprob_threshold}, flow_threshold {args.flow_threshold})"))
         print(f"\nhisto.jpg: {extra['histo_nuclei']} nuclei, median area {extra['histo_median_area']:.0f} px, "
               f"diameter {extra['histo_diameter']} px; {extra['seconds']} s in all\n", flush=True)
     if args.json:

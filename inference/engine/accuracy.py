@@ -53,10 +53,13 @@ class EvalItem:
 
 
 def evaluate(model, items: Sequence[EvalItem], *, diameter: str = "auto", augment: bool = True,
-             progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
+             progress: Callable[[int, int], None] | None = None,
+             segment_options: dict | None = None) -> dict[str, dict]:
     """Segment every item and summarise per group (and ``all`` for groups sharing a prefix).
 
     diameter : "auto" (the model's size estimate) or "true" (the labels' median diameter)
+    segment_options : more arguments of ``segment`` for every item (e.g. ``cellprob_threshold``,
+        ``flow_threshold``); an item's own options win.
 
     Returns ``{group: {"n_images", "ap50", "ap75", "ap90", "diameter_error", "n_true",
     "n_pred", "s_per_image"}}``; APs are means over the group's images, ``diameter_error`` the
@@ -71,7 +74,7 @@ def evaluate(model, items: Sequence[EvalItem], *, diameter: str = "auto", augmen
         given = true_d if diameter == "true" else None
         t0 = time.perf_counter()
         result = model.segment(item.image, diameter=given, augment=augment,
-                               **{"channels": (0, 0), **item.options})
+                               **{"channels": (0, 0), **(segment_options or {}), **item.options})
         seconds = time.perf_counter() - t0
         ap = average_precision(item.labels, result.masks)[0][0]
         rows.setdefault(item.group, []).append(
