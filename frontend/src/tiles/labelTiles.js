@@ -104,10 +104,3 @@ export function tileOutlines(labels, width, height, edges, out) {
   }
   return result;
 }
-
-/** The largest label of a tile (0 when it has no cell). */
-export function tileMaxLabel(labels) {
-  let max = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] > max) max = labels[i];
-  return max;
-}

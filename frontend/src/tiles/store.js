@@ -13,7 +13,8 @@ import { makeColorTable, packRGBA, paintOverlay, withAlpha } from "../colors.js"
 import { Observable } from "../observable.js";
 import { splitTileKey, tileHeight, tileKey, tileWidth } from "./grid.js";
 import { TileCache } from "./cache.js";
-import { decodeLabelTile, facing, LEFT, RIGHT, SIDES, TOP, BOTTOM, tileEdge, tileMaxLabel, tileOutlines } from "./labelTiles.js";
+import { maxLabel } from "../outlines.js";
+import { decodeLabelTile, facing, LEFT, RIGHT, SIDES, TOP, BOTTOM, tileEdge, tileOutlines } from "./labelTiles.js";
 import { TileLoader } from "./loader.js";
 
 const MB = 1024 * 1024;
@@ -182,7 +183,7 @@ export class TileStore extends Observable {
         const height = Number(response.headers.get("X-Tile-Height") ?? tileHeight(this.pyramid, level, row));
         const bytes = new Uint8Array(await response.arrayBuffer());
         const labels = await decodeLabelTile(bytes, width, height, { inflate: this.inflate });
-        return { value: { labels, width, height, max: tileMaxLabel(labels) }, bytes: labels.byteLength };
+        return { value: { labels, width, height, max: maxLabel(labels) }, bytes: labels.byteLength };
       },
     };
   }
