@@ -47,6 +47,7 @@ from cellposeweb.exceptions import unavailable_service
 from cellposeweb.limits import cost_limits
 from inference.engine import (
     CellTable,
+    NetLattice,
     estimate_block_diameter,
     global_normalisation,
     plan_blocks,
@@ -108,8 +109,15 @@ def tiled_block_shape(image) -> tuple[int, ...]:
 
 
 def _plan(item: JobItem) -> list:
+    """The item's blocks; a 2D item planned with the whole image's network lattice (``"lattice"``,
+    absent for volumes and for items planned before it existed) gets blocks whose context holds
+    the whole tiles the network needs, as the engine's ``segment_blocks`` plans them."""
     tiled = item.tiled
-    return plan_blocks(tuple(tiled["shape"]), block_size=tiled["block_size"], overlap=tiled["overlap"])
+    spec = tiled.get("lattice")
+    lattice = None if not spec else NetLattice(tuple(tiled["shape"][-2:]), float(spec["rescale"]),
+                                                tile_overlap=float(spec["tile_overlap"]), augment=bool(spec["augment"]))
+    return plan_blocks(tuple(tiled["shape"]), block_size=tiled["block_size"], overlap=tiled["overlap"],
+                       lattice=lattice)
 
 
 def _normalisation(item: JobItem) -> tuple:
@@ -133,9 +141,13 @@ def _item_plan(*, job: SegmentationJob, item: JobItem, model, progress) -> JobIt
                                            channels=tuple(params["channels"]))
         diameter_source = "estimated"
     block_size, overlap = _block_sizes(image)
-    plan = plan_blocks(shape, block_size=block_size, overlap=overlap)
+    lattice = None if image.is_3d else model.net_lattice(shape[-2:], float(diameter), augment=params["augment"],
+                                                         tile_overlap=params["tile_overlap"])
+    plan = plan_blocks(shape, block_size=block_size, overlap=overlap, lattice=lattice)
     tiled = {
         "shape": list(shape), "block_size": block_size, "overlap": overlap, "n_blocks": len(plan),
+        "lattice": None if lattice is None else {"rescale": lattice.rescale, "tile_overlap": lattice.tile_overlap,
+                                                 "augment": lattice.augment},
         "normalisation": [np.asarray(lo).tolist(), np.asarray(hi).tolist()], "diameter_source": diameter_source,
     }
     with transaction.atomic():
@@ -295,7 +307,7 @@ def _block_segment(block: JobBlock) -> np.ndarray:
     plan = _plan(item)[block.index]
     model = model_load(job.model_version)
     source, _, _ = _source(image)
-    pixels = np.asarray(source[plan.padded])
+    pixels = np.asarray(source[plan.context])
     return segment_block(model, pixels, plan, diameter=float(item.diameter), normalisation=_normalisation(item),
                          **tiled_options(image, job.params))
 

@@ -31,6 +31,8 @@ from .io import ImageReadError as ImageReadError
 from .io import image_info as image_info
 from .io import imread as imread
 from .io import read_labels as read_labels
+from .lattice import NetLattice as NetLattice
+from .lattice import Region as Region
 from .limits import CostLimits as CostLimits
 from .limits import check_cost as check_cost
 from .metrics import average_precision as average_precision

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .lattice import NetLattice, Region
 from .stitch_blocks import stitch_labels
 
 __all__ = [
@@ -68,13 +69,28 @@ class Block:
     core : tuple of slice
         The region whose final labels this block writes; the cores of a plan tile the image.
     padded : tuple of slice
-        The region the block is segmented on: the core grown by the overlap on each side,
-        clipped to the image.
+        The region the block is segmented on and labels: the core grown by the overlap on each
+        side, clipped to the image.
+    image_shape : tuple of int, optional
+        The whole image's spatial shape: `segment_block` runs the block on the whole image's
+        network lattice (resize, tiles and flips) when it is known.
+    context : tuple of slice, optional
+        The region the network reads: the padded region grown in Y and X to the whole network
+        tiles it needs when planned with a lattice, so that the network output over the padded
+        region is the whole image's. None (the default) = the padded region.
     """
 
     index: tuple[int, ...]
     core: tuple[slice, ...]
     padded: tuple[slice, ...]
+    image_shape: tuple[int, ...] | None = None
+    context: tuple[slice, ...] | None = None
+
+    def __post_init__(self):
+        if self.context is None:
+            object.__setattr__(self, "context", self.padded)
+        elif any(c.start > p.start or c.stop < p.stop for c, p in zip(self.context, self.padded)):
+            raise ValueError(f"a block's context {self.context} must hold its padded region {self.padded}")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -82,7 +98,7 @@ class Block:
         return tuple(s.stop - s.start for s in self.padded)
 
 
-def plan_blocks(shape, *, block_size=2048, overlap=128) -> list[Block]:
+def plan_blocks(shape, *, block_size=2048, overlap=128, lattice: NetLattice | None = None) -> list[Block]:
     """Cut an image into blocks of at most `block_size` with `overlap` pixels of context.
 
     Parameters
@@ -95,6 +111,12 @@ def plan_blocks(shape, *, block_size=2048, overlap=128) -> list[Block]:
     overlap : int or tuple of int
         Context added on each side of a core (clipped to the image); >= 0. It should exceed the
         largest cell diameter so that a cell on a border is seen whole from both sides.
+    lattice : NetLattice, optional
+        The whole image's network lattice over (Ly, Lx) (`CellposeModel.net_lattice` at the
+        diameter and options the blocks will be segmented with). Each block's context (what the
+        network reads) is then its padded region grown in Y and X to the whole tiles of the
+        lattice that the padded region needs (`lattice.NetLattice.aligned`), so that the network
+        output over the padded region equals the whole image's.
 
     Returns
     -------
@@ -106,6 +128,8 @@ def plan_blocks(shape, *, block_size=2048, overlap=128) -> list[Block]:
         raise ValueError(f"shape must be a spatial shape (Ly, Lx) or (Lz, Ly, Lx) of positive sizes, got {shape}")
     sizes = _per_axis(block_size, len(shape), "block_size", minimum=1)
     overlaps = _per_axis(overlap, len(shape), "overlap", minimum=0)
+    if lattice is not None and tuple(lattice.shape) != shape[-2:]:
+        raise ValueError(f"the lattice is for an image of {tuple(lattice.shape)}, not {shape[-2:]}")
     edges = []
     for n, size in zip(shape, sizes):
         count = -(-n // size)
@@ -114,7 +138,8 @@ def plan_blocks(shape, *, block_size=2048, overlap=128) -> list[Block]:
     for index in itertools.product(*(range(len(e) - 1) for e in edges)):
         core = tuple(slice(e[k], e[k + 1]) for e, k in zip(edges, index))
         padded = tuple(slice(max(0, c.start - o), min(n, c.stop + o)) for c, o, n in zip(core, overlaps, shape))
-        plan.append(Block(index=tuple(index), core=core, padded=padded))
+        context = None if lattice is None else padded[:-2] + lattice.aligned(padded[-2:])
+        plan.append(Block(index=tuple(index), core=core, padded=padded, image_shape=shape, context=context))
     return plan
 
 
@@ -176,12 +201,18 @@ def global_normalisation(source, *, channel_axis=None, max_samples: int = MAX_SA
 def segment_block(model, pixels, block: Block, *, diameter, normalisation, **segment_options) -> np.ndarray:
     """Segment one block's padded region, normalised by the whole image's percentiles.
 
+    The network reads the block's context and, when the block knows its image's shape, runs on
+    the whole image's network lattice (`lattice` module: the whole image's resize, tiles and
+    flips), so that its output over the padded region is the whole image's where the context
+    holds the tiles it needs (`plan_blocks` with a lattice). 3D blocks segmented with ``do_3d``
+    run on their own lattice.
+
     Parameters
     ----------
     model : CellposeModel
-    pixels : ndarray of a real dtype, shape ``block.shape`` or ``block.shape + (C,)``
-        The padded region's pixels (``source[block.padded]``): spatial axes first, then an
-        optional channel axis.
+    pixels : ndarray of a real dtype, shape of ``block.context`` (+ (C,))
+        The context's pixels (``source[block.context]``, which is ``source[block.padded]`` for a
+        block planned without a lattice): spatial axes first, then an optional channel axis.
     block : Block
     diameter : float
         The cell diameter in pixels, one for the whole image (see `segment_blocks`).
@@ -191,7 +222,7 @@ def segment_block(model, pixels, block: Block, *, diameter, normalisation, **seg
     **segment_options
         Passed to `CellposeModel.segment` (channels, do_3d or stitch_threshold for a 3D block,
         cellprob_threshold, flow_threshold, min_size, augment, ...). ``diameter``,
-        ``channel_axis``, ``z_axis`` and ``normalize`` are set here.
+        ``channel_axis``, ``z_axis``, ``normalize`` and ``region`` are set here.
 
     Returns
     -------
@@ -200,21 +231,26 @@ def segment_block(model, pixels, block: Block, *, diameter, normalisation, **seg
     """
     pixels = np.asarray(pixels)
     nd = len(block.padded)
-    if pixels.shape[:nd] != block.shape or pixels.ndim not in (nd, nd + 1):
-        raise ValueError(f"pixels must be the padded region {block.shape} with an optional trailing channel "
-                         f"axis, got shape {pixels.shape}")
+    context = tuple(s.stop - s.start for s in block.context)
+    if pixels.shape[:nd] != context or pixels.ndim not in (nd, nd + 1):
+        raise ValueError(f"pixels must be the block's context {context} (its padded region unless planned "
+                         f"with a lattice) with an optional trailing channel axis, got shape {pixels.shape}")
     if isinstance(diameter, bool) or not (isinstance(diameter, (int, float, np.number)) and math.isfinite(diameter)
                                           and diameter > 0):
         raise ValueError(f"diameter must be a positive number of pixels (one for the whole image), got {diameter!r}")
-    fixed = {"diameter", "channel_axis", "z_axis", "normalize"} & set(segment_options)
+    fixed = {"diameter", "channel_axis", "z_axis", "normalize", "region"} & set(segment_options)
     if fixed:
         raise ValueError(f"segment_block sets {', '.join(sorted(fixed))} itself")
     if nd == 3:
         _check_3d_options(segment_options)
     x = _normalised(pixels, normalisation, n_channels=pixels.shape[-1] if pixels.ndim > nd else 1)
+    region = None
+    if block.image_shape is not None and not segment_options.get("do_3d"):  # 3D networks keep the block's own
+        region = Region(tuple(block.image_shape[-2:]), tuple(block.context[-2:]))
     result = model.segment(x, diameter=float(diameter), channel_axis=nd if pixels.ndim > nd else None,
-                           z_axis=0 if nd == 3 else None, normalize=False, **segment_options)
-    return _consecutive(result.masks)
+                           z_axis=0 if nd == 3 else None, normalize=False, region=region, **segment_options)
+    return _consecutive(result.masks[tuple(slice(p.start - c.start, p.stop - c.start)
+                                           for p, c in zip(block.padded, block.context))])
 
 
 def segment_blocks(model, source, sink, *, block_size=2048, overlap=128, diameter=None, channels=(0, 0),
@@ -228,7 +264,7 @@ def segment_blocks(model, source, sink, *, block_size=2048, overlap=128, diamete
     model : CellposeModel
     source : array-like of a real dtype (ndarray, np.memmap, zarr.Array)
         ``sink.shape`` (spatial: (Ly, Lx), or (Lz, Ly, Lx) with ``do_3d=True`` or
-        ``stitch_threshold``) plus an optional trailing channel axis. Read one padded block at a
+        ``stitch_threshold``) plus an optional trailing channel axis. Read one block (its context) at a
         time.
     sink : ndarray or zarr.Array of an integer dtype (uint32 advised), shape (Ly, Lx) or (Lz, Ly, Lx)
         Receives the labels: 0 = background, 1..N = cells.
@@ -269,10 +305,14 @@ def segment_blocks(model, source, sink, *, block_size=2048, overlap=128, diamete
     if len(spatial) == 3:
         _check_3d_options(segment_options)
     channel_axis = len(spatial) if len(source.shape) > len(spatial) else None
-    plan = plan_blocks(spatial, block_size=block_size, overlap=overlap)
     normalisation = global_normalisation(source, channel_axis=channel_axis)
     if diameter is None or diameter == 0:
         diameter = _estimate_diameter(model, source, spatial, normalisation, channels, segment_options)
+    lattice = None
+    if not segment_options.get("do_3d"):
+        lattice = model.net_lattice(spatial[-2:], diameter, **{k: segment_options[k] for k in ("augment", "tile_overlap")
+                                                               if k in segment_options})
+    plan = plan_blocks(spatial, block_size=block_size, overlap=overlap, lattice=lattice)
     stop = should_stop if should_stop is not None else (lambda: False)
     own_dir = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="cellpose-blocks-") if own_dir else workdir)
@@ -281,7 +321,7 @@ def segment_blocks(model, source, sink, *, block_size=2048, overlap=128, diamete
         for done, block in enumerate(plan, start=1):
             if stop():
                 raise SegmentationCancelled(f"stopped after {done - 1} of {len(plan)} blocks")
-            labels = segment_block(model, source[_with_channels(block.padded, channel_axis)], block,
+            labels = segment_block(model, source[_with_channels(block.context, channel_axis)], block,
                                    diameter=diameter, normalisation=normalisation, channels=channels,
                                    **segment_options)
             _save(folder / _file_name(block), labels)

@@ -30,6 +30,7 @@ from .model_file import FORMAT, FORMAT_VERSION, PRECISIONS, default_device  # no
 from .recompute import recompute_masks
 from .size import SizeModel
 from .stitch import check_threshold as _check_stitch_threshold
+from .lattice import BSIZE, NetLattice, Region
 from .tiling import _check_nets, run_net, run_tiled
 from .transforms import convert_image, normalize99
 from .volume import run_3d
@@ -186,6 +187,7 @@ class CellposeModel:
         z_axis: int | None = None,
         limits: CostLimits = DEFAULT_LIMITS,
         normalize: bool = True,
+        region: Region | None = None,
     ) -> SegmentationResult:
         """Segment one 2D image, or a stack: in 3D with ``do_3d=True``, or plane by plane in 2D
         with ``stitch_threshold``.
@@ -229,6 +231,10 @@ class CellposeModel:
         normalize : bool
             False: the image is already scaled (each channel by one pair of percentiles for a whole
             slide, `blocks.global_normalisation`) and is used as it is instead of `normalize99`.
+        region : lattice.Region, optional
+            The image is this (Y, X) region of a larger image (a block: `blocks.segment_block`),
+            whose network lattice it is run on (`tiling.run_net`), plane by plane for a stack with
+            ``stitch_threshold``. Not with ``do_3d``.
         """
         t_start = time.perf_counter()
         report = progress if progress is not None else _no_progress
@@ -236,6 +242,8 @@ class CellposeModel:
         if do_3d and anisotropy is not None and not (anisotropy > 0 and math.isfinite(anisotropy)):
             raise ValueError(f"anisotropy must be a positive number, got {anisotropy}")
         _check_dynamics_args(niter, min_size, batch_size)
+        if region is not None and do_3d:
+            raise ValueError("region places a 2D image (or a stack's planes) in a larger image; not with do_3d=True")
         planes = stitch_threshold is not None
         if planes:
             _check_stitch_threshold(stitch_threshold)
@@ -281,12 +289,12 @@ class CellposeModel:
             y, style = run_3d(self.nets, x, anisotropy=anisotropy, **net_args)
             dP, cellprob = y[:3], y[3]
         elif planes:
-            y, styles = run_tiled(self.nets, x, **net_args)  # the planes' tiles share batches
+            y, styles = run_tiled(self.nets, x, region=region, **net_args)  # the planes' tiles share batches
             dP = np.zeros((3, *x.shape[:1], *x.shape[2:]), np.float32)
             dP[1:] = y[:, :2].transpose(1, 0, 2, 3)
             cellprob, style = y[:, 2], _unit(styles.mean(axis=0))
         else:
-            y, style = run_net(self.nets, x, **net_args)
+            y, style = run_net(self.nets, x, region=region, **net_args)
             dP, cellprob = y[:2], y[2]
         timings["network"] = time.perf_counter() - t
 
@@ -305,6 +313,12 @@ class CellposeModel:
             cellprob=np.ascontiguousarray(cellprob, dtype=np.float32), styles=style,
             diameter=float(diameter), diameter_source=source, niter=niter, timings=timings,
         )
+
+    def net_lattice(self, shape, diameter: float, *, augment: bool = True, tile_overlap: float = 0.5) -> NetLattice:
+        """The network lattice `segment` puts a 2D image of `shape` (Ly, Lx) on at `diameter`, with
+        `segment`'s defaults (for `blocks.plan_blocks` to give blocks whole tiles)."""
+        return NetLattice(tuple(int(n) for n in shape), self.diam_mean / float(diameter), BSIZE, float(tile_overlap),
+                          bool(augment))
 
     def estimate_diameter(
         self,

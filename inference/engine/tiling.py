@@ -29,6 +29,12 @@ Design (Stringer et al. 2020, "Test time enhancements"):
 * **Ensemble.** Every tile goes through every net; outputs and styles are averaged over nets.
 * **Style.** The mean over tiles (and nets) of the per-tile style vectors, L2-normalised.
 
+* **Lattice.** The resize to the nets' scale, the padding, the tile grid and the flip pattern are
+  those of the whole image (`lattice.NetLattice`). A block of a larger image passed with its
+  `lattice.Region` is resampled onto the whole image's network pixels and run through the whole
+  image's tiles that meet it (with their global flips), so that it meets the network as the whole
+  image does; an image on its own is the window over all of itself.
+
 Tiles are batched across images (so 3D slices share batches) and run under `torch.inference_mode()`
 on the device of the nets' parameters; stitching happens on that device.
 """
@@ -40,7 +46,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .transforms import resize_image
+from .lattice import BSIZE, NetLattice, NetWindow, Region, tile_starts
 
 __all__ = ["run_net", "run_tiled", "taper_mask", "tile_starts"]
 
@@ -48,20 +54,6 @@ TAPER_MARGIN = 20.0
 TAPER_BANDWIDTH = 7.5
 
 Progress = Callable[[str, float], None]
-
-
-def tile_starts(length: int, bsize: int, tile_overlap: float, *, at_least: int = 1) -> np.ndarray:
-    """The start positions along one axis of tiles of size `bsize` covering ``range(length)``.
-
-    `length` must be >= `bsize` (pad first). Tiles are spread evenly, the first at 0 and the last at
-    ``length - bsize``; neighbours overlap by at least ``tile_overlap * bsize`` pixels.
-    """
-    if length < bsize:
-        raise ValueError(f"tile_starts needs length >= bsize, got {length} < {bsize}")
-    stride = bsize * (1.0 - tile_overlap)
-    n = 1 if length == bsize else math.ceil((length - bsize) / stride - 1e-9) + 1
-    n = max(n, at_least)
-    return np.round(np.linspace(0, length - bsize, n)).astype(np.int64)
 
 
 def taper_mask(
@@ -74,11 +66,6 @@ def taper_mask(
         return 1.0 / (1.0 + np.exp((d - (n / 2.0 - margin)) / bandwidth))
 
     return np.outer(taper_1d(ly), taper_1d(ly if lx is None else lx)).astype(np.float32)
-
-
-def _padded_length(length: int) -> int:
-    """The length an axis is padded to: 8+ px a side, up to a multiple of 16."""
-    return -(-(length + 16) // 16) * 16
 
 
 def _check_nets(nets) -> list[torch.nn.Module]:
@@ -106,9 +93,10 @@ def run_net(
     rescale: float = 1.0,
     augment: bool = True,
     tile_overlap: float = 0.5,
-    bsize: int = 224,
+    bsize: int = BSIZE,
     batch_size: int = 8,
     progress: Progress | None = None,
+    region: Region | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ensemble's output on one normalised two-channel image, computed tile by tile.
 
@@ -132,6 +120,10 @@ def run_net(
     progress : callable(stage, fraction), optional
         Called as ``progress("network", done / total)`` before the first and after every batch.
         An exception raised by it stops the run and propagates.
+    region : lattice.Region, optional
+        Where `x` lies in a larger image (a block of it): the network then runs on the larger
+        image's lattice (its resize, tiles and flips; `lattice` module), so that its output inside
+        the block, away from the block's edges, is the larger image's. None: `x` is the whole image.
 
     Returns
     -------
@@ -146,7 +138,7 @@ def run_net(
         raise ValueError(f"run_net needs x of shape (2, Ly, Lx) (channels first), got shape {arr.shape}")
     y, style = run_tiled(
         nets, arr[np.newaxis], rescale=rescale, augment=augment, tile_overlap=tile_overlap, bsize=bsize,
-        batch_size=batch_size, progress=progress,
+        batch_size=batch_size, progress=progress, region=region,
     )
     return y[0], style[0]
 
@@ -158,16 +150,17 @@ def run_tiled(
     rescale: float = 1.0,
     augment: bool = True,
     tile_overlap: float = 0.5,
-    bsize: int = 224,
+    bsize: int = BSIZE,
     batch_size: int = 8,
     progress: Progress | None = None,
+    region: Region | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`run_net` over a stack of same-sized images, with tiles of all images sharing batches.
 
     Parameters
     ----------
     imgs : ndarray of float32, shape (N, 2, Ly, Lx)
-    rescale : float
+    rescale, region
         As in `run_net`, for every image.
 
     Returns
@@ -188,35 +181,35 @@ def run_tiled(
     if not (rescale > 0 and math.isfinite(rescale)):
         raise ValueError(f"rescale must be a positive number, got {rescale}")
     Ly, Lx = imgs.shape[-2:]
-    size_net = (max(1, round(Ly * rescale)), max(1, round(Lx * rescale)))
-    if size_net != (Ly, Lx):
-        imgs = resize_image(imgs, *size_net)
+    if region is None:
+        region = Region((Ly, Lx), (slice(0, Ly), slice(0, Lx)))
+    elif region.shape != (Ly, Lx):
+        raise ValueError(f"region {region.slices} of an image of {region.image_shape} has shape {region.shape}, "
+                         f"but the images are {(Ly, Lx)}")
+    lattice = NetLattice(tuple(region.image_shape), float(rescale), int(bsize), float(tile_overlap), bool(augment))
+    window = lattice.window(region.slices)
+    net_imgs = window.to_net(imgs)
     with torch.inference_mode():
-        y, styles = _run_tiled(nets, imgs, bool(augment), float(tile_overlap), int(bsize), int(batch_size), progress)
-    if size_net != (Ly, Lx):
-        y = resize_image(y, Ly, Lx)
-    return y, styles
+        y, styles = _run_tiled(nets, net_imgs, window, bool(augment), int(batch_size), progress)
+    return window.from_net(y), styles
 
 
-def _run_tiled(nets, imgs, augment, tile_overlap, bsize, batch_size, progress):
+def _run_tiled(nets, imgs, window: NetWindow, augment, batch_size, progress):
     device = _net_device(nets)
     n_img, _, Ly, Lx = imgs.shape
-    Lyp, Lxp = _padded_length(Ly), _padded_length(Lx)
-    by, bx = min(bsize, Lyp), min(bsize, Lxp)
-    y0, x0 = (Lyp - Ly) // 2, (Lxp - Lx) // 2
-    # The padded images: one float32 copy, made in pinned memory when it goes to a GPU.
+    (Lyp, Lxp), (y0, x0), (by, bx) = window.canvas, window.offset, window.tile_size
+    # The canvas: one float32 copy, made in pinned memory when it goes to a GPU.
     padded = torch.zeros((n_img, 2, Lyp, Lxp), dtype=torch.float32, pin_memory=device.type == "cuda")
     if any(stride < 0 for stride in imgs.strides):  # torch cannot view reversed numpy axes
         imgs = imgs.copy()
     padded[:, :, y0:y0 + Ly, x0:x0 + Lx] = torch.as_tensor(imgs, dtype=torch.float32)
     padded = padded.to(device, non_blocking=True)
 
-    at_least = 2 if augment else 1
-    ys = tile_starts(Lyp, by, tile_overlap, at_least=at_least)
-    xs = tile_starts(Lxp, bx, tile_overlap, at_least=at_least)
-    # One stream of tiles for all images and all four flips; batches are filled across both.
-    tiles = [(n, int(ys[iy]), int(xs[ix]), _tile_flips(iy, ix, augment))
-             for n in range(n_img) for iy in range(len(ys)) for ix in range(len(xs))]
+    (ys, xs), (iys, ixs) = window.tiles, window.tile_index
+    # One stream of tiles for all images and all four flips; batches are filled across both. The
+    # flips follow each tile's index in the whole image's grid.
+    tiles = [(n, int(ys[a]), int(xs[c]), _tile_flips(int(iys[a]), int(ixs[c]), augment))
+             for n in range(n_img) for a in range(len(ys)) for c in range(len(xs))]
 
     taper = torch.as_tensor(taper_mask(by, bx), device=device)
     weight = torch.zeros((Lyp, Lxp), dtype=torch.float32, device=device)

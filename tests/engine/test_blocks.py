@@ -13,6 +13,7 @@ from inference.engine.blocks import (
     segment_blocks,
 )
 from inference.engine.io import imread
+from inference.engine.lattice import NetLattice
 from inference.engine.metrics import average_precision
 from inference.engine.model import CellposeModel, load_model
 
@@ -81,6 +82,33 @@ def test_the_plan_refuses_bad_sizes():
         plan_blocks((100, 100), overlap=-1)
     with pytest.raises(ValueError, match="spatial shape"):
         plan_blocks((100,))
+
+
+def test_a_lattice_grows_each_blocks_context_to_whole_tiles_and_keeps_its_padded_region():
+    lattice = NetLattice((1000, 700), 30 / 23)
+    plain = plan_blocks((1000, 700), block_size=256, overlap=32)
+    plan = plan_blocks((1000, 700), block_size=256, overlap=32, lattice=lattice)
+
+    assert [(b.core, b.padded) for b in plan] == [(b.core, b.padded) for b in plain]
+    assert all(b.context == b.padded and b.image_shape == (1000, 700) for b in plain)
+    for block in plan:
+        assert block.context == lattice.aligned(block.padded)
+        assert all(c.start <= p.start and c.stop >= p.stop for c, p in zip(block.context, block.padded))
+    assert any(b.context != b.padded for b in plan)
+
+
+def test_a_volumes_blocks_grow_their_context_in_y_and_x_only():
+    plan = plan_blocks((40, 600, 500), block_size=(20, 256, 256), overlap=4, lattice=NetLattice((600, 500), 1.25))
+
+    assert all(b.context[0] == b.padded[0] for b in plan) and any(b.context[1:] != b.padded[1:] for b in plan)
+
+
+def test_a_block_refuses_a_context_that_does_not_hold_its_padded_region_and_a_lattice_of_another_image():
+    with pytest.raises(ValueError, match="context"):
+        Block(index=(0, 0), core=(slice(0, 50), slice(0, 50)), padded=(slice(0, 60), slice(0, 60)),
+              context=(slice(0, 60), slice(5, 60)))
+    with pytest.raises(ValueError, match="lattice"):
+        plan_blocks((100, 100), block_size=50, lattice=NetLattice((100, 90), 1.0))
 
 
 # -- global normalisation -------------------------------------------------------------------------
@@ -259,6 +287,29 @@ def test_the_default_model_block_wise_agrees_with_whole_image_on_real_nuclei():
 
     ap = ap50(whole, sink)
     assert ap >= 0.99, f"AP@0.5 block-wise vs whole = {ap:.3f}"
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="the default model is not built (make model)")
+def test_the_default_model_block_masks_equal_the_whole_images_at_a_non_integer_rescale():
+    """512 x 448 of real nuclei at diameter 23 (rescale 30/23): each block's masks equal the whole
+    image's in its core, and the stitched masks equal them everywhere (no cell split at a border)."""
+    tile = imread(DATA / "img2d.tif")[:256, :448].astype(np.float32)
+    image = np.concatenate([tile, tile[::-1]], axis=0)
+    model = load_model(device="cpu")
+    options = dict(augment=True, tile_overlap=0.5)
+    lo_hi = global_normalisation(image)
+
+    whole = segment_block(model, image, plan_blocks(image.shape, block_size=image.shape)[0], diameter=23.0,
+                          normalisation=lo_hi, **options)
+    plan = plan_blocks(image.shape, block_size=256, overlap=48, lattice=model.net_lattice(image.shape, 23.0))
+    for block in plan:
+        labels = segment_block(model, image[block.context], block, diameter=23.0, normalisation=lo_hi, **options)
+        core = tuple(slice(c.start - p.start, c.stop - p.start) for c, p in zip(block.core, block.padded))
+        assert ap50(whole[block.core], labels[core]) == 1.0, block.index
+    sink = np.zeros(image.shape, np.uint32)
+    segment_blocks(model, image, sink, block_size=256, overlap=48, diameter=23.0, **options)
+
+    assert ap50(whole, sink) == 1.0
 
 
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="the default model is not built (make model)")

@@ -201,3 +201,38 @@ def test_every_axis_gets_a_zero_margin_so_the_image_border_reads_as_the_border()
         y, _ = run_net([net], x, augment=False)
         np.testing.assert_allclose(y[0, 0, 1:-1], 0.5, atol=1e-5, err_msg=str(shape))
         np.testing.assert_allclose(y[1, 1:-1, -1], -0.5, atol=1e-5, err_msg=str(shape))  # d/dx, right edge
+
+
+@pytest.mark.parametrize("rescale, augment", [(1.25, False), (1.25, True), (30 / 17, True)])
+def test_a_block_run_on_the_whole_images_lattice_gives_the_whole_images_output_in_it(rescale, augment):
+    """A real (random-weight) U-net, whose output depends on where the tiles fall: a block passed
+    with its region matches the whole image to float32 rounding over the part whose tiles it holds."""
+    from inference.engine.lattice import NetLattice, Region
+
+    torch.manual_seed(0)
+    net = CellposeNet(nbase=(2, 8, 16, 32)).eval()
+    x = _image((600, 500))
+    wanted = (slice(150, 400), slice(120, 330))
+    region = NetLattice((600, 500), rescale, augment=augment).aligned(wanted)
+
+    whole, _ = run_net(net, x, rescale=rescale, augment=augment)
+    block, _ = run_net(net, x[(slice(None),) + region], rescale=rescale, augment=augment,
+                       region=Region((600, 500), region))
+    alone, _ = run_net(net, x[(slice(None),) + region], rescale=rescale, augment=augment)
+
+    inner = (slice(None),) + tuple(slice(w.start - r.start, w.stop - r.start) for w, r in zip(wanted, region))
+    np.testing.assert_allclose(block[inner], whole[(slice(None),) + wanted], rtol=0, atol=1e-5)
+    assert np.abs(alone[inner] - whole[(slice(None),) + wanted]).max() > 1e-3  # on its own lattice it differs
+
+
+def test_an_image_given_as_the_whole_of_itself_runs_exactly_as_without_a_region():
+    from inference.engine.lattice import Region
+
+    torch.manual_seed(0)
+    net = CellposeNet(nbase=(2, 8, 16, 32)).eval()
+    x = _image((300, 257))
+
+    y0, s0 = run_net(net, x, rescale=1.3)
+    y1, s1 = run_net(net, x, rescale=1.3, region=Region((300, 257), (slice(0, 300), slice(0, 257))))
+
+    assert np.array_equal(y0, y1) and np.array_equal(s0, s1)
