@@ -38,7 +38,8 @@ def _check_image_options(image: Image, options: dict, *, diam_mean: float) -> No
     if is_tiled(image):  # segmented block by block: the network's input is one padded block
         if image.is_3d and options["do_3d"] is False:
             raise ApplicationError(f"do_3d: {image.name} is a large tiled stack; it is segmented in 3D only.")
-        spatial = tiled_block_shape(image)
+        spatial = tiled_block_shape(image, diameter=options["diameter"], diam_mean=diam_mean,
+                                    augment=options["augment"], tile_overlap=options["tile_overlap"])
     check_segmentation_cost(name=image.name, spatial_shape=spatial, diameter=options["diameter"],
                             diam_mean=diam_mean, anisotropy=options["anisotropy"], do_3d=do_3d)
 

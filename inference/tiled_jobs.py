@@ -101,11 +101,19 @@ def _block_sizes(image) -> tuple[int, int]:
     return settings.TILED_BLOCK_SIZE, settings.TILED_BLOCK_OVERLAP
 
 
-def tiled_block_shape(image) -> tuple[int, ...]:
-    """The largest padded block ``image`` is cut into (what one network pass sees)."""
+def tiled_block_shape(image, *, diameter=None, diam_mean: float = 30.0, augment: bool = True,
+                      tile_overlap: float = 0.5) -> tuple[int, ...]:
+    """The largest block ``image`` is cut into, as one network pass reads it: its padded region,
+    grown in Y and X to the whole tiles of the image's network lattice when ``diameter`` is given
+    for a 2D image (as `_plan` cuts it; an estimated diameter is only known when the job runs)."""
     block_size, overlap = _block_sizes(image)
     shape = display.spatial_shape(image.shape, image.axes)
-    return tuple(min(n, block_size + 2 * overlap) for n in shape)
+    if image.is_3d or not diameter:
+        return tuple(min(n, block_size + 2 * overlap) for n in shape)
+    lattice = NetLattice(tuple(shape[-2:]), float(diam_mean) / float(diameter), tile_overlap=float(tile_overlap),
+                         augment=bool(augment))
+    plan = plan_blocks(tuple(shape), block_size=block_size, overlap=overlap, lattice=lattice)
+    return tuple(max(s.stop - s.start for s in axis) for axis in zip(*(block.context for block in plan)))
 
 
 def _plan(item: JobItem) -> list:

@@ -23,6 +23,7 @@ from annotations import slides
 from annotations.models import Image
 from annotations.sources import open_source
 from cellposeweb import work
+from cellposeweb.exceptions import ApplicationError
 from inference import jobs, job_run, tiled_jobs
 from inference.engine import segment_blocks
 from inference.engine.model import WEIGHTS_DIR
@@ -64,6 +65,7 @@ def tiled_image(owner, array: np.ndarray, tmp_path: Path, name="slide.tif") -> I
                                      sha256="0" * 64, tiled=True, is_3d="Z" in source.axes,
                                      n_channels=dict(zip(source.axes, source.shape)).get("C", 1))
         image.display = slides.write_pixels(image, source)
+    image.shape = list(image.display["level_shapes"][0])  # in the axes' layout, as the ingest stores it
     image.save()
     return image
 
@@ -241,13 +243,28 @@ def test_block_files_are_deleted_once_the_image_is_saved(owner, slide, model_ver
     assert JobBlock.objects.filter(item__job=job).exclude(labels="").count() == 4  # (names kept for the record)
 
 
-def test_a_tiled_job_is_checked_against_the_cost_limits_of_one_block_not_the_image(owner, slide, model_version,
-                                                                                   settings):
-    settings.SEGMENT_MAX_PIXELS = 200 * 200  # the image (256²) is over it, a padded block (192²) is not
+@pytest.fixture
+def large_slide(owner, tmp_path):
+    """1024² of real nuclei: blocks of 128 + 32 read a context of 438² at diameter 24."""
+    return tiled_image(owner, np.tile(tifffile.imread(DATA / "img2d.tif")[:512, :512], (2, 2)), tmp_path)
 
-    job = segmentation_job_create(owner=owner, images=[slide], options=OPTIONS)
+
+def test_a_tiled_job_is_checked_against_the_cost_limits_of_one_block_not_the_image(owner, large_slide,
+                                                                                   model_version, settings):
+    settings.SEGMENT_MAX_PIXELS = 700 * 700  # the image (1024²) is over it, a block's context is not
+
+    job = segmentation_job_create(owner=owner, images=[large_slide], options=OPTIONS)
 
     assert job.status == "queued"
+
+
+def test_the_cost_check_counts_the_whole_tiles_a_block_reads_beyond_its_padded_region(owner, large_slide,
+                                                                                        model_version, settings):
+    # A padded block is 192², but on the image's network lattice it reads 438² (whole tiles).
+    settings.SEGMENT_MAX_PIXELS = 300 * 300
+
+    with pytest.raises(ApplicationError, match="diameter: slide.tif"):
+        segmentation_job_create(owner=owner, images=[large_slide], options=OPTIONS)
 
 
 # -- exports ------------------------------------------------------------------------------------
