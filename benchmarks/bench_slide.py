@@ -1,7 +1,7 @@
 """A whole H&E slide end to end in the engine: build it, segment it block-wise, export GeoJSON.
 
     .venv/bin/python benchmarks/bench_slide.py [--size 20000] [--diameter 0] [--block-size 2048]
-        [--overlap 128] [--precision float32] [--augment] [--threads 2] [--workdir DIR]
+        [--overlap 128] [--precision float32] [--augment] [--threads 2] [--workdir DIR] [--one-block]
 
 Steps, each in its own worker process so that each peak resident memory (``ru_maxrss``) is its
 own (the issue's target: segmenting a 20,000² slide with a peak RSS <= 4 GiB per worker):
@@ -15,6 +15,12 @@ own (the issue's target: segmenting a 20,000² slide with a peak RSS <= 4 GiB pe
    (`geojson_chunks`) to a file;
 4. a check that ``shapely`` reads every feature as a valid polygon and that the features are as
    many as the cells.
+
+``--one-block`` replaces steps 2-4 by what one block worker of the site does (the distributed
+path, `inference/tiled_jobs.py`): the global normalisation and the diameter estimate as
+`segment_blocks` makes them, then `segment_block` on the block whose context (what the network
+reads) is largest, in a fresh worker process: its time and peak RSS, and the time the whole plan
+would take at that rate per block. Stitching is not part of it.
 
 Prints one JSON line per step (seconds, peak RSS in MiB, cells, bytes) and a summary. The slide,
 labels and GeoJSON stay in ``--workdir`` (a temporary folder, removed, by default); a 20,000²
@@ -82,6 +88,48 @@ def segment(task: dict) -> dict:
             "model_mib": model_mib}
 
 
+def plan(task: dict) -> dict:
+    import torch
+    import zarr
+
+    from inference.engine import estimate_block_diameter, global_normalisation, load_model, plan_blocks
+
+    torch.set_num_threads(task["threads"])
+    model = load_model(device="cpu")
+    model.precision = task["precision"]
+    source = zarr.open(task["slide"], mode="r")
+    t = time.perf_counter()
+    lo, hi = global_normalisation(source, channel_axis=2)
+    diameter = task["diameter"] or estimate_block_diameter(model, source, spatial_ndim=2, normalisation=(lo, hi))
+    lattice = model.net_lattice(source.shape[:2], diameter, augment=task["augment"])
+    blocks = plan_blocks(source.shape[:2], block_size=task["block_size"], overlap=task["overlap"], lattice=lattice)
+    largest = max(range(len(blocks)), key=lambda k: np.prod([s.stop - s.start for s in blocks[k].context]))
+    return {"seconds": time.perf_counter() - t, "diameter": float(diameter), "blocks": len(blocks),
+            "largest": largest, "lo": lo.tolist(), "hi": hi.tolist(), "peak_mib": peak_mib()}
+
+
+def block(task: dict) -> dict:
+    import torch
+    import zarr
+
+    from inference.engine import load_model, plan_blocks, segment_block
+
+    torch.set_num_threads(task["threads"])
+    model = load_model(device="cpu")
+    model.precision = task["precision"]
+    source = zarr.open(task["slide"], mode="r")
+    lattice = model.net_lattice(source.shape[:2], task["block_diameter"], augment=task["augment"])
+    chosen = plan_blocks(source.shape[:2], block_size=task["block_size"], overlap=task["overlap"],
+                         lattice=lattice)[task["block_index"]]
+    model_mib = peak_mib()
+    t = time.perf_counter()
+    labels = segment_block(model, source[chosen.context], chosen, diameter=task["block_diameter"],
+                           normalisation=(np.asarray(task["lo"], np.float32), np.asarray(task["hi"], np.float32)),
+                           channels=(0, 0), augment=task["augment"])
+    return {"seconds": time.perf_counter() - t, "cells": int(labels.max()),
+            "context": [s.stop - s.start for s in chosen.context], "peak_mib": peak_mib(), "model_mib": model_mib}
+
+
 def export(task: dict) -> dict:
     import zarr
 
@@ -119,7 +167,7 @@ def check(task: dict) -> dict:
             "valid": int(valid.sum()), "invalid": int((~valid).sum()), "peak_mib": peak_mib()}
 
 
-WORKERS = {"make": make, "segment": segment, "export": export, "check": check}
+WORKERS = {"make": make, "segment": segment, "plan": plan, "block": block, "export": export, "check": check}
 
 
 def run(step: str, task: dict) -> dict:
@@ -143,6 +191,7 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--one-block", action="store_true", help="segment only the largest block (a block worker)")
     parser.add_argument("--worker", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -161,6 +210,17 @@ def main() -> None:
     try:
         if not (Path(task["slide"]) / ".zarray").exists():
             run("make", task)
+        if args.one_block:
+            planned = run("plan", task)
+            one = run("block", {**task, "block_diameter": planned["diameter"], "block_index": planned["largest"],
+                                "lo": planned["lo"], "hi": planned["hi"]})
+            print(f"{args.size}² H&E, one block worker: block {planned['largest']} of {planned['blocks']} (context "
+                  f"{' x '.join(map(str, one['context']))} px, diameter {planned['diameter']:.1f} px, {args.precision}, "
+                  f"flips {'on' if args.augment else 'off'}): {one['cells']} cells in {one['seconds']:.0f} s, peak RSS "
+                  f"{one['peak_mib']:.0f} MiB ({one['peak_mib'] / 1024:.2f} GiB; target <= 4 GiB per worker); the "
+                  f"plan's {planned['blocks']} blocks at that rate: {planned['blocks'] * one['seconds'] / 3600:.1f} h "
+                  f"for one worker")
+            return
         seg = run("segment", task)
         exp = run("export", task)
         chk = run("check", task)

@@ -41,6 +41,9 @@ $PY benchmarks/editor_speed.py
 echo "== large images: block-wise against whole-image segmentation, 4096^2 and a 3D volume"
 $PY benchmarks/bench_blocks.py --cases agree volume --volume-whole
 $PY benchmarks/bench_blocks.py --cases agree --augment
+echo "== large images: the slide path end to end at 1024^2, and one block worker of a 20,000^2 H&E slide"
+$PY benchmarks/bench_slide.py --size 1024 --block-size 512 --overlap 64
+$PY benchmarks/bench_slide.py --size 20000 --one-block
 echo "== large images: editing a 1024^2 region of a 20,000^2 labels image"
 $PY benchmarks/bench_tiled_edit.py
 echo "== large images: one Celery worker against two (PostgreSQL and redis-server, as the integration tier)"
