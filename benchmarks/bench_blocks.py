@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_blocks.py [--cases agree volume] [--size 4096]
         [--block-size 2048] [--overlap 128] [--augment] [--volume 31 128 128] [--volume-block 64]
-        [--volume-overlap 24] [--anisotropy 2] [--volume-whole] [--large 0] [--threads 2]
+        [--volume-overlap 24] [--anisotropy 2] [--volume-whole] [--volume-one-block] [--large 0]
+        [--threads 2]
 
 Cases:
 
@@ -19,7 +20,9 @@ Cases:
   ``--volume-overlap``, at ``--anisotropy`` (2: img3d.tif's Z step is about twice its pixel
   size; at 1 the default model's 3D masks are poor and unstable); time and peak memory.
   ``--volume-whole`` also segments it whole in 3D and prints the agreement (only sensible for
-  volumes that fit in memory). The issue's volume is ``--volume 200 2048 2048``.
+  volumes that fit in memory). The issue's volume is ``--volume 200 2048 2048``;
+  ``--volume-one-block`` segments only the plan's largest block in the worker (what one block
+  worker of a distributed job does): its time and peak memory, and the plan's time at that rate.
 - ``--large N`` (with ``agree``): one more block-wise run on an N² image, to show that peak memory
   follows the block size, not the image.
 
@@ -85,6 +88,17 @@ def worker(task: dict) -> dict:
     source = np.load(task["source"], mmap_mode="r")
     rss_before = peak_mib()
     t = time.perf_counter()
+    if task["mode"] == "one":  # one block worker: the plan's largest block, nothing else
+        from inference.engine.blocks import global_normalisation, plan_blocks, segment_block
+
+        plan = plan_blocks(source.shape, block_size=task["block_size"], overlap=task["overlap"])
+        block = max(plan, key=lambda b: np.prod(b.shape))
+        normalisation = global_normalisation(source)
+        rss_before = peak_mib()
+        t = time.perf_counter()
+        labels = segment_block(model, source[block.padded], block, normalisation=normalisation, **options)
+        return {"seconds": time.perf_counter() - t, "cells": int(labels.max()), "peak_mib": peak_mib(),
+                "model_mib": rss_before, "blocks": len(plan), "block": list(block.shape)}
     if task["mode"] == "whole":
         image = np.asarray(source)  # the whole-image path reads it all, as today
         masks = model.segment(image, **options).masks
@@ -183,6 +197,12 @@ def case_volume(args, work: Path) -> None:
                   block_size=args.volume_block, overlap=args.volume_overlap, source=str(source))
     print(f"volume: {shape} (img3d.tif mirrored), 3D blocks {args.volume_block} + {args.volume_overlap} "
           f"overlap, diameter 15, anisotropy {args.anisotropy}, augment={args.augment}")
+    if args.volume_one_block:
+        one = run_worker({**common, "mode": "one", "out": ""})
+        report("1 block", one)
+        print(f"  one block worker: block {' x '.join(map(str, one['block']))} of {one['blocks']} blocks; the plan "
+              f"at that rate: {one['blocks'] * one['seconds'] / 3600:.1f} h for one worker")
+        return
     blocks = run_worker({**common, "mode": "blocks", "out": str(work / "volume.zarr")})
     report("blocks", blocks)
     if args.volume_whole:
@@ -205,6 +225,7 @@ def main() -> None:
     parser.add_argument("--volume-overlap", type=int, default=24)
     parser.add_argument("--anisotropy", type=float, default=2.0)
     parser.add_argument("--volume-whole", action="store_true")
+    parser.add_argument("--volume-one-block", action="store_true")
     parser.add_argument("--large", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None)
