@@ -61,16 +61,25 @@ def make(task: dict) -> dict:
     return {"seconds": time.perf_counter() - t}
 
 
-def segment(task: dict) -> dict:
+def _model_and_slide(task: dict):
+    """The default model on the CPU with the task's threads and precision, and the slide's zarr."""
     import torch
     import zarr
 
-    from inference.engine import load_model, segment_blocks
+    from inference.engine import load_model
 
     torch.set_num_threads(task["threads"])
     model = load_model(device="cpu")
     model.precision = task["precision"]
-    source = zarr.open(task["slide"], mode="r")
+    return model, zarr.open(task["slide"], mode="r")
+
+
+def segment(task: dict) -> dict:
+    import zarr
+
+    from inference.engine import segment_blocks
+
+    model, source = _model_and_slide(task)
     sink = zarr.open(task["labels"], mode="w", shape=source.shape[:2], chunks=(CHUNK, CHUNK), dtype=np.uint32)
     model_mib = peak_mib()
     t = time.perf_counter()
@@ -89,15 +98,9 @@ def segment(task: dict) -> dict:
 
 
 def plan(task: dict) -> dict:
-    import torch
-    import zarr
+    from inference.engine import estimate_block_diameter, global_normalisation, plan_blocks
 
-    from inference.engine import estimate_block_diameter, global_normalisation, load_model, plan_blocks
-
-    torch.set_num_threads(task["threads"])
-    model = load_model(device="cpu")
-    model.precision = task["precision"]
-    source = zarr.open(task["slide"], mode="r")
+    model, source = _model_and_slide(task)
     t = time.perf_counter()
     lo, hi = global_normalisation(source, channel_axis=2)
     diameter = task["diameter"] or estimate_block_diameter(model, source, spatial_ndim=2, normalisation=(lo, hi))
@@ -109,15 +112,9 @@ def plan(task: dict) -> dict:
 
 
 def block(task: dict) -> dict:
-    import torch
-    import zarr
+    from inference.engine import plan_blocks, segment_block
 
-    from inference.engine import load_model, plan_blocks, segment_block
-
-    torch.set_num_threads(task["threads"])
-    model = load_model(device="cpu")
-    model.precision = task["precision"]
-    source = zarr.open(task["slide"], mode="r")
+    model, source = _model_and_slide(task)
     lattice = model.net_lattice(source.shape[:2], task["block_diameter"], augment=task["augment"])
     chosen = plan_blocks(source.shape[:2], block_size=task["block_size"], overlap=task["overlap"],
                          lattice=lattice)[task["block_index"]]

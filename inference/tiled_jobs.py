@@ -110,8 +110,8 @@ def tiled_block_shape(image, *, diameter=None, diam_mean: float = 30.0, augment:
     shape = display.spatial_shape(image.shape, image.axes)
     if image.is_3d or not diameter:
         return tuple(min(n, block_size + 2 * overlap) for n in shape)
-    lattice = NetLattice(tuple(shape[-2:]), float(diam_mean) / float(diameter), tile_overlap=float(tile_overlap),
-                         augment=bool(augment))
+    lattice = NetLattice.for_diameter(shape, diameter, diam_mean=diam_mean, augment=augment,
+                                      tile_overlap=tile_overlap)
     plan = plan_blocks(tuple(shape), block_size=block_size, overlap=overlap, lattice=lattice)
     return tuple(max(s.stop - s.start for s in axis) for axis in zip(*(block.context for block in plan)))
 
@@ -122,8 +122,7 @@ def _plan(item: JobItem) -> list:
     the whole tiles the network needs, as the engine's ``segment_blocks`` plans them."""
     tiled = item.tiled
     spec = tiled.get("lattice")
-    lattice = None if not spec else NetLattice(tuple(tiled["shape"][-2:]), float(spec["rescale"]),
-                                                tile_overlap=float(spec["tile_overlap"]), augment=bool(spec["augment"]))
+    lattice = NetLattice.from_spec(tiled["shape"], spec) if spec else None
     return plan_blocks(tuple(tiled["shape"]), block_size=tiled["block_size"], overlap=tiled["overlap"],
                        lattice=lattice)
 
@@ -154,8 +153,7 @@ def _item_plan(*, job: SegmentationJob, item: JobItem, model, progress) -> JobIt
     plan = plan_blocks(shape, block_size=block_size, overlap=overlap, lattice=lattice)
     tiled = {
         "shape": list(shape), "block_size": block_size, "overlap": overlap, "n_blocks": len(plan),
-        "lattice": None if lattice is None else {"rescale": lattice.rescale, "tile_overlap": lattice.tile_overlap,
-                                                 "augment": lattice.augment},
+        "lattice": None if lattice is None else lattice.spec(),
         "normalisation": [np.asarray(lo).tolist(), np.asarray(hi).tolist()], "diameter_source": diameter_source,
     }
     with transaction.atomic():

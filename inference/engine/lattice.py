@@ -175,6 +175,28 @@ class NetLattice:
     tile_overlap: float = 0.5
     augment: bool = False
 
+    @classmethod
+    def for_diameter(cls, shape, diameter: float, *, diam_mean: float, augment: bool = True,
+                     tile_overlap: float = 0.5, bsize: int = BSIZE) -> "NetLattice":
+        """The lattice `segment` puts a 2D image of `shape` (Ly, Lx) on when its cells are `diameter`
+        pixels across and the model's are `diam_mean` (rescale ``diam_mean / diameter``)."""
+        if not diameter or float(diameter) <= 0:
+            raise ValueError(f"NetLattice.for_diameter needs a diameter > 0, got {diameter!r}")
+        return cls(tuple(int(n) for n in shape[-2:]), float(diam_mean) / float(diameter), int(bsize),
+                   float(tile_overlap), bool(augment))
+
+    def spec(self) -> dict:
+        """What decides the lattice besides the image's shape, as JSON-able values (`from_spec`)."""
+        return {"rescale": self.rescale, "bsize": self.bsize, "tile_overlap": self.tile_overlap,
+                "augment": self.augment}
+
+    @classmethod
+    def from_spec(cls, shape, spec: dict) -> "NetLattice":
+        """The lattice of an image of `shape` (its last two axes are Y, X) from `spec` (`spec`; a
+        spec without ``"bsize"`` means the default tile size)."""
+        return cls(tuple(int(n) for n in shape[-2:]), float(spec["rescale"]), int(spec.get("bsize", BSIZE)),
+                   float(spec["tile_overlap"]), bool(spec["augment"]))
+
     @property
     def net_shape(self) -> tuple[int, int]:
         """(Ny, Nx): the whole image's size at the network's scale, ``max(1, round(L * rescale))``."""

@@ -30,7 +30,7 @@ from .model_file import FORMAT, FORMAT_VERSION, PRECISIONS, default_device  # no
 from .recompute import recompute_masks
 from .size import SizeModel
 from .stitch import check_threshold as _check_stitch_threshold
-from .lattice import BSIZE, NetLattice, Region
+from .lattice import NetLattice, Region
 from .tiling import _check_nets, run_net, run_tiled
 from .transforms import convert_image, normalize99
 from .volume import run_3d
@@ -317,8 +317,8 @@ class CellposeModel:
     def net_lattice(self, shape, diameter: float, *, augment: bool = True, tile_overlap: float = 0.5) -> NetLattice:
         """The network lattice `segment` puts a 2D image of `shape` (Ly, Lx) on at `diameter`, with
         `segment`'s defaults (for `blocks.plan_blocks` to give blocks whole tiles)."""
-        return NetLattice(tuple(int(n) for n in shape), self.diam_mean / float(diameter), BSIZE, float(tile_overlap),
-                          bool(augment))
+        return NetLattice.for_diameter(shape, diameter, diam_mean=self.diam_mean, augment=augment,
+                                       tile_overlap=tile_overlap)
 
     def estimate_diameter(
         self,

@@ -100,3 +100,21 @@ def test_an_aligned_region_runs_exactly_the_whole_images_tiles_over_the_wanted_p
 def test_a_region_outside_the_image_is_refused():
     with pytest.raises(ValueError, match="region"):
         NetLattice(SHAPE, 1.25).window((slice(600, 700), slice(0, 10)))
+
+
+def test_a_lattice_for_a_diameter_rescales_by_the_models_mean_diameter_over_it():
+    lattice = NetLattice.for_diameter((3, 600, 400), 20.0, diam_mean=30.0, augment=False, tile_overlap=0.25)
+    assert lattice == NetLattice((600, 400), 1.5, 224, 0.25, False)
+    assert lattice.net_shape == (900, 600)
+    with pytest.raises(ValueError, match="diameter > 0"):
+        NetLattice.for_diameter((600, 400), 0, diam_mean=30.0)
+
+
+def test_a_lattice_spec_stored_as_json_gives_back_the_same_lattice():
+    import json
+
+    lattice = NetLattice((512, 384), 0.8, 112, 0.5, True)
+    spec = json.loads(json.dumps(lattice.spec()))
+    assert NetLattice.from_spec([2, 512, 384], spec) == lattice
+    legacy = {"rescale": 0.8, "tile_overlap": 0.5, "augment": True}  # stored before "bsize" was
+    assert NetLattice.from_spec((512, 384), legacy) == NetLattice((512, 384), 0.8, 224, 0.5, True)
