@@ -31,3 +31,12 @@ test("the card lists sources with licences and counts, AP per kind, the recipe a
 test("an empty list of weaknesses says that none were measured", () => {
   assert.deepEqual(cardSections({ weaknesses: [] })[0].items, ["None measured below the card's thresholds."]);
 });
+
+test("a recipe that started from an earlier model names it and what trained it", () => {
+  const given = { ...card, recipe: { ...card.recipe,
+    stage1: { model_sha256: "0123456789abcdef", model_recipe: { stage2: { n_epochs: 420 } } } } };
+  const items = cardSections(given).find((s) => s.title === "Recipe").items;
+  assert.equal(items[0],
+    "Stage 1: an earlier model (SHA-256 0123456789ab…, itself trained by stage 2 for 420 epochs on real and synthetic images).");
+  assert.match(cardSections(card).find((s) => s.title === "Recipe").items[0], /synthetic images, 520 epochs/);
+});

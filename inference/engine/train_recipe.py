@@ -158,7 +158,8 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
                stage2_from=None, from_scratch=False, train_fn=None, say=print):
     """Run both stages (see the module docstring); returns stage 2's ``TrainResult``.
 
-    stage1 : path, optional — take this model as stage 1's result instead of training it.
+    stage1 : path, optional — take this model as stage 1's result instead of training it (the
+        card then names it by SHA-256 and carries its own card's recipe).
     resume : keep a finished ``<out>.stage1.pt``; continue an unfinished stage from its
         checkpoint (``<out>[.stage1.pt].ckpt``).
     stage2_from : path, optional — a stage-2 checkpoint to continue from (stage 1 is then not
@@ -203,7 +204,8 @@ def run_recipe(*, out, folder=None, stage1=None, resume=False, epochs=None, stag
     log = Path(log) if log is not None else Path(f"{out}.log.jsonl")
     result = _stage2(out=out, base=first, folder=folder, resume=resume, epochs=stage2_epochs,
                      n_images=n_images, device=device, threads=threads, log=log,
-                     train_fn=train_fn, say=say, started_from=stage2_from)
+                     train_fn=train_fn, say=say, started_from=stage2_from,
+                     stage1_given=stage1 is not None)
     if with_report:
         say("measuring the model per image kind (accuracy.evaluate)")
         table = report(result.model, folder=folder)
@@ -253,7 +255,7 @@ def _stage1(*, out, log, resume, epochs, n_images, device, threads, train_fn, sa
 
 
 def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log, train_fn, say,
-            started_from=None):
+            started_from=None, stage1_given=False):
     import dataclasses
 
     config = default_recipe_config(stage=2, epochs=epochs, device=device, threads=threads)
@@ -288,11 +290,25 @@ def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log
         c["licence"] = licence
     result.model.meta["card"] = {
         "training_data": counts, "validation": val_mix.counts(val_loaded),
-        "recipe": {"stage1": _jsonable({k: v for k, v in DEFAULT_RECIPE.items() if k != "stage2"}),
+        "recipe": {"stage1": _stage1_card(base) if stage1_given else
+                   _jsonable({k: v for k, v in DEFAULT_RECIPE.items() if k != "stage2"}),
                    "stage2": _jsonable(DEFAULT_RECIPE["stage2"])},
     }
     result.model.save(out)
     return result
+
+
+def _stage1_card(path) -> dict:
+    """The card's stage 1 when a model file was given as stage 1 (``--stage1``): that file's
+    SHA-256, and its own card's recipe, so that a model trained from an earlier one says how
+    that one was made."""
+    import hashlib
+
+    from .model_file import read_model_file
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    earlier = read_model_file(path, device="cpu").meta.get("card") or {}
+    return {"model_sha256": digest, "model_recipe": earlier.get("recipe")}
 
 
 def report(model, *, folder=None, test_data=None) -> dict:

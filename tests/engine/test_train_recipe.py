@@ -1,4 +1,5 @@
 """The default model's recipe (train-default): a synthetic stage, a real-data stage, the card."""
+import hashlib
 import json
 from pathlib import Path
 
@@ -85,6 +86,14 @@ def test_train_default_trains_on_synthetic_then_real_images_and_writes_its_card(
     assert main(argv + ["--resume", "--no-report"]) == 0
     assert "stage 1: done before" in capsys.readouterr().err
     assert (tmp_path / "m.pt.stage1.pt").stat().st_mtime_ns == before
+
+    # a model trained from an earlier one (--stage1) names it on its card, with that one's recipe
+    again = tmp_path / "again.pt"
+    assert main(["train-default", "--out", str(again), "--stage1", str(out), "--data-folder", str(DSB),
+                 "--threads", "2", "--device", "cpu", "--no-report"]) == 0
+    stage1_card = load_model(again, device="cpu").meta["card"]["recipe"]["stage1"]
+    assert stage1_card["model_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert stage1_card["model_recipe"] == card["recipe"]
 
 
 def test_train_default_names_a_missing_stage_1_model_or_data_folder(tmp_path, capsys):

@@ -42,7 +42,7 @@ export function cardSections(card) {
     sections.push({
       title: "Recipe",
       items: [
-        `Stage 1: synthetic images, ${card.recipe.stage1?.n_epochs ?? "?"} epochs.`,
+        stageOne(card.recipe.stage1),
         `Stage 2: real and synthetic images, ${stage2.n_epochs} epochs, learning rate ${stage2.learning_rate}` +
           ` (real ${stage2.folder_weight}, synthetic ${stage2.synthetic_weight}, 3D slices ${stage2.volume_weight}).`,
       ],
@@ -55,4 +55,17 @@ export function cardSections(card) {
     });
   }
   return sections;
+}
+
+/**
+ * The recipe's stage 1 in a sentence: trained from synthetic images, or an earlier model given
+ * to the recipe (named by its SHA-256, with what its own card says of its stage 2).
+ * @param {object|undefined} stage1
+ * @returns {string}
+ */
+function stageOne(stage1) {
+  if (!stage1?.model_sha256) return `Stage 1: synthetic images, ${stage1?.n_epochs ?? "?"} epochs.`;
+  const earlier = stage1.model_recipe?.stage2;
+  const how = earlier ? `, itself trained by stage 2 for ${earlier.n_epochs} epochs on real and synthetic images` : "";
+  return `Stage 1: an earlier model (SHA-256 ${String(stage1.model_sha256).slice(0, 12)}…${how}).`;
 }
