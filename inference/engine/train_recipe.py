@@ -290,7 +290,7 @@ def _stage2(*, out, base, folder, resume, epochs, n_images, device, threads, log
         c["licence"] = licence
     result.model.meta["card"] = {
         "training_data": counts, "validation": val_mix.counts(val_loaded),
-        "recipe": {"stage1": _stage1_card(base) if stage1_given else
+        "recipe": {"stage1": _stage1_card(base) if stage1_given else _checkpoint_stage1_card(started_from) or
                    _jsonable({k: v for k, v in DEFAULT_RECIPE.items() if k != "stage2"}),
                    "stage2": _jsonable(DEFAULT_RECIPE["stage2"])},
     }
@@ -309,6 +309,15 @@ def _stage1_card(path) -> dict:
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     earlier = read_model_file(path, device="cpu").meta.get("card") or {}
     return {"model_sha256": digest, "model_recipe": earlier.get("recipe")}
+
+
+def _checkpoint_stage1_card(checkpoint) -> dict | None:
+    """The stage 1 a stage-2 checkpoint was trained from, when the file ``<checkpoint>.stage1.json``
+    beside it says so (`_stage1_card` of that run's ``--stage1`` model); None otherwise."""
+    if checkpoint is None:
+        return None
+    beside = Path(f"{checkpoint}.stage1.json")
+    return json.loads(beside.read_text(encoding="utf-8")) if beside.is_file() else None
 
 
 def report(model, *, folder=None, test_data=None) -> dict:

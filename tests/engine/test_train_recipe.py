@@ -118,12 +118,16 @@ def test_stage_2_can_continue_from_a_kept_checkpoint_without_stage_1(tiny_recipe
     kept = tmp_path / "a" / "m.pt.ckpt.e1"
     assert kept.is_file()
     second = tmp_path / "b" / "m.pt"
+    # what the checkpoint's run took as stage 1, written beside it, goes onto the card
+    lineage = {"model_sha256": "ab" * 32, "model_recipe": {"stage2": {"n_epochs": 420}}}
+    Path(f"{kept}.stage1.json").write_text(json.dumps(lineage))
     capsys.readouterr()
     assert main(["train-default", "--out", str(second), "--stage2-from", str(kept), *common]) == 0
     assert "continuing from the checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "b" / "m.pt.stage1.pt").exists()  # stage 1 was not needed
     model = load_model(second, device="cpu")
     assert model.meta["data"]["continued_from"] == str(kept)
+    assert model.meta["card"]["recipe"]["stage1"] == lineage
     log = [json.loads(line) for line in (tmp_path / "b" / "m.pt.log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2]  # epoch 1 from the checkpoint's history, then epoch 2
 
