@@ -34,6 +34,10 @@ export class DownloadMenu {
     document.addEventListener("click", (event) => {
       if (root.open && !(event.target instanceof Node && root.contains(event.target))) root.open = false;
     });
+    // Rendered as the menu opens (the click on its summary runs before the <details> opens), not
+    // only on the later "toggle" event: an older version put on show since the last render
+    // (no model or saver event says so) must never be read from a stale note.
+    root.querySelector("summary")?.addEventListener("click", () => this.render());
     root.addEventListener("toggle", () => {
       if (root.open) this.render();
     });
